@@ -1,0 +1,126 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/lqf-go/lqf/data"
+	"github.com/lqf-go/lqf/model"
+)
+
+func init() {
+	register(command{"check", "numerical self-checks: jvp (linearized pass vs finite differences and double-VJP)", runCheck})
+}
+
+// Bounds of `lqf check jvp`.
+const (
+	maxFDRelError        = 1e-6
+	maxDoubleVJPRelError = 1e-5
+)
+
+func runCheck(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "jvp" {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			fmt.Fprintln(stderr, "Usage: lqf check jvp [flags]   (lqf check jvp --help)")
+			return nil
+		}
+		return usagef("want a check name: lqf check jvp")
+	}
+	fs := newFlags("check jvp", "check jvp [--backbone leaky] [--images N] [--json FILE]", stderr)
+	backboneFlag := fs.String("backbone", "leaky", "embedded backbone (relu or leaky) or a checkpoint file")
+	taskName := fs.String("task", DefaultTask, "task whose first test images are used")
+	images := fs.Int("images", 4, "number of images")
+	seed := fs.Uint64("seed", 1, "seed of the random direction dw")
+	jsonPath := fs.String("json", "", "write the result as JSON to this file")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	if *images < 1 {
+		return usagef("--images %d: must be >= 1", *images)
+	}
+	task, err := data.TaskByName(*taskName)
+	if err != nil {
+		return usagef("--task: %v", err)
+	}
+	be, err := backend()
+	if err != nil {
+		return err
+	}
+	net, err := loadBackbone(be, *backboneFlag)
+	if err != nil {
+		return err
+	}
+	splits, err := task.Load(data.SplitOptions{Seed: *seed, MaxTrain: 1, ValPerClass: 1, MaxTest: *images})
+	if err != nil {
+		return err
+	}
+	n := min(*images, splits.Test.Len())
+	c, err := model.CheckJVP(be, net, splits.Test.Images, n, *seed)
+	if err != nil {
+		return err
+	}
+	pass := c.FDMaxRelError <= maxFDRelError && c.DoubleVJPMaxRelError <= maxDoubleVJPRelError
+	table(stdout, []string{"comparison", "max relative error", "bound"}, [][]string{
+		{"J dw vs central finite differences (float64)", fmt.Sprintf("%.2e", c.FDMaxRelError), fmt.Sprintf("%.0e", maxFDRelError)},
+		{"hand-written vs double-VJP (float32)", fmt.Sprintf("%.2e", c.DoubleVJPMaxRelError), fmt.Sprintf("%.0e", maxDoubleVJPRelError)},
+	})
+	fmt.Fprintf(stdout, "%d images, %d parameters in dw\n", c.Images, c.Parameters)
+	if err := writeJSON(*jsonPath, struct {
+		*model.JVPCheck
+		Pass bool `json:"pass"`
+	}{c, pass}); err != nil {
+		return err
+	}
+	if !pass {
+		return fmt.Errorf("jvp check failed: errors above their bounds")
+	}
+	return nil
+}
+
+func init() {
+	register(command{"bench", "time forward, linearized forward, NLFT and LQF steps per image (same run)", runBench})
+}
+
+func runBench(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench", "bench [--batch 64] [--seconds 3] [--json FILE]", stderr)
+	backboneFlag := fs.String("backbone", "leaky", "embedded backbone (relu or leaky) or a checkpoint file")
+	batch := fs.Int("batch", 64, "batch size")
+	seconds := fs.Float64("seconds", 3, "minimum measuring time per pass")
+	jsonPath := fs.String("json", "", "write the report as JSON to this file")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *batch < 1 || *seconds <= 0 {
+		return usagef("--batch and --seconds must be positive")
+	}
+	be, err := backend()
+	if err != nil {
+		return err
+	}
+	net, err := loadBackbone(be, *backboneFlag)
+	if err != nil {
+		return err
+	}
+	task, _ := data.TaskByName("source")
+	splits, err := task.Load(data.SplitOptions{Seed: 1, MaxTrain: *batch, ValPerClass: 1, MaxTest: 10})
+	if err != nil {
+		return err
+	}
+	if splits.Train.Len() < *batch {
+		return usagef("--batch %d: at most %d", *batch, splits.Train.Len())
+	}
+	rep, err := model.MeasureSpeed(be, net, splits.Train.Images, *batch, time.Duration(*seconds*float64(time.Second)))
+	if err != nil {
+		return err
+	}
+	table(stdout, []string{"pass", "ms/image"}, [][]string{
+		{"forward (frozen BN)", fmt.Sprintf("%.3f", rep.ForwardMS)},
+		{"linearized forward f0 + J dw", fmt.Sprintf("%.3f", rep.LinearizedMS)},
+		{"NLFT step (fwd+bwd+update)", fmt.Sprintf("%.3f", rep.NLFTStepMS)},
+		{"LQF step (linearized fwd+bwd+update)", fmt.Sprintf("%.3f", rep.LQFStepMS)},
+	})
+	fmt.Fprintf(stdout, "jvp_over_forward %.2f, lqf_step_over_nlft_step %.2f (backend %s, batch %d)\n",
+		rep.JVPOverForward, rep.LQFOverNLFT, rep.Backend, rep.Batch)
+	return writeJSON(*jsonPath, rep)
+}

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/gomlx/gomlx/backends"
+
+	"github.com/lqf-go/lqf/data"
+	"github.com/lqf-go/lqf/model"
+	"github.com/lqf-go/lqf/pretrained"
+)
+
+func init() {
+	register(command{"finetune", "fine-tune a pretrained backbone on a target task and report errors", runFinetune})
+}
+
+// DefaultTask is the target task of the main job.
+const DefaultTask = "fashion-5-9"
+
+func runFinetune(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("finetune", "finetune [--task T] [--method nlft,fc] [flags]", stderr)
+	taskName := fs.String("task", DefaultTask, "target task (see lqf tasks)")
+	methods := fs.String("method", "nlft,fc", "comma-separated methods: nlft (all layers), lqf (linearized, MSE), lqf-fc (LQF of the classifier), gaf (linearized, cross-entropy), fc (linear probe)")
+	lossName := fs.String("loss", "", "loss: ce or mse (targets scaled by --alpha); default: mse for lqf and lqf-fc, ce otherwise")
+	alpha := fs.Float64("alpha", model.DefaultAlpha, "MSE target scale")
+	backboneFlag := fs.String("backbone", "", "embedded backbone (relu or leaky) or a checkpoint file from lqf pretrain; default: leaky for lqf and lqf-fc, relu otherwise")
+	shots := fs.Int("shots", 0, "training samples per class (0: all, then --max-train)")
+	maxTrain := fs.Int("max-train", 1000, "cap on training samples, balanced over classes (0: no cap)")
+	valPerClass := fs.Int("val-per-class", 100, "validation samples per class, for the grid search")
+	maxTest := fs.Int("max-test", 2000, "cap on test samples, balanced over classes (0: whole test split)")
+	epochs := fs.Float64("epochs", 0, "epochs per grid point (0: 5 for nlft, 30 for fc)")
+	batch := fs.Int("batch", 28, "batch size (the paper's 28)")
+	lrs := fs.String("lr", "", "comma-separated learning rates (default: the paper's grid for the method)")
+	wds := fs.String("wd", "", "comma-separated weight decays lambda, L2 in the loss (default: the paper's grid)")
+	momentum := fs.Float64("momentum", 0.9, "SGD momentum")
+	solver := fs.String("solver", "sgd", "sgd, or exact: closed-form optimum of lqf (kernel form) and lqf-fc (primal form)")
+	aug := fs.String("augment", "none", "augmentation: none, crop or crop-flip")
+	seed := fs.Uint64("seed", 1, "seed of splits, head initialization and shuffling")
+	jsonPath := fs.String("json", "", "write results as JSON to this file")
+	quiet := fs.Bool("quiet", false, "no progress lines")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	task, err := data.TaskByName(*taskName)
+	if err != nil {
+		return usagef("--task: %v", err)
+	}
+	var loss model.Loss
+	if *lossName != "" {
+		if loss, err = model.ParseLoss(*lossName); err != nil {
+			return usagef("--loss: %v", err)
+		}
+	}
+	augment, err := data.ParseAugmentation(*aug)
+	if err != nil {
+		return usagef("--augment: %v", err)
+	}
+	if augment == data.RandomCropFlip && !task.Flip {
+		return usagef("--augment crop-flip: task %q is not flip-invariant (digits); use crop", task.Name)
+	}
+	if *solver != string(model.SolverSGD) && *solver != string(model.SolverExact) {
+		return usagef("--solver %q: want sgd or exact", *solver)
+	}
+	var ms []model.Method
+	for _, s := range strings.Split(*methods, ",") {
+		m, err := model.ParseMethod(strings.TrimSpace(s))
+		if err != nil {
+			return usagef("--method: %v", err)
+		}
+		if m == model.FC && loss == model.MSE {
+			return usagef("--loss mse: fc is trained with cross-entropy only; drop fc from --method")
+		}
+		if *solver == string(model.SolverExact) && m != model.LQF && m != model.LQFFC {
+			return usagef("--solver exact: applies to lqf and lqf-fc only, not %s", m)
+		}
+		ms = append(ms, m)
+	}
+	lrList, err := parseFloats(*lrs, "--lr")
+	if err != nil {
+		return err
+	}
+	wdList, err := parseFloats(*wds, "--wd")
+	if err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"--shots", *shots}, {"--max-train", *maxTrain}, {"--val-per-class", *valPerClass}, {"--max-test", *maxTest}} {
+		if f.v < 0 {
+			return usagef("%s %d: must be >= 0", f.name, f.v)
+		}
+	}
+	if *batch < 1 {
+		return usagef("--batch %d: must be >= 1", *batch)
+	}
+	if *epochs < 0 {
+		return usagef("--epochs %g: must be >= 0", *epochs)
+	}
+	be, err := backend()
+	if err != nil {
+		return err
+	}
+	backbones := map[string]*model.Network{}
+	backboneFor := func(m model.Method) (string, *model.Network, error) {
+		name := *backboneFlag
+		if name == "" {
+			name = "relu"
+			if m.Activation() == model.LeakyReLU {
+				name = "leaky"
+			}
+		}
+		if n, ok := backbones[name]; ok {
+			return name, n, nil
+		}
+		n, err := loadBackbone(be, name)
+		backbones[name] = n
+		return name, n, err
+	}
+	for _, m := range ms { // check every backbone before the long work
+		if _, _, err := backboneFor(m); err != nil {
+			return err
+		}
+	}
+	splits, err := task.Load(data.SplitOptions{Seed: *seed, Shots: *shots, MaxTrain: *maxTrain, ValPerClass: *valPerClass, MaxTest: *maxTest})
+	if err != nil {
+		return err
+	}
+	var progress io.Writer
+	if !*quiet {
+		progress = stderr
+		fmt.Fprintf(stderr, "task %s: %d train, %d val, %d test images, %d classes\n",
+			task.Name, splits.Train.Len(), splits.Val.Len(), splits.Test.Len(), splits.Train.NumClasses)
+	}
+	var results []methodResult
+	for _, m := range ms {
+		o := model.DefaultFinetuneOptions(m)
+		if loss != "" {
+			o.Loss = loss
+			o.LearningRates, o.WeightDecays = model.PaperGrid(m, loss)
+		}
+		o.Solver = model.Solver(*solver)
+		o.Alpha, o.BatchSize, o.Momentum, o.Augment, o.Seed, o.Progress = *alpha, *batch, *momentum, augment, *seed, progress
+		if *epochs > 0 {
+			o.Epochs = *epochs
+		}
+		if lrList != nil {
+			o.LearningRates = lrList
+		}
+		if wdList != nil {
+			o.WeightDecays = wdList
+		}
+		name, base, _ := backboneFor(m)
+		res, _, err := model.Finetune(be, base, splits, o)
+		if err != nil {
+			return fmt.Errorf("%s: %w", m, err)
+		}
+		results = append(results, methodResult{res, name})
+	}
+	var rows [][]string
+	for _, r := range results {
+		rows = append(rows, []string{string(r.Method), r.Backbone, string(r.Loss), fmt.Sprintf("%g", r.LearningRate), fmt.Sprintf("%g", r.WeightDecay),
+			pct(r.TrainError), pct(r.ValError), pct(r.TestError), fmt.Sprintf("%.0fs", r.Seconds)})
+	}
+	fmt.Fprintf(stdout, "task %s (%d train, %d test images)\n", task.Name, splits.Train.Len(), splits.Test.Len())
+	table(stdout, []string{"method", "backbone", "loss", "lr", "wd", "train error", "val error", "test error", "time"}, rows)
+	return writeJSON(*jsonPath, finetuneJSON(task.Name, results))
+}
+
+// methodResult is one method's result and the backbone it started from.
+type methodResult struct {
+	*model.FinetuneResult
+	Backbone string `json:"backbone"`
+}
+
+// finetuneJSON is the --json document: with one method, its result with the
+// task beside it (key test_error is a number); with several, "results" lists
+// them and "test_error" maps each method to its test error.
+func finetuneJSON(task string, results []methodResult) any {
+	if len(results) == 1 {
+		return struct {
+			Task string `json:"task"`
+			methodResult
+		}{task, results[0]}
+	}
+	errs := map[string]float64{}
+	for _, r := range results {
+		errs[string(r.Method)] = r.TestError
+	}
+	return map[string]any{"task": task, "results": results, "test_error": errs}
+}
+
+func pct(x float64) string { return fmt.Sprintf("%.2f%%", 100*x) }
+
+func parseFloats(s, flagName string) ([]float64, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || v < 0 {
+			return nil, usagef("%s: %q is not a non-negative number; give a comma-separated list like 0.01,0.001", flagName, f)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// loadBackbone resolves --backbone: "relu" or "leaky" (embedded) or a file.
+func loadBackbone(be backends.Backend, s string) (*model.Network, error) {
+	switch s {
+	case "relu":
+		return pretrained.Load(be, model.ReLU)
+	case "leaky", "leaky-relu":
+		return pretrained.Load(be, model.LeakyReLU)
+	}
+	if _, err := os.Stat(s); err != nil {
+		return nil, usagef("--backbone %q: not relu, leaky or a readable checkpoint file (%v)", s, err)
+	}
+	return model.LoadCheckpoint(be, s, nil)
+}

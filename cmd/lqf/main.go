@@ -1,0 +1,125 @@
+// Command lqf fine-tunes pretrained backbones on target tasks and answers
+// attribution questions about them: Linear Quadratic Fine-Tuning from the
+// command line. Run `lqf help` for the subcommands.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+)
+
+// command is one subcommand.
+type command struct {
+	name    string
+	summary string
+	run     func(args []string, stdout, stderr io.Writer) error
+}
+
+var commands []command
+
+func register(c command) { commands = append(commands, c) }
+
+// usageError marks errors caused by the command line (exit status 2).
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	sort.Slice(commands, func(i, j int) bool { return commands[i].name < commands[j].name })
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		if len(args) > 1 {
+			return run([]string{args[1], "--help"}, stdout, stderr)
+		}
+		printUsage(stdout)
+		return 0
+	}
+	for _, c := range commands {
+		if c.name != args[0] {
+			continue
+		}
+		err := c.run(args[1:], stdout, stderr)
+		switch {
+		case err == nil:
+			return 0
+		case errors.Is(err, flag.ErrHelp):
+			return 0
+		default:
+			fmt.Fprintf(stderr, "lqf %s: %s\n", c.name, oneLine(err.Error()))
+			var ue usageError
+			if errors.As(err, &ue) {
+				return 2
+			}
+			return 1
+		}
+	}
+	fmt.Fprintf(stderr, "lqf: unknown command %q; run `lqf help` for the list\n", args[0])
+	return 2
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "lqf: Linear Quadratic Fine-Tuning and exact data attribution.")
+	fmt.Fprintln(w, "\nUsage: lqf <command> [flags]   (lqf <command> --help for its flags)")
+	fmt.Fprintln(w, "\nCommands:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nThe pure-Go GoMLX backend is used unless GOMLX_BACKEND names another (e.g. xla:cpu).")
+}
+
+// oneLine keeps an error on one line: GoMLX errors can carry stack traces.
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.Index(s, "\n"); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+// usages holds each flag set's synopsis, printed for --help.
+var usages = map[*flag.FlagSet]struct {
+	synopsis string
+	w        io.Writer
+}{}
+
+// newFlags returns a FlagSet that reports its errors through the returned
+// error instead of exiting; the full usage is printed only for --help, so a
+// mistake costs one line.
+func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("lqf "+name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	usages[fs] = struct {
+		synopsis string
+		w        io.Writer
+	}{synopsis, stderr}
+	return fs
+}
+
+// parseFlags parses args and rejects stray positional arguments.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			u := usages[fs]
+			fmt.Fprintf(u.w, "Usage: lqf %s\n\n", u.synopsis)
+			fs.SetOutput(u.w)
+			fs.PrintDefaults()
+			return err
+		}
+		return usageError{err.Error() + "; run with --help for the flags"}
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q; flags start with --", fs.Arg(0))
+	}
+	return nil
+}

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCLI(args ...string) (code int, stdout, stderr string) {
+	var o, e bytes.Buffer
+	code = run(args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+func TestBadInputsGiveOneLine(t *testing.T) {
+	dir := t.TempDir()
+	notCkpt := filepath.Join(dir, "x.ckpt")
+	os.WriteFile(notCkpt, []byte("hello"), 0o644)
+	cases := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"frobnicate"}, 2, "unknown command"},
+		{[]string{"finetune", "--task", "nope"}, 2, "unknown task"},
+		{[]string{"finetune", "--bogus"}, 2, "-bogus"},
+		{[]string{"finetune", "--shots", "-2"}, 2, "--shots"},
+		{[]string{"finetune", "--method", "sgd"}, 2, "unknown method"},
+		{[]string{"finetune", "--loss", "hinge"}, 2, "unknown loss"},
+		{[]string{"finetune", "--lr", "0.1,x"}, 2, "--lr"},
+		{[]string{"finetune", "--augment", "rotate"}, 2, "--augment"},
+		{[]string{"finetune", "--task", "mnist-5-9", "--augment", "crop-flip"}, 2, "flip"},
+		{[]string{"finetune", "--backbone", filepath.Join(dir, "missing.ckpt")}, 2, "missing.ckpt"},
+		{[]string{"finetune", "--backbone", notCkpt}, 1, "not an lqf checkpoint"},
+		{[]string{"finetune", "--task", "mnist-5-9", "--shots", "100000", "--method", "fc"}, 1, "100000"},
+		{[]string{"pretrain", "--epochs", "0"}, 2, "--epochs"},
+		{[]string{"tasks", "extra"}, 2, "unexpected argument"},
+	}
+	for _, c := range cases {
+		code, _, stderr := runCLI(c.args...)
+		lines := strings.Split(strings.TrimSpace(stderr), "\n")
+		if code != c.code || len(lines) != 1 || !strings.Contains(stderr, c.want) {
+			t.Errorf("lqf %s: exit %d, stderr %q; want exit %d and one line containing %q",
+				strings.Join(c.args, " "), code, stderr, c.code, c.want)
+		}
+	}
+}
+
+func TestTasksJSON(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tasks.json")
+	code, stdout, stderr := runCLI("tasks", "--json", path)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var tasks []struct {
+		Name, Role string
+		Classes    []string
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &tasks); err != nil {
+		t.Fatal(err)
+	}
+	targets := 0
+	for _, tk := range tasks {
+		if !strings.Contains(stdout, tk.Name) {
+			t.Errorf("table lacks task %s", tk.Name)
+		}
+		if tk.Role == "target" {
+			targets++
+		}
+	}
+	if targets < 6 {
+		t.Errorf("%d target tasks, want at least 6", targets)
+	}
+}
+
+// TestFinetuneSmall runs both baselines end to end on a few images with the
+// embedded backbone and checks the JSON document.
+func TestFinetuneSmall(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "out.json")
+	code, stdout, stderr := runCLI("finetune", "--task", "mnist-5-9", "--max-train", "40", "--val-per-class", "4",
+		"--max-test", "40", "--epochs", "1", "--lr", "0.01", "--wd", "1e-4", "--quiet", "--json", path)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, m := range []string{"nlft", "fc"} {
+		if !strings.Contains(stdout, m) {
+			t.Errorf("table lacks %s:\n%s", m, stdout)
+		}
+	}
+	var doc struct {
+		TestError map[string]float64 `json:"test_error"`
+		Results   []struct {
+			Method    string  `json:"method"`
+			TestError float64 `json:"test_error"`
+			TrainSize int     `json:"train_size"`
+		} `json:"results"`
+	}
+	raw, _ := os.ReadFile(path)
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("%v in %s", err, raw)
+	}
+	if len(doc.Results) != 2 || len(doc.TestError) != 2 {
+		t.Fatalf("want two results, got %s", raw)
+	}
+	for _, r := range doc.Results {
+		if r.TrainSize != 40 || r.TestError < 0 || r.TestError > 1 || doc.TestError[r.Method] != r.TestError {
+			t.Errorf("result %+v inconsistent with %v", r, doc.TestError)
+		}
+	}
+}
+
+func TestCheckJVPCommand(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "jvp.json")
+	code, stdout, stderr := runCLI("check", "jvp", "--images", "2", "--json", path)
+	if code != 0 {
+		t.Fatalf("exit %d: %s%s", code, stdout, stderr)
+	}
+	var doc struct {
+		FD   float64 `json:"fd_max_rel_error"`
+		VJP  float64 `json:"double_vjp_max_rel_error"`
+		Pass bool    `json:"pass"`
+	}
+	raw, _ := os.ReadFile(path)
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if !doc.Pass || doc.FD > 1e-6 || doc.VJP > 1e-5 || doc.FD == 0 || doc.VJP == 0 {
+		t.Errorf("check jvp on the committed backbone: %s", raw)
+	}
+}
+
+// TestFinetuneLinearMethods runs LQF (SGD and exact) and GaF on a few images.
+func TestFinetuneLinearMethods(t *testing.T) {
+	for _, args := range [][]string{
+		{"--method", "lqf,gaf", "--lr", "0.001", "--wd", "1e-4"},
+		{"--method", "lqf,lqf-fc", "--solver", "exact", "--wd", "1e-4"},
+	} {
+		path := filepath.Join(t.TempDir(), "out.json")
+		all := append([]string{"finetune", "--task", "mnist-5-9", "--max-train", "20", "--val-per-class", "4",
+			"--max-test", "20", "--epochs", "1", "--quiet", "--json", path}, args...)
+		code, stdout, stderr := runCLI(all...)
+		if code != 0 {
+			t.Fatalf("lqf %v: exit %d: %s", all, code, stderr)
+		}
+		var doc struct {
+			TestError map[string]float64 `json:"test_error"`
+		}
+		raw, _ := os.ReadFile(path)
+		if err := json.Unmarshal(raw, &doc); err != nil || len(doc.TestError) != 2 {
+			t.Fatalf("lqf %v: %v, JSON %s, table\n%s", all, err, raw, stdout)
+		}
+	}
+	code, _, stderr := runCLI("finetune", "--method", "nlft", "--solver", "exact")
+	if code != 2 || !strings.Contains(stderr, "lqf and lqf-fc") {
+		t.Errorf("exact solver for nlft: exit %d, %q", code, stderr)
+	}
+}

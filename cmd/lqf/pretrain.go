@@ -1,0 +1,80 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/lqf-go/lqf/data"
+	"github.com/lqf-go/lqf/model"
+)
+
+func init() {
+	register(command{"pretrain", "train a backbone on the source task (ReLU, then one Leaky-ReLU epoch)", runPretrain})
+}
+
+func runPretrain(args []string, stdout, stderr io.Writer) error {
+	o := model.DefaultPretrainOptions()
+	fs := newFlags("pretrain", "pretrain [--out DIR] [flags]", stderr)
+	out := fs.String("out", "pretrained", "directory for relu.ckpt, leaky.ckpt and record.json")
+	fs.StringVar(&o.Task, "task", o.Task, "source task (see lqf tasks)")
+	fs.IntVar(&o.MaxTrain, "max-train", o.MaxTrain, "cap on training images, balanced over classes (0: all)")
+	fs.Float64Var(&o.ReLUEpochs, "epochs", o.ReLUEpochs, "epochs with ReLU")
+	fs.Float64Var(&o.LeakyEpochs, "leaky-epochs", o.LeakyEpochs, "further epochs after switching to Leaky-ReLU")
+	fs.Float64Var(&o.LearningRate, "lr", o.LearningRate, "learning rate of the ReLU phase (cosine decay)")
+	fs.Float64Var(&o.LeakyLearningRate, "leaky-lr", o.LeakyLearningRate, "learning rate of the Leaky-ReLU phase")
+	fs.Float64Var(&o.WeightDecay, "wd", o.WeightDecay, "L2 coefficient lambda (lambda/2 ||w||^2 in the loss)")
+	fs.IntVar(&o.BatchSize, "batch", o.BatchSize, "batch size")
+	fs.Float64Var(&o.LeakySlope, "leaky-slope", o.LeakySlope, "negative slope of Leaky-ReLU")
+	aug := fs.String("augment", o.Augment.String(), "augmentation: none, crop or crop-flip")
+	fs.Uint64Var(&o.Seed, "seed", o.Seed, "seed of initialization, splits and shuffling")
+	quiet := fs.Bool("quiet", false, "no progress lines")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	var err error
+	if o.Augment, err = data.ParseAugmentation(*aug); err != nil {
+		return usagef("--augment: %v", err)
+	}
+	if o.ReLUEpochs <= 0 {
+		return usagef("--epochs %g: must be > 0", o.ReLUEpochs)
+	}
+	if o.LeakyEpochs < 0 {
+		return usagef("--leaky-epochs %g: must be >= 0", o.LeakyEpochs)
+	}
+	if _, err := data.TaskByName(o.Task); err != nil {
+		return usagef("--task: %v", err)
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return fmt.Errorf("--out %s: %w", *out, err)
+	}
+	if !*quiet {
+		o.Progress = stderr
+	}
+	be, err := backend()
+	if err != nil {
+		return err
+	}
+	relu, leaky, rec, err := model.Pretrain(be, o)
+	if err != nil {
+		return err
+	}
+	rec.Command = "lqf pretrain " + strings.Join(args, " ")
+	if err := relu.SaveCheckpoint(filepath.Join(*out, "relu.ckpt"), rec); err != nil {
+		return err
+	}
+	if err := leaky.SaveCheckpoint(filepath.Join(*out, "leaky.ckpt"), rec); err != nil {
+		return err
+	}
+	if err := writeJSON(filepath.Join(*out, "record.json"), rec); err != nil {
+		return err
+	}
+	table(stdout, []string{"backbone", "source test accuracy", "parameters", "wall time"}, [][]string{
+		{"relu", fmt.Sprintf("%.4f", rec.SourceTestAccuracyReLU), fmt.Sprint(rec.Parameters), fmt.Sprintf("%.0fs", rec.WallSeconds)},
+		{"leaky-relu", fmt.Sprintf("%.4f", rec.SourceTestAccuracy), fmt.Sprint(rec.Parameters), ""},
+	})
+	fmt.Fprintf(stdout, "wrote %s/{relu,leaky}.ckpt and record.json\n", *out)
+	return nil
+}

@@ -1,0 +1,111 @@
+package model
+
+import (
+	"testing"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+const benchBatch = 64
+
+func benchImages(cfg Config, n int) *tensors.Tensor {
+	x := tensors.FromShape(shapes.Make(dtypes.Float32, n, cfg.Height, cfg.Width, cfg.Channels))
+	tensors.MustMutableFlatData(x, func(f []float32) {
+		for i := range f {
+			f[i] = float32(i%251) / 251
+		}
+	})
+	return x
+}
+
+// reportPerImage reports ns per image next to the per-batch ns/op.
+func reportPerImage(b *testing.B, batch int) {
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch)/1e6, "ms/image")
+}
+
+func BenchmarkBackboneForward(b *testing.B) {
+	be := testBackend(b)
+	cfg := DefaultConfig(10)
+	ctx := context.New()
+	exec := context.MustNewExec(be, ctx, func(ctx *context.Context, x *Node) *Node {
+		return cfg.Logits(ctx, x, Eval)
+	})
+	x := benchImages(cfg, benchBatch)
+	exec.MustExec(x)
+	b.ResetTimer()
+	for range b.N {
+		exec.MustExec(x)
+	}
+	reportPerImage(b, benchBatch)
+}
+
+func BenchmarkBackboneForwardBackward(b *testing.B) {
+	be := testBackend(b)
+	cfg := DefaultConfig(10)
+	ctx := context.New()
+	exec := context.MustNewExec(be, ctx, func(ctx *context.Context, x *Node) []*Node {
+		logits := cfg.Logits(ctx, x, TrainBatchStats)
+		loss := ReduceAllSum(Square(logits))
+		return ctx.BuildTrainableVariablesGradientsGraph(loss)
+	})
+	x := benchImages(cfg, benchBatch)
+	exec.MustExec(x)
+	b.ResetTimer()
+	for range b.N {
+		exec.MustExec(x)
+	}
+	reportPerImage(b, benchBatch)
+}
+
+// nativeConv is GoMLX's built-in convolution with the same geometry, the
+// baseline of BenchmarkConv2D.
+func nativeConv(x, kernel *Node, geo ConvGeometry) *Node {
+	p := geo.Padding
+	return Convolve(x, kernel).StridePerAxis(geo.Stride, geo.Stride).PaddingPerDim([][2]int{{p, p}, {p, p}}).Done()
+}
+
+// BenchmarkConv2D compares the im2col convolution (Conv2D) with GoMLX's
+// native Convolve on the backbone's layer shapes, forward only (the pure-Go
+// backend cannot differentiate native convolution), plus Conv2D's
+// forward+backward. Run both in one `go test -bench Conv2D` so the ratio is
+// measured on the same machine and load.
+func BenchmarkConv2D(b *testing.B) {
+	layers := []struct {
+		name      string
+		h, cin, c int
+		geo       ConvGeometry
+	}{
+		{"28x28x16-16-3x3s1", 28, 16, 16, ConvGeometry{3, 1, 1}},
+		{"28x28x16-32-3x3s2", 28, 16, 32, ConvGeometry{3, 2, 1}},
+		{"7x7x64-64-3x3s1", 7, 64, 64, ConvGeometry{3, 1, 1}},
+	}
+	be := testBackend(b)
+	for _, l := range layers {
+		x := tensors.FromShape(shapes.Make(dtypes.Float32, benchBatch, l.h, l.h, l.cin))
+		k := tensors.FromShape(shapes.Make(dtypes.Float32, 3, 3, l.cin, l.c))
+		for _, impl := range []string{"im2col", "native", "im2col-fwd+bwd"} {
+			b.Run(l.name+"/"+impl, func(b *testing.B) {
+				exec := MustNewExec(be, func(x, k *Node) []*Node {
+					switch impl {
+					case "native":
+						return []*Node{nativeConv(x, k, l.geo)}
+					case "im2col":
+						return []*Node{Conv2D(x, k, nil, l.geo)}
+					}
+					y := Conv2D(x, k, nil, l.geo)
+					return Gradient(ReduceAllSum(Square(y)), x, k)
+				})
+				exec.MustExec(x, k)
+				b.ResetTimer()
+				for range b.N {
+					exec.MustExec(x, k)
+				}
+				reportPerImage(b, benchBatch)
+			})
+		}
+	}
+}

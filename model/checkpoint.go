@@ -1,0 +1,187 @@
+package model
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+// checkpointMagic starts every lqf checkpoint. The format is the magic line,
+// one line of JSON (checkpointHeader), then each variable's float32 values,
+// little-endian, in the header's order.
+const checkpointMagic = "LQF-CHECKPOINT-1\n"
+
+type checkpointHeader struct {
+	Config    Config           `json:"config"`
+	Variables []checkpointVar  `json:"variables"`
+	Meta      *json.RawMessage `json:"meta,omitempty"`
+}
+
+type checkpointVar struct {
+	Scope     string `json:"scope"`
+	Name      string `json:"name"`
+	Dims      []int  `json:"dims"`
+	Trainable bool   `json:"trainable"`
+}
+
+func sortVariables(vars []*context.Variable) {
+	sort.Slice(vars, func(i, j int) bool { return vars[i].ScopeAndName() < vars[j].ScopeAndName() })
+}
+
+// WriteCheckpoint writes the network's parameters and running statistics
+// (not optimizer state) to w. meta, if not nil, is stored as JSON beside
+// them (for example how the checkpoint was trained).
+func (n *Network) WriteCheckpoint(w io.Writer, meta any) error {
+	h := checkpointHeader{Config: n.Config}
+	if meta != nil {
+		raw, err := json.Marshal(meta)
+		if err != nil {
+			return err
+		}
+		rm := json.RawMessage(raw)
+		h.Meta = &rm
+	}
+	vars := n.Variables()
+	for _, v := range vars {
+		if v.Shape().DType != dtypes.Float32 {
+			return fmt.Errorf("variable %s has dtype %s; checkpoints hold float32", v.ScopeAndName(), v.Shape().DType)
+		}
+		h.Variables = append(h.Variables, checkpointVar{v.Scope(), v.Name(), v.Shape().Dimensions, v.Trainable})
+	}
+	header, err := json.Marshal(h)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriter(w)
+	bw.WriteString(checkpointMagic)
+	bw.Write(header)
+	bw.WriteByte('\n')
+	buf := make([]byte, 4)
+	for _, v := range vars {
+		t, err := v.Value()
+		if err != nil {
+			return err
+		}
+		for _, x := range tensors.MustCopyFlatData[float32](t) {
+			binary.LittleEndian.PutUint32(buf, math.Float32bits(x))
+			bw.Write(buf)
+		}
+	}
+	return bw.Flush()
+}
+
+// SaveCheckpoint writes the checkpoint to path atomically: to a temporary
+// file in the same directory, renamed over path only once complete.
+func (n *Network) SaveCheckpoint(path string, meta any) error {
+	return WriteFileAtomic(path, func(w io.Writer) error { return n.WriteCheckpoint(w, meta) })
+}
+
+// WriteFileAtomic creates path with the content written by fill, through a
+// temporary file and a rename, so a reader never sees a partial file.
+func WriteFileAtomic(path string, fill func(w io.Writer) error) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if err = fill(f); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err = os.Chmod(f.Name(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// ReadCheckpoint reads a network written by WriteCheckpoint. If meta is not
+// nil, the stored metadata is decoded into it. be is used to check that the
+// parameters fit the configuration.
+func ReadCheckpoint(be backends.Backend, r io.Reader, meta any) (*Network, error) {
+	br := bufio.NewReader(r)
+	magic := make([]byte, len(checkpointMagic))
+	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != checkpointMagic {
+		return nil, errors.New("not an lqf checkpoint (bad magic line); checkpoints are written by `lqf pretrain` or Network.SaveCheckpoint")
+	}
+	line, err := br.ReadBytes('\n')
+	if err != nil {
+		return nil, fmt.Errorf("truncated checkpoint header: %w", err)
+	}
+	var h checkpointHeader
+	if err := json.Unmarshal(bytes.TrimSpace(line), &h); err != nil {
+		return nil, fmt.Errorf("corrupt checkpoint header: %w", err)
+	}
+	if err := h.Config.Validate(); err != nil {
+		return nil, fmt.Errorf("checkpoint configuration: %w", err)
+	}
+	if meta != nil && h.Meta != nil {
+		if err := json.Unmarshal(*h.Meta, meta); err != nil {
+			return nil, fmt.Errorf("checkpoint metadata: %w", err)
+		}
+	}
+	ctx := context.New().Checked(false)
+	buf := make([]byte, 4)
+	for _, cv := range h.Variables {
+		shape := shapes.Make(dtypes.Float32, cv.Dims...)
+		data := make([]float32, shape.Size())
+		for i := range data {
+			if _, err := io.ReadFull(br, buf); err != nil {
+				return nil, fmt.Errorf("truncated checkpoint: variable %s/%s: %w", cv.Scope, cv.Name, err)
+			}
+			data[i] = math.Float32frombits(binary.LittleEndian.Uint32(buf))
+		}
+		t := tensors.FromFlatDataAndDimensions(data, cv.Dims...)
+		ctx.InAbsPath(cv.Scope).VariableWithValue(cv.Name, t).SetTrainable(cv.Trainable)
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		return nil, errors.New("corrupt checkpoint: data after the last variable")
+	}
+	n := &Network{Config: h.Config, Ctx: ctx}
+	before := len(n.Variables())
+	if err := n.materialize(be); err != nil {
+		return nil, fmt.Errorf("checkpoint does not fit its configuration: %w", err)
+	}
+	if after := len(n.Variables()); after != before {
+		return nil, fmt.Errorf("checkpoint is missing %d variables of its configuration", after-before)
+	}
+	return n, nil
+}
+
+// LoadCheckpoint reads the checkpoint file at path.
+func LoadCheckpoint(be backends.Backend, path string, meta any) (*Network, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open checkpoint: %w", err)
+	}
+	defer f.Close()
+	n, err := ReadCheckpoint(be, f, meta)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return n, nil
+}

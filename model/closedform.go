@@ -1,0 +1,78 @@
+package model
+
+import (
+	"fmt"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// Conventions of the closed forms. lqf writes the LQF objective as a mean
+// over the N training samples plus the L2 term,
+//
+//	L(dw) = (1/N) sum_i ||f0(x_i) + J_i dw - alpha y_i||^2 + lambda/2 ||dw||^2,
+//
+// whose unique minimizer solves (J^T J + (lambda N / 2) I) dw = J^T R with
+// R = alpha Y - f0(X): the ridge term of eq. 4 is lambda N / 2.
+
+// RidgeTerm is the ridge added to J^T J (or to the kernel J J^T) for weight
+// decay lambda and n training samples under lqf's convention.
+func RidgeTerm(lambda float64, n int) float64 { return lambda * float64(n) / 2 }
+
+// SolveLinearHead returns the LQF-FC optimum for fixed features: the head
+// displacement (dW [F, C], db [C], row-major) minimizing
+// (1/N) sum_i ||f0_i + h_i dW + db - alpha y_i||^2 + lambda/2 (||dW||^2 + ||db||^2),
+// in primal form: with Phi = [H, 1] (N x (F+1)) and R = alpha Y - F0,
+// (Phi^T Phi + (lambda N / 2) I) [dW; db] = Phi^T R, solved by Cholesky in
+// float64; the C classes share the factorization.
+//
+// features is [N, F], f0 is [N, C] (the outputs at dw = 0), labels in [0, C).
+func SolveLinearHead(features []float32, f0 []float32, labels []int32, numFeatures, numClasses int, alpha, lambda float64) (dW, db []float64, err error) {
+	n := len(labels)
+	if n == 0 || len(features) != n*numFeatures || len(f0) != n*numClasses {
+		return nil, nil, fmt.Errorf("SolveLinearHead: %d labels, %d feature values (want %d), %d outputs (want %d)",
+			n, len(features), n*numFeatures, len(f0), n*numClasses)
+	}
+	if lambda <= 0 {
+		return nil, nil, fmt.Errorf("SolveLinearHead: lambda %g must be > 0 (the problem must be strictly convex)", lambda)
+	}
+	d := numFeatures + 1
+	phi := mat.NewDense(n, d, nil)
+	r := mat.NewDense(n, numClasses, nil)
+	for i := range n {
+		for j := range numFeatures {
+			phi.Set(i, j, float64(features[i*numFeatures+j]))
+		}
+		phi.Set(i, numFeatures, 1)
+		for c := range numClasses {
+			y := 0.0
+			if int(labels[i]) == c {
+				y = alpha
+			}
+			r.Set(i, c, y-float64(f0[i*numClasses+c]))
+		}
+	}
+	gram := mat.NewSymDense(d, nil)
+	gram.SymOuterK(1, phi.T())
+	ridge := RidgeTerm(lambda, n)
+	for j := range d {
+		gram.SetSym(j, j, gram.At(j, j)+ridge)
+	}
+	var chol mat.Cholesky
+	if !chol.Factorize(gram) {
+		return nil, nil, fmt.Errorf("SolveLinearHead: the regularized Gram matrix is not positive definite")
+	}
+	var rhs, sol mat.Dense
+	rhs.Mul(phi.T(), r)
+	if err := chol.SolveTo(&sol, &rhs); err != nil {
+		return nil, nil, err
+	}
+	dW = make([]float64, numFeatures*numClasses)
+	db = make([]float64, numClasses)
+	for c := range numClasses {
+		for j := range numFeatures {
+			dW[j*numClasses+c] = sol.At(j, c)
+		}
+		db[c] = sol.At(numFeatures, c)
+	}
+	return dW, db, nil
+}

@@ -1,0 +1,139 @@
+package model
+
+import (
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestSolveLinearHeadStationary checks the closed form against the
+// definition of the optimum: the gradient of the LQF-FC objective, computed
+// directly, vanishes there and not at a perturbed point.
+func TestSolveLinearHeadStationary(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	const n, f, c, alpha, lambda = 40, 6, 3, 15.0, 0.05
+	h := make([]float32, n*f)
+	for i := range h {
+		h[i] = float32(rng.NormFloat64())
+	}
+	f0 := make([]float32, n*c)
+	for i := range f0 {
+		f0[i] = float32(rng.NormFloat64())
+	}
+	labels := make([]int32, n)
+	for i := range labels {
+		labels[i] = int32(rng.IntN(c))
+	}
+	dW, db, err := SolveLinearHead(h, f0, labels, f, c, alpha, lambda)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// grad = (2/N) sum_i [h_i, 1]^T (pred_i - alpha y_i) + lambda theta
+	grad := func(dW, db []float64) float64 {
+		gW, gb := make([]float64, f*c), make([]float64, c)
+		for i := range n {
+			for k := range c {
+				p := float64(f0[i*c+k]) + db[k]
+				for j := range f {
+					p += float64(h[i*f+j]) * dW[j*c+k]
+				}
+				if int(labels[i]) == k {
+					p -= alpha
+				}
+				for j := range f {
+					gW[j*c+k] += 2 / float64(n) * float64(h[i*f+j]) * p
+				}
+				gb[k] += 2 / float64(n) * p
+			}
+		}
+		norm := 0.0
+		for j := range gW {
+			g := gW[j] + lambda*dW[j]
+			norm += g * g
+		}
+		for k := range gb {
+			g := gb[k] + lambda*db[k]
+			norm += g * g
+		}
+		return math.Sqrt(norm)
+	}
+	if g := grad(dW, db); g > 1e-9 {
+		t.Errorf("gradient norm %.3g at the closed-form solution, want ~0", g)
+	}
+	dW[0] += 1e-3
+	if g := grad(dW, db); g < 1e-6 {
+		t.Errorf("gradient norm %.3g after a perturbation: the check cannot fail", g)
+	}
+	if _, _, err := SolveLinearHead(h, f0, labels, f, c, alpha, 0); err == nil {
+		t.Error("lambda = 0 accepted")
+	}
+}
+
+// TestExactLQFIsStationary solves LQF in kernel form (per-sample Jacobian
+// rows, float64 Gram and Cholesky) and checks with GoMLX's automatic
+// differentiation of the linearized network that the gradient of the LQF
+// objective vanishes there, relative to its size at dw = 0.
+func TestExactLQFIsStationary(t *testing.T) {
+	be := testBackend(t)
+	splits := loadTiny(t, "mnist-5-9", 15)
+	cfg := tinyConfig(5)
+	cfg.Activation = LeakyReLU
+	net, err := NewNetwork(be, cfg, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const lambda = 1e-3
+	for _, m := range []Method{LQF, LQFFC} {
+		o := DefaultFinetuneOptions(m)
+		o.Solver, o.WeightDecays = SolverExact, []float64{lambda}
+		_, pred, err := Finetune(be, net, splits, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lin := pred.(LinearizedNetwork)
+		scopes := []string{ScopeTangent}
+		if m == LQFFC {
+			scopes = []string{ScopeTangent + "/" + ScopeHead}
+		}
+		gradNorm := func() float64 {
+			onehot := make([]float32, splits.Train.Len()*5)
+			for i, l := range splits.Train.Labels {
+				onehot[i*5+int(l)] = 1
+			}
+			out := context.MustNewExec(be, lin.Ctx, func(ctx *context.Context, x, y *Node) *Node {
+				loss := LossGraph(MSE, lin.Config.LinearizedLogits(ctx, x), y, DefaultAlpha)
+				vars := trainedVariables(ctx, scopes)
+				values := make([]*Node, len(vars))
+				for i, v := range vars {
+					values[i] = v.ValueGraph(x.Graph())
+					loss = Add(loss, MulScalar(ReduceAllSum(Square(values[i])), lambda/2))
+				}
+				var sq *Node
+				for _, g := range Gradient(loss, values...) {
+					s := ReduceAllSum(Square(g))
+					if sq == nil {
+						sq = s
+					} else {
+						sq = Add(sq, s)
+					}
+				}
+				return Sqrt(sq)
+			}).MustExec(tensors.FromFlatDataAndDimensions(splits.Train.Images, splits.Train.Len(), 28, 28, 1),
+				tensors.FromFlatDataAndDimensions(onehot, splits.Train.Len(), 5))[0]
+			return float64(tensors.ToScalar[float32](out))
+		}
+		atOpt := gradNorm()
+		if err := lin.SetTangent(make([]float64, lin.NumParameters())); err != nil {
+			t.Fatal(err)
+		}
+		atZero := gradNorm()
+		t.Logf("%s: gradient norm %.3g at the exact solution, %.3g at dw = 0", m, atOpt, atZero)
+		if !(atOpt < 1e-3*atZero) {
+			t.Errorf("%s: gradient norm %.3g at the exact solution vs %.3g at dw = 0: not the optimum", m, atOpt, atZero)
+		}
+	}
+}

@@ -1,0 +1,162 @@
+package model
+
+import (
+	"math"
+	"math/rand/v2"
+	"sync"
+	"testing"
+
+	"github.com/gomlx/gomlx/backends"
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+)
+
+// directConv computes y[b,i,j,o] = sum_{di,dj,c} xpad[b, s*i+di, s*j+dj, c] * k[di,dj,c,o] in float64.
+func directConv(x []float64, b, h, w, c int, k []float64, co int, geo ConvGeometry) ([]float64, int, int) {
+	ho, wo := geo.OutputSize(h), geo.OutputSize(w)
+	y := make([]float64, b*ho*wo*co)
+	for n := 0; n < b; n++ {
+		for i := 0; i < ho; i++ {
+			for j := 0; j < wo; j++ {
+				for di := 0; di < geo.Kernel; di++ {
+					for dj := 0; dj < geo.Kernel; dj++ {
+						r, q := geo.Stride*i+di-geo.Padding, geo.Stride*j+dj-geo.Padding
+						if r < 0 || q < 0 || r >= h || q >= w {
+							continue
+						}
+						for ci := 0; ci < c; ci++ {
+							xv := x[((n*h+r)*w+q)*c+ci]
+							for o := 0; o < co; o++ {
+								y[((n*ho+i)*wo+j)*co+o] += xv * k[((di*geo.Kernel+dj)*c+ci)*co+o]
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return y, ho, wo
+}
+
+// directConvGrads returns dL/dx and dL/dk of L = sum(y * r) by the chain rule written out directly.
+func directConvGrads(x []float64, b, h, w, c int, k []float64, co int, r []float64, geo ConvGeometry) (dx, dk []float64) {
+	ho, wo := geo.OutputSize(h), geo.OutputSize(w)
+	dx, dk = make([]float64, len(x)), make([]float64, len(k))
+	for n := 0; n < b; n++ {
+		for i := 0; i < ho; i++ {
+			for j := 0; j < wo; j++ {
+				for di := 0; di < geo.Kernel; di++ {
+					for dj := 0; dj < geo.Kernel; dj++ {
+						p, q := geo.Stride*i+di-geo.Padding, geo.Stride*j+dj-geo.Padding
+						if p < 0 || q < 0 || p >= h || q >= w {
+							continue
+						}
+						for ci := 0; ci < c; ci++ {
+							xi := ((n*h+p)*w+q)*c + ci
+							for o := 0; o < co; o++ {
+								rv := r[((n*ho+i)*wo+j)*co+o]
+								ki := ((di*geo.Kernel+dj)*c+ci)*co + o
+								dx[xi] += rv * k[ki]
+								dk[ki] += rv * x[xi]
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return
+}
+
+func randSlice(rng *rand.Rand, n int) []float64 {
+	s := make([]float64, n)
+	for i := range s {
+		s[i] = rng.NormFloat64()
+	}
+	return s
+}
+
+func maxRelErr(got, want []float64) float64 {
+	var num, den float64
+	for i := range got {
+		num = math.Max(num, math.Abs(got[i]-want[i]))
+		den = math.Max(den, math.Abs(want[i]))
+	}
+	return num / den
+}
+
+// testBackend returns one backend shared by all tests: tensors cannot move
+// between backend instances.
+func testBackend(t testing.TB) backends.Backend {
+	t.Helper()
+	sharedBackendOnce.Do(func() { sharedBackend, sharedBackendErr = NewBackend() })
+	if sharedBackendErr != nil {
+		t.Fatal(sharedBackendErr)
+	}
+	return sharedBackend
+}
+
+var (
+	sharedBackendOnce sync.Once
+	sharedBackend     backends.Backend
+	sharedBackendErr  error
+)
+
+func TestConv2DMatchesDirect(t *testing.T) {
+	be := testBackend(t)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, tc := range []struct {
+		h, w, c, co int
+		geo         ConvGeometry
+	}{
+		{7, 7, 3, 4, ConvGeometry{3, 1, 1}},
+		{7, 7, 3, 4, ConvGeometry{3, 2, 1}},
+		{8, 6, 2, 3, ConvGeometry{3, 2, 1}},
+		{8, 8, 2, 5, ConvGeometry{1, 2, 0}},
+		{9, 9, 2, 2, ConvGeometry{5, 3, 2}},
+		{5, 5, 1, 2, ConvGeometry{3, 1, 0}},
+	} {
+		b := 2
+		x := randSlice(rng, b*tc.h*tc.w*tc.c)
+		k := randSlice(rng, tc.geo.Kernel*tc.geo.Kernel*tc.c*tc.co)
+		want, ho, wo := directConv(x, b, tc.h, tc.w, tc.c, k, tc.co, tc.geo)
+		r := randSlice(rng, len(want))
+		wantDx, wantDk := directConvGrads(x, b, tc.h, tc.w, tc.c, k, tc.co, r, tc.geo)
+
+		exec := MustNewExec(be, func(x, k, r *Node) []*Node {
+			y := Conv2D(x, k, nil, tc.geo)
+			loss := ReduceAllSum(Mul(y, r))
+			return append([]*Node{y}, Gradient(loss, x, k)...)
+		})
+		out := exec.MustExec(
+			tensors.FromFlatDataAndDimensions(x, b, tc.h, tc.w, tc.c),
+			tensors.FromFlatDataAndDimensions(k, tc.geo.Kernel, tc.geo.Kernel, tc.c, tc.co),
+			tensors.FromFlatDataAndDimensions(r, b, ho, wo, tc.co))
+		for i, want := range [][]float64{want, wantDx, wantDk} {
+			got := tensors.MustCopyFlatData[float64](out[i])
+			if e := maxRelErr(got, want); e > 1e-12 {
+				t.Errorf("%+v %dx%dx%d->%d output %d: max relative error %g", tc.geo, tc.h, tc.w, tc.c, tc.co, i, e)
+			}
+		}
+	}
+}
+
+// TestConv2DMatchesNative checks the im2col convolution against GoMLX's own
+// Convolve (forward values), an implementation independent of lqf's.
+func TestConv2DMatchesNative(t *testing.T) {
+	be := testBackend(t)
+	rng := rand.New(rand.NewPCG(9, 9))
+	for _, geo := range []ConvGeometry{{3, 1, 1}, {3, 2, 1}, {1, 2, 0}, {5, 1, 2}} {
+		x, k := randSlice(rng, 2*9*9*3), randSlice(rng, geo.Kernel*geo.Kernel*3*4)
+		outs := MustNewExec(be, func(x, k *Node) []*Node {
+			return []*Node{Conv2D(x, k, nil, geo), nativeConv(x, k, geo)}
+		}).MustExec(tensors.FromFlatDataAndDimensions(x, 2, 9, 9, 3), tensors.FromFlatDataAndDimensions(k, geo.Kernel, geo.Kernel, 3, 4))
+		got, want := tensors.MustCopyFlatData[float64](outs[0]), tensors.MustCopyFlatData[float64](outs[1])
+		if len(got) != len(want) {
+			t.Fatalf("%v: %d outputs, native has %d", geo, len(got), len(want))
+		}
+		if e := maxRelErr(got, want); e > 1e-12 {
+			t.Errorf("%v: im2col and native convolution differ by %g", geo, e)
+		}
+	}
+}

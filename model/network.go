@@ -1,0 +1,157 @@
+package model
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+// Network is a backbone configuration with its parameters. The parameters
+// live in a GoMLX context: trainable ones under ScopeBackbone and ScopeHead,
+// batch-norm running statistics beside them (not trainable), and optimizer
+// state under ScopeOptimizer (never saved).
+type Network struct {
+	Config Config
+	Ctx    *context.Context
+}
+
+// ScopeOptimizer holds optimizer state (momentum); checkpoints skip it.
+const ScopeOptimizer = "optimizer"
+
+// NewNetwork returns a network with freshly initialized parameters; seed
+// makes the initialization repeatable.
+func NewNetwork(be backends.Backend, cfg Config, seed uint64) (*Network, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ctx := context.New().Checked(false)
+	ctx.SetParam(context.ParamInitialSeed, int64(seed|1))
+	n := &Network{Config: cfg, Ctx: ctx}
+	if err := n.materialize(be); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// materialize creates (or checks) every variable by building the graph
+// once; initializers run here.
+func (n *Network) materialize(be backends.Backend) error {
+	cfg := n.Config
+	return TryCatch(func() {
+		e := context.MustNewExec(be, n.Ctx, func(ctx *context.Context, x *Node) *Node {
+			return cfg.Logits(ctx, x, Eval)
+		})
+		defer e.Finalize()
+		x := tensors.FromShape(shapes.Make(dtypes.Float32, 1, cfg.Height, cfg.Width, cfg.Channels))
+		e.MustExec(x)
+	})
+}
+
+// TryCatch runs fn and returns a GoMLX panic (graph building and execution
+// report errors that way) as an error.
+func TryCatch(fn func()) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if e, ok := r.(error); ok {
+				err = e
+			} else {
+				err = fmt.Errorf("%v", r)
+			}
+		}
+	}()
+	fn()
+	return nil
+}
+
+// Variables returns the network's parameters and statistics (not optimizer
+// state), in a stable order.
+func (n *Network) Variables() []*context.Variable {
+	var vars []*context.Variable
+	for v := range n.Ctx.IterVariables() {
+		if isModelScope(v.Scope()) {
+			vars = append(vars, v)
+		}
+	}
+	sortVariables(vars)
+	return vars
+}
+
+func isModelScope(scope string) bool { return inScopes(scope, []string{ScopeBackbone, ScopeHead}) }
+
+// NumParameters counts trainable scalars under the given scopes (all model
+// scopes when none is given).
+func (n *Network) NumParameters(scopes ...string) int {
+	total := 0
+	for _, v := range n.Variables() {
+		if v.Trainable && (len(scopes) == 0 || inScopes(v.Scope(), scopes)) {
+			total += v.Shape().Size()
+		}
+	}
+	return total
+}
+
+func inScopes(scope string, scopes []string) bool {
+	for _, s := range scopes {
+		p := context.ScopeSeparator + s
+		if scope == p || strings.HasPrefix(scope, p+context.ScopeSeparator) {
+			return true
+		}
+	}
+	return false
+}
+
+// Clone returns an independent copy of the parameters (optimizer state is
+// not copied).
+func (n *Network) Clone() (*Network, error) {
+	ctx := context.New().Checked(false)
+	for _, v := range n.Variables() {
+		t, err := v.Value()
+		if err != nil {
+			return nil, err
+		}
+		t, err = t.LocalClone()
+		if err != nil {
+			return nil, err
+		}
+		nv := ctx.InAbsPath(v.Scope()).VariableWithValue(v.Name(), t)
+		nv.SetTrainable(v.Trainable)
+	}
+	return &Network{Config: n.Config, Ctx: ctx}, nil
+}
+
+// WithActivation returns a copy that uses activation act (same weights):
+// how the ReLU-pretrained backbone becomes the Leaky-ReLU one.
+func (n *Network) WithActivation(act Activation) (*Network, error) {
+	c, err := n.Clone()
+	if err != nil {
+		return nil, err
+	}
+	c.Config.Activation = act
+	return c, c.Config.Validate()
+}
+
+// ReplaceHead returns a copy whose classifier is new, randomly initialized,
+// with numClasses outputs: how a pretrained backbone is prepared for a target
+// task. The head is random (not zero) because with a zero head the tangent of
+// every backbone weight vanishes in the linearized network.
+func (n *Network) ReplaceHead(be backends.Backend, numClasses int, seed uint64) (*Network, error) {
+	c, err := n.Clone()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Ctx.InAbsPath(context.ScopeSeparator + ScopeHead).DeleteVariablesInScope(); err != nil {
+		return nil, err
+	}
+	c.Config.NumClasses = numClasses
+	if err := c.Config.Validate(); err != nil {
+		return nil, err
+	}
+	c.Ctx.SetParam(context.ParamInitialSeed, int64(seed|1))
+	return c, c.materialize(be)
+}

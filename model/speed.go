@@ -1,0 +1,83 @@
+package model
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/gomlx/gomlx/backends"
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+// SpeedReport holds per-image times in milliseconds of the passes LQF
+// depends on, measured in one run on one backend, and their ratios.
+type SpeedReport struct {
+	Backend        string  `json:"backend"`
+	Batch          int     `json:"batch"`
+	ForwardMS      float64 `json:"forward_ms_per_image"`
+	LinearizedMS   float64 `json:"linearized_forward_ms_per_image"`
+	NLFTStepMS     float64 `json:"nlft_step_ms_per_image"`
+	LQFStepMS      float64 `json:"lqf_step_ms_per_image"`
+	JVPOverForward float64 `json:"jvp_over_forward"`
+	LQFOverNLFT    float64 `json:"lqf_step_over_nlft_step"`
+}
+
+// MeasureSpeed times, on images [batch, H, W, C] (flattened), the plain
+// forward pass (frozen statistics), the linearized forward pass f0 + J dw,
+// one NLFT training step (batch statistics, cross-entropy, SGD momentum) and
+// one LQF training step (linearized, MSE, SGD momentum), each repeated for
+// at least minTime after a warm-up (compilation) run.
+func MeasureSpeed(be backends.Backend, net *Network, images []float32, batch int, minTime time.Duration) (*SpeedReport, error) {
+	cfg := net.Config
+	if len(images) < batch*cfg.Height*cfg.Width*cfg.Channels {
+		return nil, fmt.Errorf("MeasureSpeed: need %d images", batch)
+	}
+	n, err := net.Clone()
+	if err != nil {
+		return nil, err
+	}
+	x := tensors.FromFlatDataAndDimensions(images[:batch*cfg.Height*cfg.Width*cfg.Channels], batch, cfg.Height, cfg.Width, cfg.Channels)
+	y := make([]float32, batch*cfg.NumClasses)
+	for i := range batch {
+		y[i*cfg.NumClasses+i%cfg.NumClasses] = 1
+	}
+	yt := tensors.FromFlatDataAndDimensions(y, batch, cfg.NumClasses)
+	rep := &SpeedReport{Backend: be.Name(), Batch: batch}
+	timeIt := func(fn func()) float64 {
+		fn() // compile and warm up
+		start := time.Now()
+		runs := 0
+		for runs == 0 || time.Since(start) < minTime {
+			fn()
+			runs++
+		}
+		return float64(time.Since(start).Nanoseconds()) / 1e6 / float64(runs*batch)
+	}
+	step := func(linear bool) func() {
+		o := TrainOptions{LearningRate: 1e-6, Momentum: 0.9, WeightDecay: 1e-4}.withDefaults()
+		forward := func(ctx *context.Context, x *Node) *Node { return cfg.Logits(ctx, x, TrainBatchStats) }
+		o.Loss = CrossEntropy
+		if linear {
+			forward, o.Loss, o.Scopes = cfg.LinearizedLogits, MSE, []string{ScopeTangent}
+		}
+		e := context.MustNewExec(be, n.Ctx, func(ctx *context.Context, x, y, lr *Node) *Node {
+			return sgdStep(ctx, forward, x, y, lr, o)
+		})
+		return func() { e.MustExec(x, yt, float32(1e-6)) }
+	}
+	err = TryCatch(func() {
+		fwd := context.MustNewExec(be, n.Ctx, func(ctx *context.Context, x *Node) *Node { return cfg.Logits(ctx, x, Eval) })
+		lin := context.MustNewExec(be, n.Ctx, func(ctx *context.Context, x *Node) *Node { return cfg.LinearizedLogits(ctx, x) })
+		rep.ForwardMS = timeIt(func() { fwd.MustExec(x) })
+		rep.LinearizedMS = timeIt(func() { lin.MustExec(x) })
+		rep.NLFTStepMS = timeIt(step(false))
+		rep.LQFStepMS = timeIt(step(true))
+	})
+	if err != nil {
+		return nil, err
+	}
+	rep.JVPOverForward = rep.LinearizedMS / rep.ForwardMS
+	rep.LQFOverNLFT = rep.LQFStepMS / rep.NLFTStepMS
+	return rep, nil
+}

@@ -1,0 +1,316 @@
+package model
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"time"
+
+	"github.com/gomlx/gomlx/backends"
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
+
+	"github.com/lqf-go/lqf/data"
+	"github.com/lqf-go/lqf/internal/progress"
+)
+
+// Loss is the training objective on the network outputs z [B, C] for one-hot
+// labels y [B, C].
+type Loss string
+
+const (
+	// CrossEntropy is mean_i (logsumexp(z_i) - <y_i, z_i>).
+	CrossEntropy Loss = "ce"
+	// MSE is mean_i ||z_i - alpha y_i||^2: regression onto scaled one-hot
+	// targets (LQF's loss, paper eq. 3, written as a mean over samples).
+	MSE Loss = "mse"
+)
+
+// DefaultAlpha is the MSE target scale of the paper.
+const DefaultAlpha = 15
+
+// ParseLoss accepts "ce" (or "cross-entropy") and "mse".
+func ParseLoss(s string) (Loss, error) {
+	switch s {
+	case "ce", "cross-entropy":
+		return CrossEntropy, nil
+	case "mse":
+		return MSE, nil
+	}
+	return "", fmt.Errorf("unknown loss %q (want ce or mse)", s)
+}
+
+// LossGraph returns the mean loss of outputs z [B, C] against one-hot
+// targets y [B, C]; alpha scales the targets of MSE.
+func LossGraph(loss Loss, z, y *Node, alpha float64) *Node {
+	switch loss {
+	case MSE:
+		d := Sub(z, MulScalar(y, alpha))
+		return ReduceAllMean(ReduceSum(Square(d), 1))
+	default:
+		m := StopGradient(ReduceAndKeep(z, ReduceMax, 1))
+		lse := Add(Log(ReduceSum(Exp(Sub(z, m)), 1)), Reshape(m, -1))
+		return ReduceAllMean(Sub(lse, ReduceSum(Mul(y, z), 1)))
+	}
+}
+
+// Preconditioner turns gradients into update directions inside the training
+// graph (for example K-FAC's (F + lambda I)^-1 g). params and grads are
+// aligned; the returned directions have the shapes of grads.
+type Preconditioner interface {
+	Precondition(ctx *context.Context, params []*context.Variable, grads []*Node) []*Node
+}
+
+// TrainOptions configures Network.Train. Zero values take the documented
+// defaults.
+type TrainOptions struct {
+	Loss  Loss    // default CrossEntropy
+	Alpha float64 // MSE target scale; default DefaultAlpha
+	// LearningRate eta of SGD; it follows a cosine decay to 0 over the run
+	// unless ConstantLR is set.
+	LearningRate float64
+	ConstantLR   bool
+	Momentum     float64 // heavy-ball momentum m: v <- m v + g, w <- w - eta v
+	// WeightDecay lambda adds lambda/2 ||w||^2 over the trained parameters to
+	// the loss (L2 in the loss, as in the paper; not decoupled decay).
+	WeightDecay float64
+	BatchSize   int     // default 32
+	Epochs      float64 // passes over the training set; default 1
+	Seed        uint64  // shuffling and augmentation
+	Augment     data.Augmentation
+	// BatchNorm is TrainBatchStats (normalize with batch statistics, update
+	// running ones) or Eval (frozen statistics: a fixed function).
+	BatchNorm Mode
+	// Scopes lists the trained parameter scopes, relative to the root
+	// (ScopeBackbone, ScopeHead, ScopeTangent, ScopeTangent+"/"+ScopeHead);
+	// empty trains ScopeBackbone and ScopeHead.
+	Scopes         []string
+	Preconditioner Preconditioner
+	Progress       io.Writer // progress lines; nil for none
+	Label          string    // progress label
+}
+
+func (o TrainOptions) withDefaults() TrainOptions {
+	if o.Loss == "" {
+		o.Loss = CrossEntropy
+	}
+	if o.Alpha == 0 {
+		o.Alpha = DefaultAlpha
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 32
+	}
+	if o.Epochs == 0 {
+		o.Epochs = 1
+	}
+	if o.Label == "" {
+		o.Label = "train"
+	}
+	return o
+}
+
+func (o TrainOptions) validate() error {
+	switch {
+	case o.LearningRate <= 0 || math.IsNaN(o.LearningRate):
+		return fmt.Errorf("learning rate %g must be > 0", o.LearningRate)
+	case o.Momentum < 0 || o.Momentum >= 1:
+		return fmt.Errorf("momentum %g must be in [0, 1)", o.Momentum)
+	case o.WeightDecay < 0:
+		return fmt.Errorf("weight decay %g must be >= 0", o.WeightDecay)
+	case o.Epochs < 0:
+		return fmt.Errorf("epochs %g must be > 0", o.Epochs)
+	case o.Loss != CrossEntropy && o.Loss != MSE:
+		return fmt.Errorf("unknown loss %q", o.Loss)
+	}
+	return nil
+}
+
+// TrainResult records a training run.
+type TrainResult struct {
+	StepLoss  []float64     // mean batch loss (without the L2 term) per step
+	EpochLoss []float64     // mean of StepLoss per epoch
+	Samples   int           // samples processed
+	Duration  time.Duration // wall time of the steps
+}
+
+// SamplesPerSecond is the training throughput.
+func (r *TrainResult) SamplesPerSecond() float64 {
+	return float64(r.Samples) / r.Duration.Seconds()
+}
+
+// BatchSource yields training batches: inputs flattened in row-major order
+// with per-sample dimensions Dims(), and labels.
+type BatchSource interface {
+	Next() (inputs []float32, labels []int32)
+	BatchSize() int
+	BatchesPerEpoch() int
+	Dims() []int
+}
+
+type imageSource struct{ *data.Batcher }
+
+func (s imageSource) Next() ([]float32, []int32) {
+	x, y, _ := s.Batcher.Next()
+	return x, y
+}
+func (imageSource) Dims() []int { return []int{data.Height, data.Width, data.Channels} }
+
+// ImageBatches returns the batches Network.Train uses for images.
+func ImageBatches(set *data.Set, batchSize int, aug data.Augmentation, seed uint64) BatchSource {
+	return imageSource{data.NewBatcher(set, batchSize, aug, seed)}
+}
+
+// Train fits the network to set by SGD with momentum on the images'
+// outputs (Logits). See TrainOptions for the objective.
+func (n *Network) Train(be backends.Backend, set *data.Set, opts TrainOptions) (*TrainResult, error) {
+	opts = opts.withDefaults()
+	if set.Len() == 0 {
+		return nil, errors.New("training set is empty")
+	}
+	if set.NumClasses != n.Config.NumClasses {
+		return nil, fmt.Errorf("training set has %d classes but the network outputs %d; replace the head first", set.NumClasses, n.Config.NumClasses)
+	}
+	cfg := n.Config
+	mode := opts.BatchNorm
+	forward := func(ctx *context.Context, x *Node) *Node { return cfg.Logits(ctx, x, mode) }
+	return TrainGraph(be, n.Ctx, forward, ImageBatches(set, opts.BatchSize, opts.Augment, opts.Seed), cfg.NumClasses, opts)
+}
+
+// TrainGraph runs SGD with momentum on any model function forward(ctx, x)
+// -> outputs [B, numClasses] whose parameters live in ctx: the training
+// loop shared by every lqf method (full network, classifier on features,
+// linearized network).
+func TrainGraph(be backends.Backend, ctx *context.Context, forward func(ctx *context.Context, x *Node) *Node,
+	src BatchSource, numClasses int, opts TrainOptions) (res *TrainResult, err error) {
+	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	if err := ResetOptimizer(ctx); err != nil {
+		return nil, err
+	}
+	bs := src.BatchSize()
+	steps := int(math.Ceil(opts.Epochs * float64(src.BatchesPerEpoch())))
+	if steps < 1 {
+		steps = 1
+	}
+	err = TryCatch(func() {
+		exec := context.MustNewExec(be, ctx, func(ctx *context.Context, x, y, lr *Node) *Node {
+			return sgdStep(ctx, forward, x, y, lr, opts)
+		})
+		defer exec.Finalize()
+		dims := append([]int{bs}, src.Dims()...)
+		res = &TrainResult{}
+		bar := progress.New(opts.Progress, opts.Label, steps*bs, "img")
+		start := time.Now()
+		onehot := make([]float32, bs*numClasses)
+		epochSum, epochN := 0.0, 0
+		perEpoch := max(1, src.BatchesPerEpoch())
+		for step := range steps {
+			xs, labels := src.Next()
+			clear(onehot)
+			for i, l := range labels {
+				onehot[i*numClasses+int(l)] = 1
+			}
+			lr := opts.LearningRate
+			if !opts.ConstantLR {
+				lr *= 0.5 * (1 + math.Cos(math.Pi*float64(step)/float64(steps)))
+			}
+			x := tensors.FromFlatDataAndDimensions(xs, dims...)
+			y := tensors.FromFlatDataAndDimensions(onehot, bs, numClasses)
+			out := exec.MustExec(x, y, float32(lr))
+			loss := float64(tensors.ToScalar[float32](out[0]))
+			if math.IsNaN(loss) || math.IsInf(loss, 0) {
+				panic(fmt.Errorf("training diverged at step %d (loss %g): lower the learning rate (now %g)", step, loss, opts.LearningRate))
+			}
+			res.StepLoss = append(res.StepLoss, loss)
+			epochSum += loss
+			epochN++
+			if epochN == perEpoch || step == steps-1 {
+				res.EpochLoss = append(res.EpochLoss, epochSum/float64(epochN))
+				epochSum, epochN = 0, 0
+			}
+			res.Samples += bs
+			bar.SetStatus("loss %.4f", loss)
+			bar.Add(bs)
+		}
+		res.Duration = time.Since(start)
+		bar.Finish()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// trainedVariables lists the trainable variables under scopes (default:
+// ScopeBackbone and ScopeHead).
+func trainedVariables(ctx *context.Context, scopes []string) []*context.Variable {
+	if len(scopes) == 0 {
+		scopes = []string{ScopeBackbone, ScopeHead}
+	}
+	var vars []*context.Variable
+	for v := range ctx.IterVariables() {
+		if v.Trainable && inScopes(v.Scope(), scopes) {
+			vars = append(vars, v)
+		}
+	}
+	sortVariables(vars)
+	return vars
+}
+
+// sgdStep builds one step: loss, gradients, optional preconditioning, and the
+// momentum update of the trained parameters. It returns the data loss (without L2).
+func sgdStep(ctx *context.Context, forward func(*context.Context, *Node) *Node, x, y, lr *Node, opts TrainOptions) *Node {
+	g := x.Graph()
+	z := forward(ctx, x)
+	// Listed after forward: it may create variables (such as dw).
+	params := trainedVariables(ctx, opts.Scopes)
+	if len(params) == 0 {
+		panic(fmt.Errorf("no trainable parameters under scopes %v", opts.Scopes))
+	}
+	loss := LossGraph(opts.Loss, z, y, opts.Alpha)
+	total := loss
+	values := make([]*Node, len(params))
+	for i, p := range params {
+		values[i] = p.ValueGraph(g)
+	}
+	if opts.WeightDecay > 0 {
+		var sq *Node
+		for _, w := range values {
+			s := ReduceAllSum(Square(w))
+			if sq == nil {
+				sq = s
+			} else {
+				sq = Add(sq, s)
+			}
+		}
+		total = Add(total, MulScalar(sq, opts.WeightDecay/2))
+	}
+	grads := Gradient(total, values...)
+	if opts.Preconditioner != nil {
+		grads = opts.Preconditioner.Precondition(ctx, params, grads)
+	}
+	opt := ctx.InAbsPath(context.ScopeSeparator + ScopeOptimizer).Checked(false)
+	for i, p := range params {
+		dir := grads[i]
+		if opts.Momentum > 0 {
+			vel := opt.InAbsPath(context.ScopeSeparator+ScopeOptimizer+p.Scope()).Checked(false).
+				WithInitializer(initializers.Zero).
+				VariableWithShape(p.Name()+"_velocity", p.Shape()).SetTrainable(false)
+			dir = Add(MulScalar(vel.ValueGraph(g), opts.Momentum), dir)
+			vel.SetValueGraph(dir)
+		}
+		p.SetValueGraph(Sub(values[i], Mul(ConvertDType(lr, dir.DType()), dir)))
+	}
+	return loss
+}
+
+// ResetOptimizer discards optimizer state (momentum), so that a new run
+// starts from rest.
+func ResetOptimizer(ctx *context.Context) error {
+	return ctx.InAbsPath(context.ScopeSeparator + ScopeOptimizer).DeleteVariablesInScope()
+}
