@@ -29,7 +29,7 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	alpha := fs.Float64("alpha", model.DefaultAlpha, "MSE target scale")
 	backboneFlag := fs.String("backbone", "", "embedded backbone (relu or leaky) or a checkpoint file from lqf pretrain; default: leaky for lqf and lqf-fc, relu otherwise")
 	shots := fs.Int("shots", 0, "training samples per class (0: all, then --max-train)")
-	maxTrain := fs.Int("max-train", 1000, "cap on training samples, balanced over classes (0: no cap)")
+	maxTrain := fs.Int("max-train", 500, "cap on training samples, balanced over classes (0: no cap)")
 	valPerClass := fs.Int("val-per-class", 100, "validation samples per class, for the grid search")
 	maxTest := fs.Int("max-test", 2000, "cap on test samples, balanced over classes (0: whole test split)")
 	epochs := fs.Float64("epochs", 0, "epochs per grid point (0: 5 for nlft, 30 for fc)")
