@@ -4,7 +4,7 @@ import (
 	"os"
 
 	"github.com/gomlx/gomlx/backends"
-	_ "github.com/gomlx/gomlx/backends/simplego"
+	_ "github.com/gomlx/gomlx/backends/default" // pure Go, and XLA (PJRT) where it installs
 )
 
 // DefaultBackendConfig is used when GOMLX_BACKEND is unset or plain "go":

@@ -71,6 +71,9 @@ type FinetuneOptions struct {
 	Momentum      float64
 	Augment       data.Augmentation
 	Seed          uint64
+	// Optimizer is SGD (with Momentum) or Adam; AdamBeta1 0 means 0.9.
+	Optimizer Optimizer
+	AdamBeta1 float64
 	// Solver is SolverSGD (iterative) or SolverExact (closed form, LQF and
 	// LQF-FC only; the learning rates are then ignored).
 	Solver   Solver
@@ -101,6 +104,24 @@ func PaperGrid(m Method, loss Loss) (lrs, wds []float64) {
 	default:
 		return []float64{0.01, 0.001}, []float64{1e-4, 1e-5}
 	}
+}
+
+// AdamGrid is the paper's grid with Adam (Table 3): eta in {0.001, 0.0004,
+// 0.0001}, lambda in {1e-5, 1e-6}.
+func AdamGrid() (lrs, wds []float64) {
+	return []float64{0.001, 0.0004, 0.0001}, []float64{1e-5, 1e-6}
+}
+
+// WithAdam switches o to Adam with the paper's grid and beta1 (0.5 for GaF,
+// as in its paper; 0.9 otherwise).
+func (o FinetuneOptions) WithAdam() FinetuneOptions {
+	o.Optimizer = Adam
+	o.LearningRates, o.WeightDecays = AdamGrid()
+	o.AdamBeta1 = 0.9
+	if o.Method == GaF {
+		o.AdamBeta1 = 0.5
+	}
+	return o
 }
 
 // DefaultFinetuneOptions returns method m's defaults: its loss (MSE with
@@ -214,6 +235,7 @@ func Finetune(be backends.Backend, pretrained *Network, splits *data.Splits, opt
 	classes := splits.Train.NumClasses
 	train := func(lr, wd float64, label string) TrainOptions {
 		return TrainOptions{Loss: opts.Loss, Alpha: opts.Alpha, LearningRate: lr, WeightDecay: wd, Momentum: opts.Momentum,
+			Optimizer: opts.Optimizer, AdamBeta1: opts.AdamBeta1,
 			BatchSize: opts.BatchSize, Epochs: opts.Epochs, Seed: opts.Seed, Augment: opts.Augment,
 			Progress: opts.Progress, Label: label}
 	}

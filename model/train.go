@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
@@ -64,6 +66,23 @@ type Preconditioner interface {
 	Precondition(ctx *context.Context, params []*context.Variable, grads []*Node) []*Node
 }
 
+// Optimizer is the update rule of TrainGraph.
+type Optimizer string
+
+const (
+	SGD  Optimizer = "sgd"
+	Adam Optimizer = "adam"
+)
+
+// ParseOptimizer accepts "sgd" and "adam".
+func ParseOptimizer(s string) (Optimizer, error) {
+	switch Optimizer(s) {
+	case SGD, Adam:
+		return Optimizer(s), nil
+	}
+	return "", fmt.Errorf("unknown optimizer %q (want sgd or adam)", s)
+}
+
 // TrainOptions configures Network.Train. Zero values take the documented
 // defaults.
 type TrainOptions struct {
@@ -74,6 +93,12 @@ type TrainOptions struct {
 	LearningRate float64
 	ConstantLR   bool
 	Momentum     float64 // heavy-ball momentum m: v <- m v + g, w <- w - eta v
+	// Optimizer is SGD (default, with Momentum) or Adam (AdamBeta1,
+	// AdamBeta2, AdamEpsilon; defaults 0.9, 0.999, 1e-8).
+	Optimizer   Optimizer
+	AdamBeta1   float64
+	AdamBeta2   float64
+	AdamEpsilon float64
 	// WeightDecay lambda adds lambda/2 ||w||^2 over the trained parameters to
 	// the loss (L2 in the loss, as in the paper; not decoupled decay).
 	WeightDecay float64
@@ -109,6 +134,18 @@ func (o TrainOptions) withDefaults() TrainOptions {
 	if o.Label == "" {
 		o.Label = "train"
 	}
+	if o.Optimizer == "" {
+		o.Optimizer = SGD
+	}
+	if o.AdamBeta1 == 0 {
+		o.AdamBeta1 = 0.9
+	}
+	if o.AdamBeta2 == 0 {
+		o.AdamBeta2 = 0.999
+	}
+	if o.AdamEpsilon == 0 {
+		o.AdamEpsilon = 1e-8
+	}
 	return o
 }
 
@@ -124,6 +161,10 @@ func (o TrainOptions) validate() error {
 		return fmt.Errorf("epochs %g must be > 0", o.Epochs)
 	case o.Loss != CrossEntropy && o.Loss != MSE:
 		return fmt.Errorf("unknown loss %q", o.Loss)
+	case o.Optimizer != SGD && o.Optimizer != Adam:
+		return fmt.Errorf("unknown optimizer %q", o.Optimizer)
+	case o.AdamBeta1 < 0 || o.AdamBeta1 >= 1 || o.AdamBeta2 < 0 || o.AdamBeta2 >= 1:
+		return fmt.Errorf("Adam betas %g, %g must be in [0, 1)", o.AdamBeta1, o.AdamBeta2)
 	}
 	return nil
 }
@@ -294,13 +335,37 @@ func sgdStep(ctx *context.Context, forward func(*context.Context, *Node) *Node, 
 	if opts.Preconditioner != nil {
 		grads = opts.Preconditioner.Precondition(ctx, params, grads)
 	}
-	opt := ctx.InAbsPath(context.ScopeSeparator + ScopeOptimizer).Checked(false)
+	state := func(p *context.Variable, suffix string) *context.Variable {
+		return ctx.InAbsPath(context.ScopeSeparator+ScopeOptimizer+p.Scope()).Checked(false).
+			WithInitializer(initializers.Zero).
+			VariableWithShape(p.Name()+suffix, p.Shape()).SetTrainable(false)
+	}
+	var biasCorrection1, biasCorrection2 *Node
+	if opts.Optimizer == Adam {
+		// Step counter t for Adam's bias corrections 1 - beta^t.
+		stepVar := ctx.InAbsPath(context.ScopeSeparator+ScopeOptimizer).Checked(false).
+			WithInitializer(initializers.Zero).VariableWithShape("adam_step", shapes.Make(dtypes.Float32)).SetTrainable(false)
+		t := AddScalar(stepVar.ValueGraph(g), 1)
+		stepVar.SetValueGraph(t)
+		biasCorrection1 = OneMinus(Pow(Scalar(g, dtypes.Float32, opts.AdamBeta1), t))
+		biasCorrection2 = OneMinus(Pow(Scalar(g, dtypes.Float32, opts.AdamBeta2), t))
+	}
 	for i, p := range params {
 		dir := grads[i]
-		if opts.Momentum > 0 {
-			vel := opt.InAbsPath(context.ScopeSeparator+ScopeOptimizer+p.Scope()).Checked(false).
-				WithInitializer(initializers.Zero).
-				VariableWithShape(p.Name()+"_velocity", p.Shape()).SetTrainable(false)
+		switch {
+		case opts.Optimizer == Adam:
+			// m <- b1 m + (1-b1) g; v <- b2 v + (1-b2) g^2;
+			// dir = (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps).
+			m, v := state(p, "_adam_m"), state(p, "_adam_v")
+			mNew := Add(MulScalar(m.ValueGraph(g), opts.AdamBeta1), MulScalar(dir, 1-opts.AdamBeta1))
+			vNew := Add(MulScalar(v.ValueGraph(g), opts.AdamBeta2), MulScalar(Square(dir), 1-opts.AdamBeta2))
+			m.SetValueGraph(mNew)
+			v.SetValueGraph(vNew)
+			mHat := Div(mNew, ConvertDType(biasCorrection1, dir.DType()))
+			vHat := Div(vNew, ConvertDType(biasCorrection2, dir.DType()))
+			dir = Div(mHat, AddScalar(Sqrt(vHat), opts.AdamEpsilon))
+		case opts.Momentum > 0:
+			vel := state(p, "_velocity")
 			dir = Add(MulScalar(vel.ValueGraph(g), opts.Momentum), dir)
 			vel.SetValueGraph(dir)
 		}

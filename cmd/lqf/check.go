@@ -88,6 +88,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	batch := fs.Int("batch", 64, "batch size")
 	seconds := fs.Float64("seconds", 3, "minimum measuring time per pass")
 	jsonPath := fs.String("json", "", "write the report as JSON to this file")
+	imagesDir := fs.String("images", "", "take the images from this folder (one sub-folder per class) instead of the source task")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -102,23 +103,31 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	task, _ := data.TaskByName("source")
-	splits, err := task.Load(data.SplitOptions{Seed: 1, MaxTrain: *batch, ValPerClass: 1, MaxTest: 10})
-	if err != nil {
-		return err
+	var images *data.Set
+	if *imagesDir != "" {
+		if images, err = data.LoadImageFolder(*imagesDir); err != nil {
+			return fmt.Errorf("--images: %w", err)
+		}
+	} else {
+		task, _ := data.TaskByName("source")
+		splits, err := task.Load(data.SplitOptions{Seed: 1, MaxTrain: *batch, ValPerClass: 1, MaxTest: 10})
+		if err != nil {
+			return err
+		}
+		images = splits.Train
 	}
-	if splits.Train.Len() < *batch {
-		return usagef("--batch %d: at most %d", *batch, splits.Train.Len())
+	if images.Len() < *batch {
+		return usagef("--batch %d: only %d images", *batch, images.Len())
 	}
-	rep, err := model.MeasureSpeed(be, net, splits.Train.Images, *batch, time.Duration(*seconds*float64(time.Second)))
+	rep, err := model.MeasureSpeed(be, net, images.Images, *batch, time.Duration(*seconds*float64(time.Second)))
 	if err != nil {
 		return err
 	}
 	table(stdout, []string{"pass", "ms/image"}, [][]string{
-		{"forward (frozen BN)", fmt.Sprintf("%.3f", rep.ForwardMS)},
-		{"linearized forward f0 + J dw", fmt.Sprintf("%.3f", rep.LinearizedMS)},
-		{"NLFT step (fwd+bwd+update)", fmt.Sprintf("%.3f", rep.NLFTStepMS)},
-		{"LQF step (linearized fwd+bwd+update)", fmt.Sprintf("%.3f", rep.LQFStepMS)},
+		{"forward (frozen BN)", fmt.Sprintf("%.4g", rep.ForwardMS)},
+		{"linearized forward f0 + J dw", fmt.Sprintf("%.4g", rep.LinearizedMS)},
+		{"NLFT step (fwd+bwd+update)", fmt.Sprintf("%.4g", rep.NLFTStepMS)},
+		{"LQF step (linearized fwd+bwd+update)", fmt.Sprintf("%.4g", rep.LQFStepMS)},
 	})
 	fmt.Fprintf(stdout, "jvp_over_forward %.2f, lqf_step_over_nlft_step %.2f (backend %s, batch %d)\n",
 		rep.JVPOverForward, rep.LQFOverNLFT, rep.Backend, rep.Batch)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -24,6 +25,7 @@ const DefaultTask = "fashion-5-9"
 func runFinetune(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("finetune", "finetune [--task T] [--method nlft,fc] [flags]", stderr)
 	taskName := fs.String("task", DefaultTask, "target task (see lqf tasks)")
+	imagesDir := fs.String("images", "", "fine-tune on your own images instead of --task: a folder with one sub-folder of PNG/JPEG files per class (20% held out for test), or with train/ and test/ folders of that form")
 	methods := fs.String("method", "nlft,fc", "comma-separated methods: nlft (all layers), lqf (linearized, MSE), lqf-fc (LQF of the classifier), gaf (linearized, cross-entropy), fc (linear probe)")
 	lossName := fs.String("loss", "", "loss: ce or mse (targets scaled by --alpha); default: mse for lqf and lqf-fc, ce otherwise")
 	alpha := fs.Float64("alpha", model.DefaultAlpha, "MSE target scale")
@@ -37,6 +39,8 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	lrs := fs.String("lr", "", "comma-separated learning rates (default: the paper's grid for the method)")
 	wds := fs.String("wd", "", "comma-separated weight decays lambda, L2 in the loss (default: the paper's grid)")
 	momentum := fs.Float64("momentum", 0.9, "SGD momentum")
+	optimizer := fs.String("optimizer", "sgd", "sgd (momentum --momentum) or adam (the paper's Adam grid, Table 3)")
+	ablate := fs.String("ablate", "", "comma-separated ablations of lqf: mse (cross-entropy instead of MSE), leaky (ReLU backbone instead of Leaky-ReLU)")
 	solver := fs.String("solver", "sgd", "sgd, or exact: closed-form optimum of lqf (kernel form) and lqf-fc (primal form)")
 	aug := fs.String("augment", "none", "augmentation: none, crop or crop-flip")
 	seed := fs.Uint64("seed", 1, "seed of splits, head initialization and shuffling")
@@ -48,6 +52,9 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	task, err := data.TaskByName(*taskName)
 	if err != nil {
 		return usagef("--task: %v", err)
+	}
+	if *imagesDir != "" {
+		task = data.Task{Name: "folder " + *imagesDir, Flip: true}
 	}
 	var loss model.Loss
 	if *lossName != "" {
@@ -64,6 +71,26 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	}
 	if *solver != string(model.SolverSGD) && *solver != string(model.SolverExact) {
 		return usagef("--solver %q: want sgd or exact", *solver)
+	}
+	opt, err := model.ParseOptimizer(*optimizer)
+	if err != nil {
+		return usagef("--optimizer: %v", err)
+	}
+	var ablations []string
+	if *ablate != "" {
+		for _, a := range strings.Split(*ablate, ",") {
+			switch a = strings.TrimSpace(a); a {
+			case "mse", "leaky":
+				ablations = append(ablations, a)
+			case "kfac":
+				return usagef("--ablate kfac: lqf trains with SGD until K-FAC preconditioning lands, so there is nothing to remove yet")
+			default:
+				return usagef("--ablate %q: want mse or leaky", a)
+			}
+		}
+		if *methods != string(model.LQF) {
+			return usagef("--ablate applies to --method lqf alone")
+		}
 	}
 	var ms []model.Method
 	for _, s := range strings.Split(*methods, ",") {
@@ -110,7 +137,7 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 		name := *backboneFlag
 		if name == "" {
 			name = "relu"
-			if m.Activation() == model.LeakyReLU {
+			if m.Activation() == model.LeakyReLU && !slices.Contains(ablations, "leaky") {
 				name = "leaky"
 			}
 		}
@@ -126,8 +153,14 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	splits, err := task.Load(data.SplitOptions{Seed: *seed, Shots: *shots, MaxTrain: *maxTrain, ValPerClass: *valPerClass, MaxTest: *maxTest})
-	if err != nil {
+	splitOpts := data.SplitOptions{Seed: *seed, Shots: *shots, MaxTrain: *maxTrain, ValPerClass: *valPerClass, MaxTest: *maxTest}
+	var splits *data.Splits
+	if *imagesDir != "" {
+		splits, err = data.LoadImageFolderSplits(*imagesDir, splitOpts)
+		if err != nil {
+			return fmt.Errorf("--images: %w", err)
+		}
+	} else if splits, err = task.Load(splitOpts); err != nil {
 		return err
 	}
 	var progress io.Writer
@@ -142,6 +175,12 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 		if loss != "" {
 			o.Loss = loss
 			o.LearningRates, o.WeightDecays = model.PaperGrid(m, loss)
+		}
+		if slices.Contains(ablations, "mse") {
+			o.Loss = model.CrossEntropy
+		}
+		if opt == model.Adam {
+			o = o.WithAdam()
 		}
 		o.Solver = model.Solver(*solver)
 		o.Alpha, o.BatchSize, o.Momentum, o.Augment, o.Seed, o.Progress = *alpha, *batch, *momentum, augment, *seed, progress
@@ -159,22 +198,28 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", m, err)
 		}
-		results = append(results, methodResult{res, name})
+		results = append(results, methodResult{res, name, string(opt), ablations})
 	}
 	var rows [][]string
 	for _, r := range results {
-		rows = append(rows, []string{string(r.Method), r.Backbone, string(r.Loss), fmt.Sprintf("%g", r.LearningRate), fmt.Sprintf("%g", r.WeightDecay),
+		method := string(r.Method)
+		for _, a := range r.Ablations {
+			method += " -" + a
+		}
+		rows = append(rows, []string{method, r.Backbone, string(r.Loss), r.Optimizer, fmt.Sprintf("%g", r.LearningRate), fmt.Sprintf("%g", r.WeightDecay),
 			pct(r.TrainError), pct(r.ValError), pct(r.TestError), fmt.Sprintf("%.0fs", r.Seconds)})
 	}
 	fmt.Fprintf(stdout, "task %s (%d train, %d test images)\n", task.Name, splits.Train.Len(), splits.Test.Len())
-	table(stdout, []string{"method", "backbone", "loss", "lr", "wd", "train error", "val error", "test error", "time"}, rows)
+	table(stdout, []string{"method", "backbone", "loss", "optimizer", "lr", "wd", "train error", "val error", "test error", "time"}, rows)
 	return writeJSON(*jsonPath, finetuneJSON(task.Name, results))
 }
 
 // methodResult is one method's result and the backbone it started from.
 type methodResult struct {
 	*model.FinetuneResult
-	Backbone string `json:"backbone"`
+	Backbone  string   `json:"backbone"`
+	Optimizer string   `json:"optimizer"`
+	Ablations []string `json:"ablations,omitempty"`
 }
 
 // finetuneJSON is the --json document: with one method, its result with the

@@ -3,10 +3,15 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"image"
+	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lqf-go/lqf/data"
 )
 
 func runCLI(args ...string) (code int, stdout, stderr string) {
@@ -37,6 +42,7 @@ func TestBadInputsGiveOneLine(t *testing.T) {
 		{[]string{"finetune", "--backbone", notCkpt}, 1, "not an lqf checkpoint"},
 		{[]string{"finetune", "--task", "mnist-5-9", "--shots", "100000", "--method", "fc"}, 1, "100000"},
 		{[]string{"pretrain", "--epochs", "0"}, 2, "--epochs"},
+		{[]string{"finetune", "--images", filepath.Join(dir, "nofolder")}, 1, "does not exist"},
 		{[]string{"tasks", "extra"}, 2, "unexpected argument"},
 	}
 	for _, c := range cases {
@@ -160,5 +166,56 @@ func TestFinetuneLinearMethods(t *testing.T) {
 	code, _, stderr := runCLI("finetune", "--method", "nlft", "--solver", "exact")
 	if code != 2 || !strings.Contains(stderr, "lqf and lqf-fc") {
 		t.Errorf("exact solver for nlft: exit %d, %q", code, stderr)
+	}
+}
+
+// TestFinetuneImageFolder fine-tunes on a user's folder of PNG files: two
+// classes of MNIST digits written as images.
+func TestFinetuneImageFolder(t *testing.T) {
+	root := t.TempDir()
+	task, err := data.TaskByName("mnist-5-9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := task.Load(data.SplitOptions{Seed: 1, MaxTrain: 40, ValPerClass: 1, MaxTest: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[int32]int{}
+	for i, l := range sp.Train.Labels {
+		if l > 1 {
+			continue
+		}
+		img := image.NewGray(image.Rect(0, 0, 28, 28))
+		for p, v := range sp.Train.Image(i) {
+			img.Pix[p] = uint8(v * 255)
+		}
+		dir := filepath.Join(root, sp.Train.ClassNames[l])
+		os.MkdirAll(dir, 0o755)
+		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%d.png", counts[l])))
+		if err != nil {
+			t.Fatal(err)
+		}
+		png.Encode(f, img)
+		f.Close()
+		counts[l]++
+	}
+	path := filepath.Join(t.TempDir(), "out.json")
+	code, stdout, stderr := runCLI("finetune", "--images", root, "--method", "fc", "--val-per-class", "1", "--quiet", "--json", path)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var doc struct {
+		TestError float64 `json:"test_error"`
+		TrainSize int     `json:"train_size"`
+		TestSize  int     `json:"test_size"`
+	}
+	raw, _ := os.ReadFile(path)
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	// 8 images per class: 1 test (20%), 1 validation, 6 training.
+	if doc.TrainSize != 12 || doc.TestSize != 2 || !strings.Contains(stdout, "folder") {
+		t.Errorf("folder fine-tuning: %s\n%s", raw, stdout)
 	}
 }
