@@ -160,3 +160,30 @@ func (n *Network) SetTangent(dw []float64) error {
 	}
 	return nil
 }
+
+// CrossGram returns Ja Jb^T [ra x rb] accumulated in float64, from Ja
+// [ra, p] and Jb [rb, p] row-major float32 (for example the empirical NTK
+// between test and training samples).
+func CrossGram(Ja []float32, ra int, Jb []float32, rb, p int) *mat.Dense {
+	k := mat.NewDense(ra, rb, nil)
+	const block = 2048
+	bufA, bufB := make([]float64, ra*block), make([]float64, rb*block)
+	fill := func(dst []float64, J []float32, rows, start, w int) *mat.Dense {
+		m := mat.NewDense(rows, w, dst[:rows*w])
+		for i := range rows {
+			for j, v := range J[i*p+start : i*p+start+w] {
+				m.Set(i, j, float64(v))
+			}
+		}
+		return m
+	}
+	var prod mat.Dense
+	for start := 0; start < p; start += block {
+		w := min(block, p-start)
+		a, b := fill(bufA, Ja, ra, start, w), fill(bufB, Jb, rb, start, w)
+		prod.Reset()
+		prod.Mul(a, b.T())
+		k.Add(k, &prod)
+	}
+	return k
+}

@@ -6,10 +6,15 @@ import (
 	"fmt"
 	"image"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/core/tensors/numpy"
 
 	"github.com/lqf-go/lqf/data"
 )
@@ -217,5 +222,67 @@ func TestFinetuneImageFolder(t *testing.T) {
 	// 8 images per class: 1 test (20%), 1 validation, 6 training.
 	if doc.TrainSize != 12 || doc.TestSize != 2 || !strings.Contains(stdout, "folder") {
 		t.Errorf("folder fine-tuning: %s\n%s", raw, stdout)
+	}
+}
+
+// TestExportNTKMatchesJacobian exports Jacobian rows and the NTK of the
+// same split and checks K = J J^T entry by entry (a direct float64 sum,
+// independent of the blocked Gram code).
+func TestExportNTKMatchesJacobian(t *testing.T) {
+	dirJ, dirK := t.TempDir(), t.TempDir()
+	for _, c := range []struct{ what, dir string }{{"jacobian", dirJ}, {"ntk", dirK}} {
+		code, _, stderr := runCLI("export", "--task", "mnist-5-9", "--what", c.what, "--out", c.dir,
+			"--max-train", "5", "--max-test", "5", "--quiet")
+		if code != 0 {
+			t.Fatalf("export %s: exit %d: %s", c.what, code, stderr)
+		}
+	}
+	load := func(path string) ([]float64, []int) {
+		tt, err := numpy.FromNpyFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch tt.DType() {
+		case dtypes.Float32:
+			v := tensors.MustCopyFlatData[float32](tt)
+			out := make([]float64, len(v))
+			for i, x := range v {
+				out[i] = float64(x)
+			}
+			return out, tt.Shape().Dimensions
+		default:
+			return tensors.MustCopyFlatData[float64](tt), tt.Shape().Dimensions
+		}
+	}
+	jtr, dtr := load(filepath.Join(dirJ, "jacobian_train.npy"))
+	jte, dte := load(filepath.Join(dirJ, "jacobian_test.npy"))
+	ktt, dk := load(filepath.Join(dirK, "ntk_train_train.npy"))
+	kxt, dx := load(filepath.Join(dirK, "ntk_test_train.npy"))
+	f0, df := load(filepath.Join(dirK, "f0_train.npy"))
+	if dtr[0] != 25 || dte[0] != 25 || dk[0] != 25 || dk[1] != 25 || dx[0] != 25 || dx[1] != 25 || df[0] != 5 || df[1] != 5 || len(f0) != 25 {
+		t.Fatalf("shapes: jacobian %v %v, ntk %v %v, f0 %v", dtr, dte, dk, dx, df)
+	}
+	p := dtr[1]
+	dot := func(a, b []float64, i, j int) float64 {
+		s := 0.0
+		for k := range p {
+			s += a[i*p+k] * b[j*p+k]
+		}
+		return s
+	}
+	var maxErr, maxVal float64
+	for i := range 25 {
+		for j := range 25 {
+			for _, c := range []struct {
+				got  float64
+				want float64
+			}{{ktt[i*25+j], dot(jtr, jtr, i, j)}, {kxt[i*25+j], dot(jte, jtr, i, j)}} {
+				maxErr = math.Max(maxErr, math.Abs(c.got-c.want))
+				maxVal = math.Max(maxVal, math.Abs(c.want))
+			}
+		}
+	}
+	if maxErr > 1e-9*maxVal || maxVal == 0 {
+		t.Errorf("exported NTK differs from J J^T by %g (max entry %g)", maxErr, maxVal)
 	}
 }

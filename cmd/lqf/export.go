@@ -1,0 +1,157 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/core/tensors/numpy"
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/lqf-go/lqf/data"
+	"github.com/lqf-go/lqf/model"
+)
+
+func init() {
+	register(command{"export", "write f0, labels and features, Jacobian rows or the empirical NTK as .npy files", runExport})
+}
+
+func runExport(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("export", "export --task T --what features|jacobian|ntk --out DIR [flags]", stderr)
+	taskName := fs.String("task", DefaultTask, "task (see lqf tasks)")
+	what := fs.String("what", "features", "features (penultimate), jacobian (per-sample rows grad_w f_c(x_i)) or ntk (J J^T, train x train and test x train)")
+	out := fs.String("out", "", "output directory (created)")
+	backboneFlag := fs.String("backbone", "leaky", "embedded backbone (relu or leaky) or a checkpoint file")
+	maxTrain := fs.Int("max-train", 200, "training samples, balanced over classes")
+	maxTest := fs.Int("max-test", 200, "test samples, balanced over classes")
+	seed := fs.Uint64("seed", 1, "seed of the split and of the new head")
+	quiet := fs.Bool("quiet", false, "no progress lines")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *out == "" {
+		return usagef("--out: give an output directory")
+	}
+	if *what != "features" && *what != "jacobian" && *what != "ntk" {
+		return usagef("--what %q: want features, jacobian or ntk", *what)
+	}
+	if *maxTrain < 1 || *maxTest < 1 {
+		return usagef("--max-train and --max-test must be >= 1")
+	}
+	task, err := data.TaskByName(*taskName)
+	if err != nil {
+		return usagef("--task: %v", err)
+	}
+	be, err := backend()
+	if err != nil {
+		return err
+	}
+	base, err := loadBackbone(be, *backboneFlag)
+	if err != nil {
+		return err
+	}
+	splits, err := task.Load(data.SplitOptions{Seed: *seed, MaxTrain: *maxTrain, ValPerClass: 1, MaxTest: *maxTest})
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	var progress io.Writer
+	if !*quiet {
+		progress = stderr
+	}
+	net, err := base.ReplaceHead(be, splits.Train.NumClasses, *seed)
+	if err != nil {
+		return err
+	}
+	c := net.Config.NumClasses
+	written := []string{}
+	save := func(name string, t *tensors.Tensor) error {
+		path := filepath.Join(*out, name+".npy")
+		written = append(written, path)
+		return model.WriteFileAtomic(path, func(w io.Writer) error { return numpy.ToNpyWriter(t, w) })
+	}
+	meta := map[string]any{"task": task.Name, "backbone": *backboneFlag, "seed": *seed, "classes": splits.Train.ClassNames,
+		"alpha": model.DefaultAlpha, "note": "f0 is the network with a new random head (seeded), the linearization point of LQF; rows of Jacobians and NTK are sample-major: row i*C+c is output c of sample i"}
+	for _, part := range []struct {
+		name string
+		set  *data.Set
+	}{{"train", splits.Train}, {"test", splits.Test}} {
+		n := part.set.Len()
+		f0, err := net.Logits(be, part.set)
+		if err != nil {
+			return err
+		}
+		if err := save("f0_"+part.name, tensors.FromFlatDataAndDimensions(f0, n, c)); err != nil {
+			return err
+		}
+		if err := save("labels_"+part.name, tensors.FromFlatDataAndDimensions(append([]int32(nil), part.set.Labels...), n)); err != nil {
+			return err
+		}
+		if *what == "features" {
+			f, err := net.Features(be, part.set)
+			if err != nil {
+				return err
+			}
+			if err := save("features_"+part.name, tensors.FromFlatDataAndDimensions(f, n, net.Config.FeatureDim())); err != nil {
+				return err
+			}
+		}
+	}
+	if *what != "features" {
+		Jtr, p, err := net.JacobianRows(be, splits.Train, progress)
+		if err != nil {
+			return err
+		}
+		Jte, _, err := net.JacobianRows(be, splits.Test, progress)
+		if err != nil {
+			return err
+		}
+		rtr, rte := splits.Train.Len()*c, splits.Test.Len()*c
+		var params []string
+		for _, v := range net.TrainableVariables() {
+			params = append(params, fmt.Sprintf("%s %v", v.ScopeAndName(), v.Shape().Dimensions))
+		}
+		meta["parameters"], meta["parameter_count"] = params, p
+		if *what == "jacobian" {
+			if err := save("jacobian_train", tensors.FromFlatDataAndDimensions(Jtr, rtr, p)); err != nil {
+				return err
+			}
+			if err := save("jacobian_test", tensors.FromFlatDataAndDimensions(Jte, rte, p)); err != nil {
+				return err
+			}
+		} else {
+			k := model.Gram(Jtr, rtr, p)
+			if err := save("ntk_train_train", tensors.FromFlatDataAndDimensions(denseData(k), rtr, rtr)); err != nil {
+				return err
+			}
+			kx := model.CrossGram(Jte, rte, Jtr, rtr, p)
+			if err := save("ntk_test_train", tensors.FromFlatDataAndDimensions(kx.RawMatrix().Data, rte, rtr)); err != nil {
+				return err
+			}
+		}
+	}
+	metaPath := filepath.Join(*out, "metadata.json")
+	if err := writeJSON(metaPath, meta); err != nil {
+		return err
+	}
+	for _, w := range append(written, metaPath) {
+		fmt.Fprintln(stdout, "wrote", w)
+	}
+	return nil
+}
+
+// denseData returns the full row-major data of a symmetric matrix.
+func denseData(s *mat.SymDense) []float64 {
+	n := s.SymmetricDim()
+	out := make([]float64, n*n)
+	for i := range n {
+		for j := range n {
+			out[i*n+j] = s.At(i, j)
+		}
+	}
+	return out
+}
