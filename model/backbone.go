@@ -32,6 +32,8 @@ type Config struct {
 	LeakySlope              float64 // slope of Leaky-ReLU for negative inputs
 	BNMomentum              float64 // running statistics: r <- m*r + (1-m)*batch
 	BNEpsilon               float64
+	// Pooling is AvgPooling (default, also when empty) or BilinearPooling.
+	Pooling Pooling `json:",omitempty"`
 }
 
 // DefaultConfig is lqf's backbone for 28x28 grayscale images: about 78k
@@ -60,6 +62,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("backbone needs at least one class, got %d", c.NumClasses)
 	case c.Activation != ReLU && c.Activation != LeakyReLU:
 		return fmt.Errorf("unknown activation %q (want %q or %q)", c.Activation, ReLU, LeakyReLU)
+	case c.Pooling != "" && c.Pooling != AvgPooling && c.Pooling != BilinearPooling:
+		return fmt.Errorf("unknown pooling %q (want %q or %q)", c.Pooling, AvgPooling, BilinearPooling)
 	case c.BNMomentum < 0 || c.BNMomentum >= 1:
 		return fmt.Errorf("batch-norm momentum %g must be in [0, 1)", c.BNMomentum)
 	}
@@ -72,7 +76,13 @@ func (c Config) Validate() error {
 }
 
 // FeatureDim is the width of the penultimate (pooled) features.
-func (c Config) FeatureDim() int { return c.StageWidths[len(c.StageWidths)-1] }
+func (c Config) FeatureDim() int {
+	w := c.StageWidths[len(c.StageWidths)-1]
+	if c.Pooling == BilinearPooling {
+		return w * w
+	}
+	return w
+}
 
 // Scope names. Every trainable variable lives under ScopeBackbone or
 // ScopeHead; fine-tuning methods select parameters by these prefixes.
@@ -101,7 +111,7 @@ func (c Config) Features(ctx *context.Context, x *Node, mode Mode) *Node {
 	for i, width := range c.StageWidths {
 		h = c.residualBlock(ctx.Inf("stage%d", i+1), h, width, mode)
 	}
-	return ReduceMean(h, 1, 2) // global average pooling
+	return c.pool(dual{p: h}).p
 }
 
 // Logits is the full network: x [B, H, W, C] -> logits [B, NumClasses].

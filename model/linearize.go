@@ -96,11 +96,7 @@ func (c Config) linearizedFeatures(ctx *context.Context, x *Node) dual {
 		s := c.linearizedConvBN(bctx.In("shortcut"), h, width, ConvGeometry{1, 2, 0})
 		h = c.linearizedActivate(dual{Add(r.p, s.p), addTangents(r.t, s.t)})
 	}
-	out := dual{p: ReduceMean(h.p, 1, 2)}
-	if h.t != nil {
-		out.t = ReduceMean(h.t, 1, 2)
-	}
-	return out
+	return c.pool(h)
 }
 
 func (c Config) linearizedActivate(z dual) dual {

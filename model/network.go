@@ -136,6 +136,17 @@ func (n *Network) WithActivation(act Activation) (*Network, error) {
 	return c, c.Config.Validate()
 }
 
+// WithPooling returns a copy that pools with p (same weights). The head's
+// input size changes with the pooling, so replace the head afterwards.
+func (n *Network) WithPooling(p Pooling) (*Network, error) {
+	c, err := n.Clone()
+	if err != nil {
+		return nil, err
+	}
+	c.Config.Pooling = p
+	return c, c.Config.Validate()
+}
+
 // ReplaceHead returns a copy whose classifier is new, randomly initialized,
 // with numClasses outputs: how a pretrained backbone is prepared for a target
 // task. The head is random (not zero) because with a zero head the tangent of

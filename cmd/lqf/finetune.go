@@ -41,6 +41,7 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	momentum := fs.Float64("momentum", 0.9, "SGD momentum")
 	optimizer := fs.String("optimizer", "sgd", "sgd (momentum --momentum) or adam (the paper's Adam grid, Table 3)")
 	ablate := fs.String("ablate", "", "comma-separated ablations of lqf: mse (cross-entropy instead of MSE), leaky (ReLU backbone instead of Leaky-ReLU)")
+	pooling := fs.String("pooling", "avg", "avg, or bilinear: square-root-normalized bilinear pooling (B-LQF, paper Table 2)")
 	solver := fs.String("solver", "sgd", "sgd, or exact: closed-form optimum of lqf (kernel form) and lqf-fc (primal form)")
 	aug := fs.String("augment", "none", "augmentation: none, crop or crop-flip")
 	seed := fs.Uint64("seed", 1, "seed of splits, head initialization and shuffling")
@@ -71,6 +72,9 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	}
 	if *solver != string(model.SolverSGD) && *solver != string(model.SolverExact) {
 		return usagef("--solver %q: want sgd or exact", *solver)
+	}
+	if *pooling != string(model.AvgPooling) && *pooling != string(model.BilinearPooling) {
+		return usagef("--pooling %q: want avg or bilinear", *pooling)
 	}
 	opt, err := model.ParseOptimizer(*optimizer)
 	if err != nil {
@@ -145,6 +149,9 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 			return name, n, nil
 		}
 		n, err := loadBackbone(be, name)
+		if err == nil && *pooling != string(model.AvgPooling) {
+			n, err = n.WithPooling(model.Pooling(*pooling))
+		}
 		backbones[name] = n
 		return name, n, err
 	}
@@ -198,7 +205,11 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", m, err)
 		}
-		results = append(results, methodResult{res, name, string(opt), ablations})
+		optName := string(opt)
+		if o.Solver == model.SolverExact {
+			optName = "closed form"
+		}
+		results = append(results, methodResult{res, name, optName, *pooling, ablations})
 	}
 	var rows [][]string
 	for _, r := range results {
@@ -206,7 +217,14 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 		for _, a := range r.Ablations {
 			method += " -" + a
 		}
-		rows = append(rows, []string{method, r.Backbone, string(r.Loss), r.Optimizer, fmt.Sprintf("%g", r.LearningRate), fmt.Sprintf("%g", r.WeightDecay),
+		if r.Pooling == string(model.BilinearPooling) {
+			method = "b-" + method
+		}
+		lr := fmt.Sprintf("%g", r.LearningRate)
+		if r.Optimizer == "closed form" {
+			lr = "-"
+		}
+		rows = append(rows, []string{method, r.Backbone, string(r.Loss), r.Optimizer, lr, fmt.Sprintf("%g", r.WeightDecay),
 			pct(r.TrainError), pct(r.ValError), pct(r.TestError), fmt.Sprintf("%.0fs", r.Seconds)})
 	}
 	fmt.Fprintf(stdout, "task %s (%d train, %d test images)\n", task.Name, splits.Train.Len(), splits.Test.Len())
@@ -219,6 +237,7 @@ type methodResult struct {
 	*model.FinetuneResult
 	Backbone  string   `json:"backbone"`
 	Optimizer string   `json:"optimizer"`
+	Pooling   string   `json:"pooling"`
 	Ablations []string `json:"ablations,omitempty"`
 }
 

@@ -152,6 +152,7 @@ func TestFinetuneLinearMethods(t *testing.T) {
 	for _, args := range [][]string{
 		{"--method", "lqf,gaf", "--lr", "0.001", "--wd", "1e-4"},
 		{"--method", "lqf,lqf-fc", "--solver", "exact", "--wd", "1e-4"},
+		{"--method", "lqf,lqf-fc", "--solver", "exact", "--wd", "1e-4", "--pooling", "bilinear"},
 	} {
 		path := filepath.Join(t.TempDir(), "out.json")
 		all := append([]string{"finetune", "--task", "mnist-5-9", "--max-train", "20", "--val-per-class", "4",

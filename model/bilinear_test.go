@@ -1,0 +1,85 @@
+package model
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+// TestBilinearPoolIsSquareRoot checks on the host that the pooled features
+// S satisfy S S = Sigma + eps ||Sigma||_F I, with Sigma = X^T X / HW computed
+// directly, for feature maps with fewer positions than channels (Sigma
+// singular, as in the backbone's last stage).
+func TestBilinearPoolIsSquareRoot(t *testing.T) {
+	be := testBackend(t)
+	rng := rand.New(rand.NewPCG(2, 2))
+	const b, h, w, c = 2, 2, 3, 8 // 6 positions < 8 channels
+	x := randSlice(rng, b*h*w*c)
+	out := MustNewExec(be, func(x *Node) *Node { return bilinearPool(dual{p: x}).p }).
+		MustExec(tensors.FromFlatDataAndDimensions(x, b, h, w, c))[0]
+	s := tensors.MustCopyFlatData[float64](out)
+	for n := range b {
+		sigma := make([]float64, c*c)
+		for p := range h * w {
+			for i := range c {
+				for j := range c {
+					sigma[i*c+j] += x[(n*h*w+p)*c+i] * x[(n*h*w+p)*c+j] / (h * w)
+				}
+			}
+		}
+		norm := 0.0
+		for _, v := range sigma {
+			norm += v * v
+		}
+		norm = math.Sqrt(norm)
+		var maxErr float64
+		for i := range c {
+			for j := range c {
+				ss := 0.0
+				for k := range c {
+					ss += s[n*c*c+i*c+k] * s[n*c*c+k*c+j]
+				}
+				want := sigma[i*c+j]
+				if i == j {
+					want += bilinearEpsilon * norm
+				}
+				maxErr = math.Max(maxErr, math.Abs(ss-want))
+			}
+		}
+		if maxErr > 1e-6*norm {
+			t.Errorf("sample %d: S S differs from Sigma + eps I by %.3g (||Sigma|| = %.3g)", n, maxErr, norm)
+		}
+	}
+}
+
+// TestCheckJVPBilinear runs the linearization checks on a B-LQF backbone.
+func TestCheckJVPBilinear(t *testing.T) {
+	be := testBackend(t)
+	ctx, cfg, x := linTestSetup(t, dtypes.Float32)
+	cfg.Pooling = BilinearPooling
+	// The head takes C*C features: rebuild it for the new feature size.
+	if err := ctx.InAbsPath("/" + ScopeHead).DeleteVariablesInScope(); err != nil {
+		t.Fatal(err)
+	}
+	context.MustNewExec(be, ctx, func(ctx *context.Context, x *Node) *Node { return cfg.Logits(ctx, x, Eval) }).MustExec(x)
+	net := &Network{Config: cfg, Ctx: ctx}
+	if got, want := net.NumParameters(ScopeHead), cfg.FeatureDim()*3+3; got != want || cfg.FeatureDim() != 64 {
+		t.Fatalf("head has %d parameters, want %d (features %d)", got, want, cfg.FeatureDim())
+	}
+	c, err := CheckJVP(be, net, tensors.MustCopyFlatData[float32](x), 3, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", *c)
+	if c.FDMaxRelError > 1e-6 || math.IsNaN(c.FDMaxRelError) {
+		t.Errorf("B-LQF J dw differs from central differences by %.2e", c.FDMaxRelError)
+	}
+	if c.DoubleVJPMaxRelError > 1e-4 || math.IsNaN(c.DoubleVJPMaxRelError) {
+		t.Errorf("B-LQF hand-written J dw differs from double-VJP by %.2e", c.DoubleVJPMaxRelError)
+	}
+}
