@@ -1,13 +1,19 @@
 // Package kfac computes the constant K-FAC curvature of the linearized
-// network and uses it twice: as the preconditioner of LQF's SGD (it plugs
-// into model.TrainGraph through model.Preconditioner) and as the metric of
-// influence queries, (F + lambda I)^-1 v.
+// network and uses it to precondition LQF's SGD (it plugs into
+// model.FinetuneOptions.Curvature and model.TrainOptions.Preconditioner) and
+// to apply (F + lambda I)^-1 to parameter vectors on the host.
 //
 // Because f_lin(x) = f0(x) + J(x) dw is linear in dw and the loss is
 // quadratic, the Fisher equals the Gauss-Newton matrix and the Hessian, and
-// it does not change during training: the Kronecker factors A = E[a a^T]
-// (layer inputs) and G = E[g g^T] (output-side gradients) are computed once
-// at w0, damped, and inverted in their eigenbasis (paper Sec. 3.2).
+// it does not change during training: the Kronecker factors are computed
+// once at w0 (Compute), optionally corrected in their eigenbasis (EK-FAC,
+// Factors.CorrectEigenvalues), damped, and inverted exactly in the
+// Kronecker eigenbasis (Factors.Invert).
 //
-// Status: the package is being built (issue "kfac"); it has no API yet.
+// What is checked: the head's block and each batch-norm channel's block
+// equal the brute-force Fisher (2/N) J^T J; EK-FAC's corrected eigenvalues
+// sum to each block's exact trace; the damped inverse round-trips; the
+// in-graph preconditioner equals the host one. Not yet here: the Lanczos
+// spectra, the inner-product API for influence queries and `lqf check
+// kfac` (see the kfac issue).
 package kfac

@@ -34,6 +34,23 @@ type Config struct {
 	BNEpsilon               float64
 	// Pooling is AvgPooling (default, also when empty) or BilinearPooling.
 	Pooling Pooling `json:",omitempty"`
+	// Probe, if set, is called for every convolution + batch-norm unit and
+	// for the head while an Eval-mode graph is built, so that curvature
+	// code (package kfac) can reach layer inputs and outputs.
+	Probe func(Unit) `json:"-"`
+}
+
+// Unit describes one layer of an Eval-mode forward pass for Config.Probe:
+// a convolution with frozen batch norm, Output = conv(Input, Kernel * Scale)
+// + Beta - Mean * Scale with Scale = Gamma * InvSigma, or the head,
+// Output = Input W + b (Geometry zero, BN fields nil).
+type Unit struct {
+	Scope          string // the unit's variable scope, e.g. "/backbone/stage1/conv1" or "/head"
+	Input, Output  *Node
+	Geometry       ConvGeometry
+	Kernel, Scale  *Node
+	Mean, InvSigma *Node
+	IsHead         bool
 }
 
 // DefaultConfig is lqf's backbone for 28x28 grayscale images: about 78k
@@ -123,7 +140,11 @@ func (c Config) Logits(ctx *context.Context, x *Node, mode Mode) *Node {
 func (c Config) Head(ctx *context.Context, features *Node) *Node {
 	w, b := c.headVariables(ctx, features.Shape().Dimensions[1], features.DType())
 	g := features.Graph()
-	return Add(MatMul2D(features, w.ValueGraph(g)), Reshape(b.ValueGraph(g), 1, c.NumClasses))
+	y := Add(MatMul2D(features, w.ValueGraph(g)), Reshape(b.ValueGraph(g), 1, c.NumClasses))
+	if c.Probe != nil {
+		c.Probe(Unit{Scope: ctx.In(ScopeHead).Scope(), Input: features, Output: y, IsHead: true})
+	}
+	return y
 }
 
 // headVariables are the classifier's weights [F, NumClasses] (random normal
@@ -194,9 +215,15 @@ func (c Config) convBN(ctx *context.Context, x *Node, width int, geo ConvGeometr
 	runMean, runVar := p.mean, p.variance
 
 	if mode == Eval {
-		scale := Mul(gamma, Reciprocal(Sqrt(AddScalar(runVar.ValueGraph(g), c.BNEpsilon))))
+		invSigma := Reciprocal(Sqrt(AddScalar(runVar.ValueGraph(g), c.BNEpsilon)))
+		scale := Mul(gamma, invSigma)
 		shift := Sub(beta, Mul(runMean.ValueGraph(g), scale))
-		return Conv2D(x, Mul(kernel, Reshape(scale, 1, 1, 1, width)), shift, geo)
+		y := Conv2D(x, Mul(kernel, Reshape(scale, 1, 1, 1, width)), shift, geo)
+		if c.Probe != nil {
+			c.Probe(Unit{Scope: ctx.Scope(), Input: x, Output: y, Geometry: geo, Kernel: kernel, Scale: scale,
+				Mean: runMean.ValueGraph(g), InvSigma: invSigma})
+		}
+		return y
 	}
 
 	y := Conv2D(x, kernel, nil, geo)

@@ -74,11 +74,25 @@ type FinetuneOptions struct {
 	// Optimizer is SGD (with Momentum) or Adam; AdamBeta1 0 means 0.9.
 	Optimizer Optimizer
 	AdamBeta1 float64
+	// Curvature, if set, preconditions LQF and LQF-FC (SGD with momentum)
+	// with the curvature of the linearized network at w0, damped by each
+	// grid point's lambda: package kfac provides it. Nil trains with plain
+	// SGD.
+	Curvature CurvatureFunc
 	// Solver is SolverSGD (iterative) or SolverExact (closed form, LQF and
 	// LQF-FC only; the learning rates are then ignored).
 	Solver   Solver
 	Progress io.Writer
 }
+
+// Curvature is the constant curvature of a linearized network's loss over
+// a training set, turned into a preconditioner for a damping lambda.
+type Curvature interface {
+	Preconditioner(lambda float64) (Preconditioner, error)
+}
+
+// CurvatureFunc computes the Curvature of net (with its new head) on train.
+type CurvatureFunc func(be backends.Backend, net *Network, train *data.Set) (Curvature, error)
 
 // Solver selects how the linear methods reach their optimum.
 type Solver string
@@ -245,6 +259,18 @@ func Finetune(be backends.Backend, pretrained *Network, splits *data.Splits, opt
 	if opts.Solver == SolverExact && opts.Loss != MSE {
 		return nil, nil, fmt.Errorf("the exact solver needs the MSE loss, not %q", opts.Loss)
 	}
+	// The curvature depends on w0 and the training set only: computed once
+	// (the new head is the same at every grid point: same seed).
+	var curvature Curvature
+	precondition := func(n *Network, lambda float64) (Preconditioner, error) {
+		if curvature == nil {
+			var err error
+			if curvature, err = opts.Curvature(be, n, splits.Train); err != nil {
+				return nil, fmt.Errorf("curvature: %w", err)
+			}
+		}
+		return curvature.Preconditioner(lambda)
+	}
 	var run func(lr, wd float64, label string) (*fitted, error)
 	switch {
 	case opts.Solver == SolverExact:
@@ -274,6 +300,11 @@ func Finetune(be backends.Backend, pretrained *Network, splits *data.Splits, opt
 			} else {
 				cfg := n.Config
 				o.Scopes = []string{ScopeTangent}
+				if opts.Method == LQF && opts.Curvature != nil {
+					if o.Preconditioner, err = precondition(n, wd); err != nil {
+						return nil, err
+					}
+				}
 				r, err = TrainGraph(be, n.Ctx, cfg.LinearizedLogits, ImageBatches(splits.Train, o.BatchSize, o.Augment, o.Seed), classes, o)
 				p = LinearizedNetwork{n}
 			}
@@ -289,7 +320,14 @@ func Finetune(be backends.Backend, pretrained *Network, splits *data.Splits, opt
 			return nil, nil, err
 		}
 		run = func(lr, wd float64, label string) (*fitted, error) {
-			return probe.fit(be, opts.Method == LQFFC, train(lr, wd, label))
+			o := train(lr, wd, label)
+			if opts.Method == LQFFC && opts.Curvature != nil {
+				var err error
+				if o.Preconditioner, err = precondition(probe.base, wd); err != nil {
+					return nil, err
+				}
+			}
+			return probe.fit(be, opts.Method == LQFFC, o)
 		}
 	default:
 		return nil, nil, fmt.Errorf("unknown method %q", opts.Method)

@@ -1,0 +1,311 @@
+package kfac
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/gomlx/gomlx/backends"
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/lqf-go/lqf/data"
+	"github.com/lqf-go/lqf/model"
+)
+
+var (
+	beOnce sync.Once
+	be     backends.Backend
+	beErr  error
+)
+
+func testBackend(t testing.TB) backends.Backend {
+	beOnce.Do(func() { be, beErr = model.NewBackend() })
+	if beErr != nil {
+		t.Fatal(beErr)
+	}
+	return be
+}
+
+// tinySetup is a small Leaky-ReLU network and a few real images.
+func tinySetup(t *testing.T, n int) (*model.Network, *data.Set) {
+	t.Helper()
+	be := testBackend(t)
+	cfg := model.DefaultConfig(3)
+	cfg.StemWidth, cfg.StageWidths, cfg.Activation = 3, []int{3, 4, 4}, model.LeakyReLU
+	net, err := model.NewNetwork(be, cfg, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, _ := data.TaskByName("mnist-5-9")
+	sp, err := task.Load(data.SplitOptions{Seed: 2, MaxTrain: 20, ValPerClass: 1, MaxTest: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	return net, sp.Train.Subset(idx)
+}
+
+// bruteFisher returns F = (2/N) J^T J from per-sample Jacobian rows, and
+// the offset of each parameter in the flat order.
+func bruteFisher(t *testing.T, net *model.Network, set *data.Set) (*mat.Dense, map[string]int) {
+	J, p, err := net.JacobianRows(testBackend(t), set, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := len(J) / p
+	j := mat.NewDense(rows, p, nil)
+	for i := range rows {
+		for k := range p {
+			j.Set(i, k, float64(J[i*p+k]))
+		}
+	}
+	var f mat.Dense
+	f.Mul(j.T(), j)
+	f.Scale(2/float64(set.Len()), &f)
+	off := map[string]int{}
+	o := 0
+	for _, v := range net.TrainableVariables() {
+		off[v.ScopeAndName()] = o
+		o += v.Shape().Size()
+	}
+	return &f, off
+}
+
+// TestHeadAndBatchNormBlocksAreExact: the head's Fisher block is exactly
+// A (x) 2I, and each batch-norm channel's 2x2 block is exact; both are
+// compared with the brute-force Gauss-Newton matrix.
+func TestHeadAndBatchNormBlocksAreExact(t *testing.T) {
+	net, set := tinySetup(t, 6)
+	for _, mc := range []bool{false} {
+		f, err := Compute(testBackend(t), net, set, Options{BatchSize: 4, MonteCarlo: mc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		F, off := bruteFisher(t, net, set)
+		var maxErr, maxVal float64
+		cmp := func(got, want float64) {
+			maxErr = math.Max(maxErr, math.Abs(got-want))
+			maxVal = math.Max(maxVal, math.Abs(want))
+		}
+		units := 0
+		for _, u := range f.Units {
+			units++
+			if u.IsHead {
+				// Head parameter (r, c) of the [F+1, C] layout -> flat index.
+				flat := func(r, c int) int {
+					if r < u.In-1 {
+						return off[u.Scope+"/weights"] + r*u.Out + c
+					}
+					return off[u.Scope+"/biases"] + c
+				}
+				for r1 := range u.In {
+					for c1 := range u.Out {
+						for r2 := range u.In {
+							for c2 := range u.Out {
+								cmp(u.A.At(r1, r2)*u.G.At(c1, c2), F.At(flat(r1, c1), flat(r2, c2)))
+							}
+						}
+					}
+				}
+				continue
+			}
+			g, b := off[u.Scope+"/bn/gamma"], off[u.Scope+"/bn/beta"]
+			for o, blk := range u.BN {
+				cmp(blk[0], F.At(g+o, g+o))
+				cmp(blk[1], F.At(g+o, b+o))
+				cmp(blk[2], F.At(b+o, b+o))
+			}
+		}
+		if units != 1+3*3+1 {
+			t.Errorf("%d units, want stem, 9 stage units and the head", units)
+		}
+		if maxErr > 1e-5*maxVal || maxVal == 0 {
+			t.Errorf("K-FAC head/BN blocks differ from the brute-force Fisher by %.3g (max entry %.3g)", maxErr, maxVal)
+		}
+	}
+}
+
+// TestInverseRoundTrip applies (F_kfac + d I)^-1 to a random v and
+// multiplies back by F_kfac + d I assembled densely from the factors.
+func TestInverseRoundTrip(t *testing.T) {
+	net, set := tinySetup(t, 5)
+	f, err := Compute(testBackend(t), net, set, Options{BatchSize: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const d = 1e-2
+	inv, err := f.Invert(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := net.NumParameters()
+	rng := rand.New(rand.NewPCG(1, 1))
+	v := make([]float64, p)
+	for i := range v {
+		v[i] = rng.NormFloat64()
+	}
+	x, err := inv.Apply(net, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Multiply back block by block: (A (x) G) X as A X G for X [in, out].
+	_, off := offsets(net)
+	back := make([]float64, p)
+	for _, u := range f.Units {
+		var idx []int
+		if u.IsHead {
+			for r := range u.In - 1 {
+				for c := range u.Out {
+					idx = append(idx, off[u.Scope+"/weights"]+r*u.Out+c)
+				}
+			}
+			for c := range u.Out {
+				idx = append(idx, off[u.Scope+"/biases"]+c)
+			}
+		} else {
+			for k := range u.In * u.Out {
+				idx = append(idx, off[u.Scope+"/kernel"]+k)
+			}
+			g, b := off[u.Scope+"/bn/gamma"], off[u.Scope+"/bn/beta"]
+			for o, blk := range u.BN {
+				back[g+o] = (blk[0]+d)*x[g+o] + blk[1]*x[b+o]
+				back[b+o] = blk[1]*x[g+o] + (blk[2]+d)*x[b+o]
+			}
+		}
+		X := mat.NewDense(u.In, u.Out, nil)
+		for k, i := range idx {
+			X.Set(k/u.Out, k%u.Out, x[i])
+		}
+		var ax, axg mat.Dense
+		ax.Mul(u.A, X)
+		axg.Mul(&ax, u.G)
+		for k, i := range idx {
+			back[i] = axg.At(k/u.Out, k%u.Out) + d*x[i]
+		}
+	}
+	var maxErr, maxV float64
+	for i := range v {
+		maxErr = math.Max(maxErr, math.Abs(back[i]-v[i]))
+		maxV = math.Max(maxV, math.Abs(v[i]))
+	}
+	if maxErr > 1e-6*maxV {
+		t.Errorf("(F_kfac + dI)(F_kfac + dI)^-1 v differs from v by %.3g (max |v| %.3g)", maxErr, maxV)
+	}
+}
+
+func offsets(net *model.Network) (int, map[string]int) {
+	off := map[string]int{}
+	o := 0
+	for _, v := range net.TrainableVariables() {
+		off[v.ScopeAndName()] = o
+		o += v.Shape().Size()
+	}
+	return o, off
+}
+
+// TestPreconditionMatchesApply checks the in-graph preconditioner (used by
+// training) against the host Apply on the same random gradient.
+func TestPreconditionMatchesApply(t *testing.T) {
+	be := testBackend(t)
+	net, set := tinySetup(t, 5)
+	f, err := Compute(be, net, set, Options{BatchSize: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := f.Invert(1e-2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Tangent variables mirror the parameters; give them random values and
+	// precondition those values as if they were gradients.
+	rng := rand.New(rand.NewPCG(3, 3))
+	v := make([]float64, net.NumParameters())
+	for i := range v {
+		v[i] = rng.NormFloat64()
+	}
+	if err := net.SetTangent(v); err != nil {
+		t.Fatal(err)
+	}
+	tangents := model.TangentVariables(net.Ctx)
+	exec := context.MustNewExec(be, net.Ctx, func(ctx *context.Context, x *Node) []*Node {
+		grads := make([]*Node, len(tangents))
+		for i, tv := range tangents {
+			grads[i] = tv.ValueGraph(x.Graph())
+		}
+		return inv.Precondition(ctx, tangents, grads)
+	})
+	outs := exec.MustExec(tensors.FromScalar(float32(0)))
+	got := map[string][]float32{}
+	for i, tv := range tangents {
+		got[strings.TrimPrefix(tv.ScopeAndName(), "/"+model.ScopeTangent)] = tensors.MustCopyFlatData[float32](outs[i])
+	}
+	want, err := inv.Apply(net, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, off := offsets(net)
+	var maxErr, maxVal float64
+	for name, g := range got {
+		o, ok := off[name]
+		if !ok {
+			t.Fatalf("tangent %s has no parameter", name)
+		}
+		for i, x := range g {
+			maxErr = math.Max(maxErr, math.Abs(float64(x)-want[o+i]))
+			maxVal = math.Max(maxVal, math.Abs(want[o+i]))
+		}
+	}
+	if maxErr > 1e-4*maxVal {
+		t.Errorf("in-graph preconditioning differs from Apply by %.3g (max %.3g)", maxErr, maxVal)
+	}
+}
+
+// TestEigenCorrectionMatchesTrace: EK-FAC's S is the diagonal of the exact
+// block in the Kronecker eigenbasis, so its sum equals the trace of the
+// brute-force Fisher block of every unit (conv kernels and head).
+func TestEigenCorrectionMatchesTrace(t *testing.T) {
+	be := testBackend(t)
+	net, set := tinySetup(t, 6)
+	F, off := bruteFisher(t, net, set)
+	for _, expand := range []bool{false, true} {
+		f, err := Compute(be, net, set, Options{BatchSize: 4, Expand: expand})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.CorrectEigenvalues(be, net, set, Options{BatchSize: 4}); err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range f.Units {
+			var idx []int
+			if u.IsHead {
+				for k := range (u.In - 1) * u.Out {
+					idx = append(idx, off[u.Scope+"/weights"]+k)
+				}
+				for c := range u.Out {
+					idx = append(idx, off[u.Scope+"/biases"]+c)
+				}
+			} else {
+				for k := range u.In * u.Out {
+					idx = append(idx, off[u.Scope+"/kernel"]+k)
+				}
+			}
+			trace := 0.0
+			for _, i := range idx {
+				trace += F.At(i, i)
+			}
+			sum := mat.Sum(u.S)
+			if math.Abs(sum-trace) > 1e-4*trace || trace == 0 {
+				t.Errorf("expand=%v %s: sum of corrected eigenvalues %.6g, trace of the exact block %.6g", expand, u.Scope, sum, trace)
+			}
+		}
+	}
+}
