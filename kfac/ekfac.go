@@ -36,11 +36,7 @@ func (f *Factors) CorrectEigenvalues(be backends.Backend, net *model.Network, se
 		}
 		bases[i] = [2]*mat.Dense{ua, ug}
 	}
-	bs := opts.BatchSize
-	if bs <= 0 {
-		bs = 64
-	}
-	bs = min(bs, set.Len())
+	bs := opts.batchSize(set.Len())
 	cfg := net.Config
 	var units []unitNodes
 	cfg.Probe = probe(&units)

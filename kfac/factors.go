@@ -46,6 +46,14 @@ type Options struct {
 	Progress        io.Writer
 }
 
+// batchSize is the batch size of passes over n images (default 64).
+func (o Options) batchSize(n int) int {
+	if o.BatchSize <= 0 {
+		return min(64, n)
+	}
+	return min(o.BatchSize, n)
+}
+
 // Factors are the K-FAC factors of the Gauss-Newton matrix of LQF's loss
 // at w0 (the curvature of the linearized model, constant in dw):
 //
@@ -169,11 +177,7 @@ func Compute(be backends.Backend, net *model.Network, set *data.Set, opts Option
 	if set.Len() == 0 {
 		return nil, errors.New("kfac: empty training set")
 	}
-	bs := opts.BatchSize
-	if bs <= 0 {
-		bs = 64
-	}
-	bs = min(bs, set.Len())
+	bs := opts.batchSize(set.Len())
 	cfg := net.Config
 	var units []unitNodes
 	cfg.Probe = probe(&units)

@@ -250,17 +250,6 @@ func (u *inverseUnit) constants(g *Graph, d float64, dtype dtypes.DType) []*Node
 	if c, ok := u.constant[g]; ok {
 		return c
 	}
-	f32 := func(m *mat.Dense) [][]float32 {
-		r, cols := m.Dims()
-		out := make([][]float32, r)
-		for i := range r {
-			out[i] = make([]float32, cols)
-			for j := range cols {
-				out[i][j] = float32(m.At(i, j))
-			}
-		}
-		return out
-	}
 	scale := make([][]float32, u.In)
 	for i := range u.In {
 		scale[i] = make([]float32, u.Out)
@@ -268,7 +257,7 @@ func (u *inverseUnit) constants(g *Graph, d float64, dtype dtypes.DType) []*Node
 			scale[i][j] = float32(1 / (u.eigenvalue(i, j) + d))
 		}
 	}
-	c := []*Node{ConvertDType(Const(g, f32(u.ua)), dtype), ConvertDType(Const(g, f32(u.ug)), dtype), ConvertDType(Const(g, scale), dtype)}
+	c := []*Node{ConvertDType(Const(g, dense32(u.ua)), dtype), ConvertDType(Const(g, dense32(u.ug)), dtype), ConvertDType(Const(g, scale), dtype)}
 	if u.bnInv != nil {
 		for k := range 3 {
 			col := make([]float32, u.Out)
