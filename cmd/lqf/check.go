@@ -10,7 +10,7 @@ import (
 )
 
 func init() {
-	register(command{"check", "numerical self-checks: jvp (linearized pass vs finite differences and double-VJP)", runCheck})
+	register(command{"check", "numerical self-checks: jvp (linearized pass vs finite differences and double-VJP), closed-form (iterative vs exact LQF)", runCheck})
 }
 
 // Bounds of `lqf check jvp`.
@@ -19,13 +19,19 @@ const (
 	maxDoubleVJPRelError = 1e-5
 )
 
+// maxPredRelDistance bounds `lqf check closed-form`.
+const maxPredRelDistance = 1e-3
+
 func runCheck(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "closed-form" {
+		return runCheckClosedForm(args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "jvp" {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fmt.Fprintln(stderr, "Usage: lqf check jvp [flags]   (lqf check jvp --help)")
+			fmt.Fprintln(stderr, "Usage: lqf check jvp|closed-form [flags]   (lqf check jvp --help)")
 			return nil
 		}
-		return usagef("want a check name: lqf check jvp")
+		return usagef("want a check name: lqf check jvp or lqf check closed-form")
 	}
 	fs := newFlags("check jvp", "check jvp [--backbone leaky] [--images N] [--json FILE]", stderr)
 	backboneFlag := fs.String("backbone", "leaky", "embedded backbone (relu or leaky) or a checkpoint file")
@@ -132,4 +138,65 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "jvp_over_forward %.2f, lqf_step_over_nlft_step %.2f (backend %s, batch %d)\n",
 		rep.JVPOverForward, rep.LQFOverNLFT, rep.Backend, rep.Batch)
 	return writeJSON(*jsonPath, rep)
+}
+
+func runCheckClosedForm(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("check closed-form", "check closed-form [--task T] [--max-train N] [--json FILE]", stderr)
+	backboneFlag := fs.String("backbone", "leaky", "embedded backbone (relu or leaky) or a checkpoint file")
+	taskName := fs.String("task", DefaultTask, "task")
+	maxTrain := fs.Int("max-train", 50, "training samples (the kernel form needs N*C Jacobian rows)")
+	maxTest := fs.Int("max-test", 500, "test samples")
+	lambda := fs.Float64("wd", 1e-2, "weight decay lambda (at 1e-4 the problem is so ill-conditioned that float32 Jacobians limit the agreement to about 6e-3)")
+	maxIter := fs.Int("max-iter", 600, "most conjugate-gradient iterations")
+	seed := fs.Uint64("seed", 1, "seed of the split and the new head")
+	jsonPath := fs.String("json", "", "write the result as JSON to this file")
+	quiet := fs.Bool("quiet", false, "no progress lines")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *maxTrain < 1 || *maxTest < 1 || *lambda <= 0 || *maxIter < 1 {
+		return usagef("--max-train, --max-test, --wd and --max-iter must be positive")
+	}
+	task, err := data.TaskByName(*taskName)
+	if err != nil {
+		return usagef("--task: %v", err)
+	}
+	be, err := backend()
+	if err != nil {
+		return err
+	}
+	net, err := loadBackbone(be, *backboneFlag)
+	if err != nil {
+		return err
+	}
+	splits, err := task.Load(data.SplitOptions{Seed: *seed, MaxTrain: *maxTrain, ValPerClass: 1, MaxTest: *maxTest})
+	if err != nil {
+		return err
+	}
+	var progress io.Writer
+	if !*quiet {
+		progress = stderr
+	}
+	c, err := model.CheckClosedForm(be, net, splits, model.DefaultAlpha, *lambda, *seed, *maxIter, progress)
+	if err != nil {
+		return err
+	}
+	pass := c.PredRelDistance <= maxPredRelDistance
+	table(stdout, []string{"quantity", "value"}, [][]string{
+		{"test predictions, relative distance (bound 1e-3)", fmt.Sprintf("%.3g", c.PredRelDistance)},
+		{"dw, relative distance", fmt.Sprintf("%.3g", c.WeightRelDistance)},
+		{"conjugate-gradient iterations", fmt.Sprint(c.CGIterations)},
+		{"relative residual", fmt.Sprintf("%.3g", c.CGRelResidual)},
+		{"test error: exact / iterative", fmt.Sprintf("%.2f%% / %.2f%%", 100*c.ExactTestError, 100*c.IterativeTestError)},
+	})
+	if err := writeJSON(*jsonPath, struct {
+		*model.ClosedFormCheck
+		Pass bool `json:"pass"`
+	}{c, pass}); err != nil {
+		return err
+	}
+	if !pass {
+		return fmt.Errorf("closed-form check failed: pred_rel_distance %.3g > %g", c.PredRelDistance, maxPredRelDistance)
+	}
+	return nil
 }
