@@ -2,6 +2,7 @@ package kfac
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/gomlx/gomlx/backends"
@@ -90,13 +91,18 @@ func (u *inverseUnit) eigenvalue(i, j int) float64 {
 
 // applyBlock returns (A (x) G + d I)^-1 applied to V [in, out] (row-major).
 func (u *inverseUnit) applyBlock(v []float64, d float64) []float64 {
+	return u.applyBlockPower(v, d, -1)
+}
+
+// applyBlockPower returns (A (x) G + d I)^power applied to V [in, out].
+func (u *inverseUnit) applyBlockPower(v []float64, d, power float64) []float64 {
 	V := mat.NewDense(u.In, u.Out, v)
 	var t, w mat.Dense
 	t.Mul(u.ua.T(), V)
 	w.Mul(&t, u.ug)
 	for i := range u.In {
 		for j := range u.Out {
-			w.Set(i, j, w.At(i, j)/(u.eigenvalue(i, j)+d))
+			w.Set(i, j, w.At(i, j)*math.Pow(u.eigenvalue(i, j)+d, power))
 		}
 	}
 	t.Mul(u.ua, &w)
@@ -123,6 +129,12 @@ func (inv *DampedInverse) lookup(scope, name string) (u *inverseUnit, kind strin
 // Apply returns (F_kfac + d I)^-1 v for a flat vector v over the network's
 // trainable parameters (in the order of Network.TrainableVariables).
 func (inv *DampedInverse) Apply(net *model.Network, v []float64) ([]float64, error) {
+	return inv.ApplyPower(net, v, -1)
+}
+
+// ApplyPower returns (F_kfac + d I)^power v (power -1: the inverse; -1/2:
+// the symmetric preconditioner of spectra).
+func (inv *DampedInverse) ApplyPower(net *model.Network, v []float64, power float64) ([]float64, error) {
 	vars := net.TrainableVariables()
 	offsets := map[string]int{}
 	off := 0
@@ -140,7 +152,7 @@ func (inv *DampedInverse) Apply(net *model.Network, v []float64) ([]float64, err
 		if u.IsHead {
 			w, b := offsets[u.Scope+"/weights"], offsets[u.Scope+"/biases"]
 			block := append(append([]float64(nil), v[w:w+(u.In-1)*u.Out]...), v[b:b+u.Out]...)
-			r := u.applyBlock(block, d)
+			r := u.applyBlockPower(block, d, power)
 			copy(out[w:], r[:(u.In-1)*u.Out])
 			copy(out[b:], r[(u.In-1)*u.Out:])
 			markDone(done, w, (u.In-1)*u.Out)
@@ -148,10 +160,11 @@ func (inv *DampedInverse) Apply(net *model.Network, v []float64) ([]float64, err
 			continue
 		}
 		k := offsets[u.Scope+"/kernel"]
-		copy(out[k:], u.applyBlock(v[k:k+u.In*u.Out], d))
+		copy(out[k:], u.applyBlockPower(v[k:k+u.In*u.Out], d, power))
 		markDone(done, k, u.In*u.Out)
 		g, b := offsets[u.Scope+"/bn/gamma"], offsets[u.Scope+"/bn/beta"]
-		for o, m := range u.bnInv {
+		for o, blk := range u.BN {
+			m := pow2x2(blk[0]+d, blk[1], blk[2]+d, power)
 			vg, vb := v[g+o], v[b+o]
 			out[g+o] = m[0]*vg + m[1]*vb
 			out[b+o] = m[1]*vg + m[2]*vb
@@ -165,6 +178,19 @@ func (inv *DampedInverse) Apply(net *model.Network, v []float64) ([]float64, err
 		}
 	}
 	return out, nil
+}
+
+// pow2x2 returns the entries {a, b, c} of [[p, q], [q, r]]^power for a
+// symmetric positive definite 2x2 matrix, through its eigendecomposition.
+func pow2x2(p, q, r, power float64) [3]float64 {
+	mean, diff := (p+r)/2, (p-r)/2
+	rad := math.Hypot(diff, q)
+	l1, l2 := mean+rad, mean-rad
+	// Unit eigenvector of l1: (cos t, sin t) with tan 2t = 2q/(p-r).
+	t := 0.5 * math.Atan2(q, diff)
+	c, s := math.Cos(t), math.Sin(t)
+	f1, f2 := math.Pow(l1, power), math.Pow(l2, power)
+	return [3]float64{f1*c*c + f2*s*s, (f1 - f2) * c * s, f1*s*s + f2*c*c}
 }
 
 func markDone(done []bool, start, n int) {

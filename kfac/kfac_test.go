@@ -309,3 +309,81 @@ func TestEigenCorrectionMatchesTrace(t *testing.T) {
 		}
 	}
 }
+
+// TestLanczosMatchesDenseSpectrum: Lanczos on the matrix-free Gauss-Newton
+// products (model.GaussNewton) and on the K-FAC-preconditioned operator
+// finds the extreme eigenvalues of the dense matrices built from the
+// brute-force Fisher.
+func TestLanczosMatchesDenseSpectrum(t *testing.T) {
+	be := testBackend(t)
+	net, set := tinySetup(t, 6)
+	F, _ := bruteFisher(t, net, set)
+	p, _ := F.Dims()
+	const lambda = 1e-3
+	gn, err := model.NewGaussNewton(be, net, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := Compute(be, net, set, Options{BatchSize: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := f.Invert(lambda)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hDense := func(v []float64) []float64 {
+		out := make([]float64, p)
+		for i := range p {
+			for j := range p {
+				out[i] += F.At(i, j) * v[j]
+			}
+			out[i] += lambda * v[i]
+		}
+		return out
+	}
+	precond := func(h func([]float64) []float64) func([]float64) ([]float64, error) {
+		return func(v []float64) ([]float64, error) {
+			a, err := inv.ApplyPower(net, v, -0.5)
+			if err != nil {
+				return nil, err
+			}
+			return inv.ApplyPower(net, h(a), -0.5)
+		}
+	}
+	denseEig := func(op func([]float64) ([]float64, error)) (float64, float64) {
+		m := mat.NewSymDense(p, nil)
+		for j := range p {
+			e := make([]float64, p)
+			e[j] = 1
+			col, err := op(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i <= j; i++ {
+				m.SetSym(i, j, (col[i]+m.At(i, j))/map[bool]float64{true: 1, false: 1}[i == j])
+			}
+		}
+		var e mat.EigenSym
+		e.Factorize(m, false)
+		v := e.Values(nil)
+		return v[0], v[len(v)-1]
+	}
+	gnOp := func(v []float64) ([]float64, error) { return gn.Apply(v, lambda) }
+	for name, c := range map[string]struct {
+		lanczos, dense func([]float64) ([]float64, error)
+	}{
+		"gauss-newton":   {gnOp, func(v []float64) ([]float64, error) { return hDense(v), nil }},
+		"preconditioned": {precond(func(v []float64) []float64 { h, _ := gn.Apply(v, lambda); return h }), precond(hDense)},
+	} {
+		s, err := Lanczos(c.lanczos, p, 250, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lo, hi := denseEig(c.dense)
+		t.Logf("%s: Lanczos [%.6g, %.6g], dense [%.6g, %.6g]", name, s.Min, s.Max, lo, hi)
+		if math.Abs(s.Max-hi) > 1e-5*hi || math.Abs(s.Min-lo) > 1e-3*lo {
+			t.Errorf("%s: Lanczos extremes [%.6g, %.6g], dense eigenvalues [%.6g, %.6g]", name, s.Min, s.Max, lo, hi)
+		}
+	}
+}
