@@ -5,9 +5,7 @@ import (
 	"io"
 
 	"github.com/lqf-go/lqf/data"
-	progressbar "github.com/lqf-go/lqf/internal/progress"
 	"github.com/lqf-go/lqf/kfac"
-	"github.com/lqf-go/lqf/model"
 )
 
 func init() {
@@ -55,72 +53,20 @@ func runSpectrum(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	spectrum := func(label string, net *model.Network, precondition bool) (*kfac.Spectrum, error) {
-		gn, err := model.NewGaussNewton(be, net, splits.Train)
-		if err != nil {
-			return nil, err
-		}
-		op := func(v []float64) ([]float64, error) { return gn.Apply(v, *lambda) }
-		if precondition {
-			f, err := kfac.Compute(be, net, splits.Train, kfac.Options{Expand: true, Seed: *seed})
-			if err == nil {
-				err = f.CorrectEigenvalues(be, net, splits.Train, kfac.Options{Seed: *seed})
-			}
-			if err != nil {
-				return nil, err
-			}
-			inv, err := f.Invert(*lambda)
-			if err != nil {
-				return nil, err
-			}
-			op = func(v []float64) ([]float64, error) {
-				a, err := inv.ApplyPower(net, v, -0.5)
-				if err != nil {
-					return nil, err
-				}
-				h, err := gn.Apply(a, *lambda)
-				if err != nil {
-					return nil, err
-				}
-				return inv.ApplyPower(net, h, -0.5)
-			}
-		}
-		bar := progressbar.New(progress, "lanczos "+label, *steps, "step")
-		s, err := kfac.Lanczos(func(v []float64) ([]float64, error) { bar.Add(1); return op(v) }, net.NumParameters(), *steps, *seed)
-		bar.Finish()
-		return s, err
-	}
-	atW0, err := spectrum("w0", w0, false)
-	if err != nil {
-		return err
-	}
-	pre, err := spectrum("w0 preconditioned", w0, true)
-	if err != nil {
-		return err
-	}
-	nlft, err := w0.Clone()
-	if err != nil {
-		return err
-	}
-	if _, err := nlft.Train(be, splits.Train, model.TrainOptions{LearningRate: 0.01, Momentum: 0.9, WeightDecay: *lambda,
-		BatchSize: 28, Epochs: *nlftEpochs, Seed: *seed, BatchNorm: model.TrainBatchStats, Progress: progress, Label: "nlft"}); err != nil {
-		return err
-	}
-	afterNLFT, err := spectrum("after nlft", nlft, false)
+	r, err := kfac.Spectra(be, w0, splits.Train, kfac.SpectraOptions{Lambda: *lambda, Steps: *steps, NLFTEpochs: *nlftEpochs, Seed: *seed, Progress: progress})
 	if err != nil {
 		return err
 	}
 	rows := [][]string{}
-	for _, r := range []struct {
+	for _, x := range []struct {
 		name string
 		s    *kfac.Spectrum
-	}{{"Gauss-Newton at w0", atW0}, {"Gauss-Newton after NLFT", afterNLFT}, {"K-FAC-preconditioned at w0", pre}} {
-		rows = append(rows, []string{r.name, fmt.Sprintf("%.4g", r.s.Max), fmt.Sprintf("%.4g", r.s.Min), fmt.Sprintf("%.4g", r.s.Kappa())})
+	}{{"Gauss-Newton at w0", r.W0}, {"Gauss-Newton after NLFT", r.NLFT}, {"K-FAC-preconditioned at w0", r.Preconditioned}} {
+		rows = append(rows, []string{x.name, fmt.Sprintf("%.4g", x.s.Max), fmt.Sprintf("%.4g", x.s.Min), fmt.Sprintf("%.4g", x.s.Kappa())})
 	}
 	table(stdout, []string{"operator", "largest eigenvalue", "smallest", "kappa"}, rows)
-	return writeJSON(*jsonPath, map[string]any{
-		"task": task.Name, "train_size": splits.Train.Len(), "lambda": *lambda, "lanczos_steps": *steps,
-		"kappa_w0": atW0.Kappa(), "kappa_nlft": afterNLFT.Kappa(), "kappa_preconditioned": pre.Kappa(),
-		"spectrum_w0": atW0, "spectrum_nlft": afterNLFT, "spectrum_preconditioned": pre,
-	})
+	return writeJSON(*jsonPath, struct {
+		Task string `json:"task"`
+		*kfac.SpectraReport
+	}{task.Name, r})
 }
