@@ -1,0 +1,62 @@
+package kfac
+
+import (
+	"testing"
+
+	"github.com/lqf-go/lqf/data"
+	"github.com/lqf-go/lqf/model"
+	"github.com/lqf-go/lqf/pretrained"
+)
+
+// BenchmarkFactorsVsLQFEpoch compares, in one run on the committed backbone
+// and 128 images of fashion-5-9, the cost of K-FAC's factors (exact
+// per-class or Monte-Carlo, with or without the EK-FAC pass) with one
+// epoch of LQF training (batch 28, SGD momentum). Each reports ms per image.
+func BenchmarkFactorsVsLQFEpoch(b *testing.B) {
+	be := testBackend(b)
+	base, err := pretrained.Load(be, model.LeakyReLU)
+	if err != nil {
+		b.Fatal(err)
+	}
+	task, _ := data.TaskByName("fashion-5-9")
+	sp, err := task.Load(data.SplitOptions{Seed: 1, MaxTrain: 128, ValPerClass: 1, MaxTest: 5})
+	if err != nil {
+		b.Fatal(err)
+	}
+	net, err := base.ReplaceHead(be, sp.Train.NumClasses, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := sp.Train.Len()
+	report := func(b *testing.B) {
+		b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N*n), "ms/image")
+	}
+	b.Run("lqf-epoch", func(b *testing.B) {
+		cfg := net.Config
+		for range b.N {
+			if _, err := model.TrainGraph(be, net.Ctx, cfg.LinearizedLogits, model.ImageBatches(sp.Train, 28, data.NoAugmentation, 1),
+				cfg.NumClasses, model.TrainOptions{Loss: model.MSE, LearningRate: 1e-6, Momentum: 0.9, Scopes: []string{model.ScopeTangent}}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		report(b)
+	})
+	for _, c := range []struct {
+		name   string
+		mc, ek bool
+	}{{"factors-exact", false, false}, {"factors-montecarlo", true, false}, {"factors-exact+ekfac", false, true}, {"factors-montecarlo+ekfac", true, true}} {
+		b.Run(c.name, func(b *testing.B) {
+			for range b.N {
+				o := Options{MonteCarlo: c.mc, Expand: true}
+				f, err := Compute(be, net, sp.Train, o)
+				if err == nil && c.ek {
+					err = f.CorrectEigenvalues(be, net, sp.Train, o)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			report(b)
+		})
+	}
+}
