@@ -14,6 +14,22 @@ import (
 // whose unique minimizer solves (J^T J + (lambda N / 2) I) dw = J^T R with
 // R = alpha Y - f0(X): the ridge term of eq. 4 is lambda N / 2.
 
+// Residuals returns R = alpha Y - f0 [N, C] (row-major), the targets of the
+// linear part of LQF, from the outputs f0 at dw = 0 and labels.
+func Residuals(f0 []float32, labels []int32, classes int, alpha float64) []float64 {
+	r := make([]float64, len(labels)*classes)
+	for i, l := range labels {
+		for c := range classes {
+			y := 0.0
+			if int(l) == c {
+				y = alpha
+			}
+			r[i*classes+c] = y - float64(f0[i*classes+c])
+		}
+	}
+	return r
+}
+
 // RidgeTerm is the ridge added to J^T J (or to the kernel J J^T) for weight
 // decay lambda and n training samples under lqf's convention.
 func RidgeTerm(lambda float64, n int) float64 { return lambda * float64(n) / 2 }

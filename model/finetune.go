@@ -437,16 +437,7 @@ func newExactSolver(be backends.Backend, pretrained *Network, splits *data.Split
 	if err != nil {
 		return nil, err
 	}
-	residual := make([]float64, n*classes) // R = alpha Y - f0
-	for i, l := range splits.Train.Labels {
-		for c := range classes {
-			y := 0.0
-			if int(l) == c {
-				y = opts.Alpha
-			}
-			residual[i*classes+c] = y - float64(f0[i*classes+c])
-		}
-	}
+	residual := Residuals(f0, splits.Train.Labels, classes, opts.Alpha)
 	// evaluate returns the validation error of w0 + dw; loss is the LQF
 	// objective at dw (data term plus lambda/2 ||dw||^2).
 	evaluate := func(dw []float64, loss float64) (*fitted, error) {

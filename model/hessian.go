@@ -207,16 +207,7 @@ func CheckClosedForm(be backends.Backend, pretrained *Network, splits *data.Spli
 	if err != nil {
 		return nil, err
 	}
-	residual := make([]float64, n*classes)
-	for i, l := range splits.Train.Labels {
-		for c := range classes {
-			y := 0.0
-			if int(l) == c {
-				y = alpha
-			}
-			residual[i*classes+c] = y - float64(f0[i*classes+c])
-		}
-	}
+	residual := Residuals(f0, splits.Train.Labels, classes, alpha)
 	J, p, err := base.JacobianRows(be, splits.Train, w)
 	if err != nil {
 		return nil, err

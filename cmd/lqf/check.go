@@ -45,22 +45,11 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	if *images < 1 {
 		return usagef("--images %d: must be >= 1", *images)
 	}
-	task, err := data.TaskByName(*taskName)
-	if err != nil {
-		return usagef("--task: %v", err)
-	}
-	be, err := backend()
+	s, err := openSession(*taskName, *backboneFlag, data.SplitOptions{Seed: *seed, MaxTrain: 1, ValPerClass: 1, MaxTest: *images}, true, stderr)
 	if err != nil {
 		return err
 	}
-	net, err := loadBackbone(be, *backboneFlag)
-	if err != nil {
-		return err
-	}
-	splits, err := task.Load(data.SplitOptions{Seed: *seed, MaxTrain: 1, ValPerClass: 1, MaxTest: *images})
-	if err != nil {
-		return err
-	}
+	be, net, splits := s.be, s.net, s.splits
 	n := min(*images, splits.Test.Len())
 	c, err := model.CheckJVP(be, net, splits.Test.Images, n, *seed)
 	if err != nil {
@@ -157,27 +146,11 @@ func runCheckClosedForm(args []string, stdout, stderr io.Writer) error {
 	if *maxTrain < 1 || *maxTest < 1 || *lambda <= 0 || *maxIter < 1 {
 		return usagef("--max-train, --max-test, --wd and --max-iter must be positive")
 	}
-	task, err := data.TaskByName(*taskName)
-	if err != nil {
-		return usagef("--task: %v", err)
-	}
-	be, err := backend()
+	s, err := openSession(*taskName, *backboneFlag, data.SplitOptions{Seed: *seed, MaxTrain: *maxTrain, ValPerClass: 1, MaxTest: *maxTest}, *quiet, stderr)
 	if err != nil {
 		return err
 	}
-	net, err := loadBackbone(be, *backboneFlag)
-	if err != nil {
-		return err
-	}
-	splits, err := task.Load(data.SplitOptions{Seed: *seed, MaxTrain: *maxTrain, ValPerClass: 1, MaxTest: *maxTest})
-	if err != nil {
-		return err
-	}
-	var progress io.Writer
-	if !*quiet {
-		progress = stderr
-	}
-	c, err := model.CheckClosedForm(be, net, splits, model.DefaultAlpha, *lambda, *seed, *maxIter, progress)
+	c, err := model.CheckClosedForm(s.be, s.net, s.splits, model.DefaultAlpha, *lambda, *seed, *maxIter, s.progress)
 	if err != nil {
 		return err
 	}

@@ -40,30 +40,15 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	if *maxTrain < 1 || *maxTest < 1 {
 		return usagef("--max-train and --max-test must be >= 1")
 	}
-	task, err := data.TaskByName(*taskName)
-	if err != nil {
-		return usagef("--task: %v", err)
-	}
-	be, err := backend()
+	s, err := openSession(*taskName, *backboneFlag, data.SplitOptions{Seed: *seed, MaxTrain: *maxTrain, ValPerClass: 1, MaxTest: *maxTest}, *quiet, stderr)
 	if err != nil {
 		return err
 	}
-	base, err := loadBackbone(be, *backboneFlag)
-	if err != nil {
-		return err
-	}
-	splits, err := task.Load(data.SplitOptions{Seed: *seed, MaxTrain: *maxTrain, ValPerClass: 1, MaxTest: *maxTest})
-	if err != nil {
-		return err
-	}
+	be, task, splits, progress := s.be, s.task, s.splits, s.progress
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
-	var progress io.Writer
-	if !*quiet {
-		progress = stderr
-	}
-	net, err := base.ReplaceHead(be, splits.Train.NumClasses, *seed)
+	net, err := s.net.ReplaceHead(be, splits.Train.NumClasses, *seed)
 	if err != nil {
 		return err
 	}

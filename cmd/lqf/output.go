@@ -8,6 +8,7 @@ import (
 
 	"github.com/gomlx/gomlx/backends"
 
+	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/model"
 )
 
@@ -58,4 +59,40 @@ func backend() (backends.Backend, error) {
 		return nil, fmt.Errorf("cannot start the GoMLX backend (GOMLX_BACKEND=%q): %w; unset GOMLX_BACKEND to use the pure-Go one", model.BackendConfig(), err)
 	}
 	return be, nil
+}
+
+// session is what most subcommands start from: a backend, a backbone and a
+// task's splits, plus where progress goes.
+type session struct {
+	be       backends.Backend
+	net      *model.Network
+	task     data.Task
+	splits   *data.Splits
+	progress io.Writer // nil with --quiet
+}
+
+// openSession resolves --task and --backbone, starts the backend and loads
+// the splits; a bad task name is a usage error.
+func openSession(taskName, backbone string, split data.SplitOptions, quiet bool, stderr io.Writer) (*session, error) {
+	task, err := data.TaskByName(taskName)
+	if err != nil {
+		return nil, usagef("--task: %v", err)
+	}
+	be, err := backend()
+	if err != nil {
+		return nil, err
+	}
+	net, err := loadBackbone(be, backbone)
+	if err != nil {
+		return nil, err
+	}
+	splits, err := task.Load(split)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{be: be, net: net, task: task, splits: splits}
+	if !quiet {
+		s.progress = stderr
+	}
+	return s, nil
 }

@@ -29,31 +29,15 @@ func runSpectrum(args []string, stdout, stderr io.Writer) error {
 	if *maxTrain < 1 || *steps < 2 || *lambda <= 0 || *nlftEpochs <= 0 {
 		return usagef("--max-train, --steps, --wd and --nlft-epochs must be positive (--steps >= 2)")
 	}
-	task, err := data.TaskByName(*taskName)
-	if err != nil {
-		return usagef("--task: %v", err)
-	}
-	be, err := backend()
+	s, err := openSession(*taskName, *backboneFlag, data.SplitOptions{Seed: *seed, MaxTrain: *maxTrain, ValPerClass: 1, MaxTest: 10}, *quiet, stderr)
 	if err != nil {
 		return err
 	}
-	base, err := loadBackbone(be, *backboneFlag)
+	w0, err := s.net.ReplaceHead(s.be, s.splits.Train.NumClasses, *seed)
 	if err != nil {
 		return err
 	}
-	splits, err := task.Load(data.SplitOptions{Seed: *seed, MaxTrain: *maxTrain, ValPerClass: 1, MaxTest: 10})
-	if err != nil {
-		return err
-	}
-	var progress io.Writer
-	if !*quiet {
-		progress = stderr
-	}
-	w0, err := base.ReplaceHead(be, splits.Train.NumClasses, *seed)
-	if err != nil {
-		return err
-	}
-	r, err := kfac.Spectra(be, w0, splits.Train, kfac.SpectraOptions{Lambda: *lambda, Steps: *steps, NLFTEpochs: *nlftEpochs, Seed: *seed, Progress: progress})
+	r, err := kfac.Spectra(s.be, w0, s.splits.Train, kfac.SpectraOptions{Lambda: *lambda, Steps: *steps, NLFTEpochs: *nlftEpochs, Seed: *seed, Progress: s.progress})
 	if err != nil {
 		return err
 	}
@@ -68,5 +52,5 @@ func runSpectrum(args []string, stdout, stderr io.Writer) error {
 	return writeJSON(*jsonPath, struct {
 		Task string `json:"task"`
 		*kfac.SpectraReport
-	}{task.Name, r})
+	}{s.task.Name, r})
 }
