@@ -48,40 +48,15 @@ func (f *Factors) CorrectEigenvalues(be backends.Backend, net *model.Network, se
 			if len(units) != len(f.Units) {
 				panic(fmt.Errorf("kfac: the network has %d units, the factors %d", len(units), len(f.Units)))
 			}
-			outs := make([]*Node, len(units))
-			for i, u := range units {
-				outs[i] = u.unit.Output
-			}
-			b := x.Shape().Dimensions[0]
-			// Patches in the A eigenbasis, per sample: [B, T, in].
-			proj := make([]*Node, len(units))
-			for i, u := range units {
-				ua := ConvertDType(Const(x.Graph(), dense32(bases[i][0])), x.DType())
-				in := u.patches.Shape().Dimensions[1]
-				proj[i] = Reshape(MatMul(u.patches, ua), b, u.t, in)
-			}
 			res := make([]*Node, len(units))
-			for _, cot := range cotangents(z, noise, opts.MonteCarlo) {
-				grads := Gradient(ReduceAllSum(Mul(z, cot)), outs...)
-				for i, u := range units {
-					d := u.unit.Output.Shape().Dimensions
-					out := d[len(d)-1]
-					g := Reshape(grads[i], b*u.t, out)
-					if !u.unit.IsHead {
-						g = Mul(g, Reshape(u.unit.Scale, 1, out))
-					}
-					ug := ConvertDType(Const(x.Graph(), dense32(bases[i][1])), x.DType())
-					gp := Reshape(MatMul(g, ug), b, u.t, out)
-					// Per-sample gradient in the eigenbasis: sum_t (U_A^T a_t)(U_G^T g_t)^T.
-					pg := DotGeneral(proj[i], []int{1}, []int{0}, gp, []int{1}, []int{0}) // [B, in, out]
-					sq := ReduceSum(Square(pg), 0)
-					if res[i] == nil {
-						res[i] = sq
-					} else {
-						res[i] = Add(res[i], sq)
-					}
+			eigenbasisGradients(z, cotangents(z, noise, opts.MonteCarlo), units, bases, func(_, i int, pg, _, _ *Node) {
+				sq := ReduceSum(Square(pg), 0)
+				if res[i] == nil {
+					res[i] = sq
+				} else {
+					res[i] = Add(res[i], sq)
 				}
-			}
+			})
 			return res
 		})
 		defer exec.Finalize()
@@ -100,6 +75,46 @@ func (f *Factors) CorrectEigenvalues(be backends.Backend, net *model.Network, se
 		}
 	}
 	return nil
+}
+
+// eigenbasisGradients computes, for every cotangent (one per class, or the
+// Monte-Carlo noise) and every unit, the per-sample gradients of
+// <z, cotangent> with respect to the unit's parameter matrix in its
+// Kronecker eigenbasis, pg [B, in, out] = sum_t (U_A^T a_t)(U_G^T s g_t)^T,
+// and for convolutions the per-sample batch-norm gradients
+// u1 = sum_t g_t xhat_t (gamma) and u2 = sum_t g_t (beta), [B, out]; it
+// calls emit with the cotangent's and the unit's indices.
+func eigenbasisGradients(z *Node, cots []*Node, units []unitNodes, bases [][2]*mat.Dense, emit func(c, i int, pg, u1, u2 *Node)) {
+	outs := make([]*Node, len(units))
+	for i, u := range units {
+		outs[i] = u.unit.Output
+	}
+	b := z.Shape().Dimensions[0]
+	proj := make([]*Node, len(units)) // patches in the A eigenbasis, [B, T, in]
+	for i, u := range units {
+		ua := ConvertDType(Const(z.Graph(), dense32(bases[i][0])), z.DType())
+		in := u.patches.Shape().Dimensions[1]
+		proj[i] = Reshape(MatMul(u.patches, ua), b, u.t, in)
+	}
+	for c, cot := range cots {
+		grads := Gradient(ReduceAllSum(Mul(z, cot)), outs...)
+		for i, u := range units {
+			d := u.unit.Output.Shape().Dimensions
+			out := d[len(d)-1]
+			g := Reshape(grads[i], b*u.t, out)
+			gs := g
+			var u1, u2 *Node
+			if !u.unit.IsHead {
+				gs = Mul(g, Reshape(u.unit.Scale, 1, out))
+				u1 = ReduceSum(Reshape(Mul(g, u.xhat), b, u.t, out), 1)
+				u2 = ReduceSum(Reshape(g, b, u.t, out), 1)
+			}
+			ug := ConvertDType(Const(z.Graph(), dense32(bases[i][1])), z.DType())
+			gp := Reshape(MatMul(gs, ug), b, u.t, out)
+			pg := DotGeneral(proj[i], []int{1}, []int{0}, gp, []int{1}, []int{0}) // [B, in, out]
+			emit(c, i, pg, u1, u2)
+		}
+	}
 }
 
 func dense32(m *mat.Dense) [][]float32 {
