@@ -448,3 +448,27 @@ func TestInnerProductsMatchApply(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckConvergence runs the K-FAC vs SGD comparison on a tiny, well
+// conditioned problem: both reach the closed-form optimum's objective, and
+// no epoch's objective is below it (it is the minimum).
+func TestCheckConvergence(t *testing.T) {
+	be := testBackend(t)
+	net, set := tinySetup(t, 6)
+	rep, err := CheckConvergence(be, net, set, ConvergenceOptions{Lambda: 0.1, Gap: 1e-3, MaxEpochs: 250,
+		SGDRates: []float64{0.02}, KFACRates: []float64{0.05}, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("sgd %d epochs, kfac %d epochs, optimum %.6g", rep.SGDEpochs, rep.KFACEpochs, rep.Optimum)
+	for _, r := range append(append([]RateResult{}, rep.SGD...), rep.KFAC...) {
+		if r.Diverged || r.Epochs == 0 {
+			t.Errorf("lr %g: diverged %v, epochs %d, gaps %v", r.LearningRate, r.Diverged, r.Epochs, r.Gaps)
+		}
+		for e, g := range r.Gaps {
+			if g < -1e-6 {
+				t.Errorf("lr %g epoch %d: objective below the closed-form optimum (gap %.3g)", r.LearningRate, e+1, g)
+			}
+		}
+	}
+}

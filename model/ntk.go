@@ -187,3 +187,22 @@ func CrossGram(Ja []float32, ra int, Jb []float32, rb, p int) *mat.Dense {
 	}
 	return k
 }
+
+// Tangent returns dw (the variables under ScopeTangent) as a flat vector in
+// the order of TrainableVariables; missing variables read as zero.
+func (n *Network) Tangent() ([]float64, error) {
+	var out []float64
+	for _, v := range n.TrainableVariables() {
+		tv := n.Ctx.GetVariableByScopeAndName(context.ScopeSeparator+ScopeTangent+v.Scope(), v.Name())
+		if tv == nil {
+			out = append(out, make([]float64, v.Shape().Size())...)
+			continue
+		}
+		t, err := tv.Value()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, float64s(tensors.MustCopyFlatData[float32](t))...)
+	}
+	return out, nil
+}

@@ -116,6 +116,10 @@ type TrainOptions struct {
 	Preconditioner Preconditioner
 	Progress       io.Writer // progress lines; nil for none
 	Label          string    // progress label
+	// OnEpoch, if set, is called after each epoch (1, 2, ...) with the
+	// parameters updated; returning ErrStopTraining ends training there,
+	// another error aborts it.
+	OnEpoch func(epoch int) error
 }
 
 func (o TrainOptions) withDefaults() TrainOptions {
@@ -168,6 +172,12 @@ func (o TrainOptions) validate() error {
 	}
 	return nil
 }
+
+// ErrDiverged is wrapped by the error of a run whose loss overflowed.
+var ErrDiverged = errors.New("training diverged")
+
+// ErrStopTraining, returned by TrainOptions.OnEpoch, ends training early.
+var ErrStopTraining = errors.New("stop training")
 
 // TrainResult records a training run.
 type TrainResult struct {
@@ -265,16 +275,24 @@ func TrainGraph(be backends.Backend, ctx *context.Context, forward func(ctx *con
 			out := exec.MustExec(x, y, float32(lr))
 			loss := float64(tensors.ToScalar[float32](out[0]))
 			if math.IsNaN(loss) || math.IsInf(loss, 0) {
-				panic(fmt.Errorf("training diverged at step %d (loss %g): lower the learning rate (now %g)", step, loss, opts.LearningRate))
+				panic(fmt.Errorf("%w at step %d (loss %g): lower the learning rate (now %g)", ErrDiverged, step, loss, opts.LearningRate))
 			}
 			res.StepLoss = append(res.StepLoss, loss)
 			epochSum += loss
 			epochN++
+			res.Samples += bs
 			if epochN == perEpoch || step == steps-1 {
 				res.EpochLoss = append(res.EpochLoss, epochSum/float64(epochN))
 				epochSum, epochN = 0, 0
+				if opts.OnEpoch != nil {
+					if err := opts.OnEpoch(len(res.EpochLoss)); err != nil {
+						if errors.Is(err, ErrStopTraining) {
+							break
+						}
+						panic(err)
+					}
+				}
 			}
-			res.Samples += bs
 			bar.SetStatus("loss %.4f", loss)
 			bar.Add(bs)
 		}

@@ -6,11 +6,12 @@ import (
 	"time"
 
 	"github.com/lqf-go/lqf/data"
+	"github.com/lqf-go/lqf/kfac"
 	"github.com/lqf-go/lqf/model"
 )
 
 func init() {
-	register(command{"check", "numerical self-checks: jvp (linearized pass vs finite differences and double-VJP), closed-form (iterative vs exact LQF)", runCheck})
+	register(command{"check", "numerical self-checks: jvp (linearized pass vs finite differences and double-VJP), closed-form (iterative vs exact LQF), kfac (epochs of K-FAC vs SGD)", runCheck})
 }
 
 // Bounds of `lqf check jvp`.
@@ -26,12 +27,15 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "closed-form" {
 		return runCheckClosedForm(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "kfac" {
+		return runCheckKFAC(args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "jvp" {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fmt.Fprintln(stderr, "Usage: lqf check jvp|closed-form [flags]   (lqf check jvp --help)")
+			fmt.Fprintln(stderr, "Usage: lqf check jvp|closed-form|kfac [flags]   (lqf check jvp --help)")
 			return nil
 		}
-		return usagef("want a check name: lqf check jvp or lqf check closed-form")
+		return usagef("want a check name: lqf check jvp, closed-form or kfac")
 	}
 	fs := newFlags("check jvp", "check jvp [--backbone leaky] [--images N] [--json FILE]", stderr)
 	backboneFlag := fs.String("backbone", "leaky", "embedded backbone (relu or leaky) or a checkpoint file")
@@ -172,4 +176,73 @@ func runCheckClosedForm(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("closed-form check failed: pred_rel_distance %.3g > %g", c.PredRelDistance, maxPredRelDistance)
 	}
 	return nil
+}
+
+func runCheckKFAC(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("check kfac", "check kfac [--max-train N] [--max-epochs E] [--json FILE]", stderr)
+	backboneFlag := fs.String("backbone", "leaky", "embedded backbone (relu or leaky) or a checkpoint file")
+	taskName := fs.String("task", DefaultTask, "task")
+	maxTrain := fs.Int("max-train", 50, "training samples (full batch)")
+	lambda := fs.Float64("wd", 1e-2, "weight decay lambda of the LQF objective")
+	gap := fs.Float64("gap", 1e-3, "target relative objective gap to the closed-form optimum")
+	maxEpochs := fs.Int("max-epochs", 100, "most epochs per run")
+	sgdRates := fs.String("sgd-lr", "0.03,0.01,0.003", "learning rates of plain SGD")
+	kfacRates := fs.String("kfac-lr", "0.01,0.003,0.001", "learning rates of K-FAC-preconditioned SGD")
+	damping := fs.Float64("kfac-damping", 1e-3, "K-FAC damping added to lambda")
+	seed := fs.Uint64("seed", 1, "seed of the split and the new head")
+	jsonPath := fs.String("json", "", "write the result as JSON to this file")
+	quiet := fs.Bool("quiet", false, "no progress lines")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	sgd, err := parseFloats(*sgdRates, "--sgd-lr")
+	if err != nil {
+		return err
+	}
+	kf, err := parseFloats(*kfacRates, "--kfac-lr")
+	if err != nil {
+		return err
+	}
+	if *maxTrain < 1 || *lambda <= 0 || *gap <= 0 || *maxEpochs < 1 || len(sgd) == 0 || len(kf) == 0 {
+		return usagef("--max-train, --wd, --gap, --max-epochs and the learning rates must be positive")
+	}
+	s, err := openSession(*taskName, *backboneFlag, data.SplitOptions{Seed: *seed, MaxTrain: *maxTrain, ValPerClass: 1, MaxTest: 10}, *quiet, stderr)
+	if err != nil {
+		return err
+	}
+	net, err := s.net.ReplaceHead(s.be, s.splits.Train.NumClasses, *seed)
+	if err != nil {
+		return err
+	}
+	rep, err := kfac.CheckConvergence(s.be, net, s.splits.Train, kfac.ConvergenceOptions{Lambda: *lambda, Gap: *gap, MaxEpochs: *maxEpochs,
+		SGDRates: sgd, KFACRates: kf, ExtraDamping: *damping, Seed: *seed, Progress: s.progress})
+	if err != nil {
+		return err
+	}
+	epochs := func(e int) string {
+		if e == 0 {
+			return fmt.Sprintf("> %d", *maxEpochs)
+		}
+		return fmt.Sprint(e)
+	}
+	var rows [][]string
+	for _, r := range rep.SGD {
+		rows = append(rows, []string{"sgd", fmt.Sprintf("%g", r.LearningRate), epochs(r.Epochs), lastGap(r)})
+	}
+	for _, r := range rep.KFAC {
+		rows = append(rows, []string{"sgd+kfac", fmt.Sprintf("%g", r.LearningRate), epochs(r.Epochs), lastGap(r)})
+	}
+	table(stdout, []string{"optimizer", "lr", "epochs to gap", "last gap"}, rows)
+	fmt.Fprintf(stdout, "sgd_epochs %s, kfac_epochs %s (target: sgd >= 10 x kfac)\n", epochs(rep.SGDEpochs), epochs(rep.KFACEpochs))
+	return writeJSON(*jsonPath, rep)
+}
+
+func lastGap(r kfac.RateResult) string {
+	if r.Diverged {
+		return "diverged"
+	}
+	if len(r.Gaps) == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.3g", r.Gaps[len(r.Gaps)-1])
 }
