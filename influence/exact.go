@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/lqf-go/lqf/model"
 )
 
 // Exact holds the kernel form of an LQF solution, ready for exact
@@ -43,14 +45,9 @@ func NewExact(k *mat.SymDense, r []float64, classes int, ridge float64) (*Exact,
 	if ridge <= 0 {
 		return nil, errors.New("influence: the ridge must be > 0")
 	}
-	a := mat.NewSymDense(rows, nil)
-	a.CopySym(k)
-	for i := range rows {
-		a.SetSym(i, i, a.At(i, i)+ridge)
-	}
-	var chol mat.Cholesky
-	if !chol.Factorize(a) {
-		return nil, errors.New("influence: K + rho I is not positive definite")
+	chol, err := model.ShiftedCholesky(k, ridge)
+	if err != nil {
+		return nil, fmt.Errorf("influence: %w", err)
 	}
 	e := &Exact{Classes: classes, N: rows / classes, Ridge: ridge, ainv: mat.NewSymDense(rows, nil), coef: mat.NewVecDense(rows, nil)}
 	if err := chol.InverseTo(e.ainv); err != nil {

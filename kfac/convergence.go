@@ -67,20 +67,7 @@ func CheckConvergence(be backends.Backend, net *model.Network, train *data.Set, 
 		return nil, err
 	}
 	rows := n * classes
-	objective := func(dw []float64) float64 {
-		data, sq := 0.0, 0.0
-		for r := range rows {
-			d := -residual[r]
-			for k, v := range J[r*p : (r+1)*p] {
-				d += float64(v) * dw[k]
-			}
-			data += d * d
-		}
-		for _, v := range dw {
-			sq += v * v
-		}
-		return data/float64(n) + opts.Lambda/2*sq
-	}
+	objective := func(dw []float64) float64 { return model.Objective(J, p, residual, dw, opts.Lambda, n) }
 	exact, err := model.SolveKernel(J, rows, p, model.Gram(J, rows, p), residual, model.RidgeTerm(opts.Lambda, n))
 	if err != nil {
 		return nil, err

@@ -504,17 +504,6 @@ func newExactSolver(be backends.Backend, pretrained *Network, splits *data.Split
 		if err != nil {
 			return nil, err
 		}
-		loss, sq := 0.0, 0.0
-		for i := range n * classes {
-			d := -residual[i]
-			for j, v := range J[i*p : (i+1)*p] {
-				d += float64(v) * dw[j]
-			}
-			loss += d * d
-		}
-		for _, v := range dw {
-			sq += v * v
-		}
-		return evaluate(dw, loss/float64(n)+lambda/2*sq)
+		return evaluate(dw, Objective(J, p, residual, dw, lambda, n))
 	}, nil
 }

@@ -107,14 +107,9 @@ func SolveKernel(J []float32, rows, p int, k *mat.SymDense, r []float64, ridge f
 	if len(r) != rows || ridge <= 0 {
 		return nil, fmt.Errorf("SolveKernel: %d targets for %d rows, ridge %g (must be > 0)", len(r), rows, ridge)
 	}
-	a := mat.NewSymDense(rows, nil)
-	a.CopySym(k)
-	for i := range rows {
-		a.SetSym(i, i, a.At(i, i)+ridge)
-	}
-	var chol mat.Cholesky
-	if !chol.Factorize(a) {
-		return nil, fmt.Errorf("SolveKernel: K + ridge I is not positive definite")
+	chol, err := ShiftedCholesky(k, ridge)
+	if err != nil {
+		return nil, err
 	}
 	var alpha mat.VecDense
 	if err := chol.SolveVecTo(&alpha, mat.NewVecDense(rows, append([]float64(nil), r...))); err != nil {
@@ -205,4 +200,36 @@ func (n *Network) Tangent() ([]float64, error) {
 		out = append(out, float64s(tensors.MustCopyFlatData[float32](t))...)
 	}
 	return out, nil
+}
+
+// ShiftedCholesky factorizes K + ridge I (float64).
+func ShiftedCholesky(k *mat.SymDense, ridge float64) (*mat.Cholesky, error) {
+	rows := k.SymmetricDim()
+	a := mat.NewSymDense(rows, nil)
+	a.CopySym(k)
+	for i := range rows {
+		a.SetSym(i, i, a.At(i, i)+ridge)
+	}
+	var chol mat.Cholesky
+	if !chol.Factorize(a) {
+		return nil, fmt.Errorf("K + ridge I (ridge %g) is not positive definite", ridge)
+	}
+	return &chol, nil
+}
+
+// Objective is LQF's objective at dw from the Jacobian rows J [N*C, p] and
+// residuals R = alpha Y - f0: (1/N) ||J dw - R||^2 + lambda/2 ||dw||^2.
+func Objective(J []float32, p int, residual, dw []float64, lambda float64, n int) float64 {
+	data, sq := 0.0, 0.0
+	for r := range len(residual) {
+		d := -residual[r]
+		for k, v := range J[r*p : (r+1)*p] {
+			d += float64(v) * dw[k]
+		}
+		data += d * d
+	}
+	for _, v := range dw {
+		sq += v * v
+	}
+	return data/float64(n) + lambda/2*sq
 }
