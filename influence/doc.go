@@ -1,12 +1,26 @@
 // Package influence answers "how would this prediction change if training
-// sample i had not been used?" for the linearized model, exactly: the
-// optimum w* = (J^T J + rho I)^-1 J^T (Y - f0) is updated by the
-// Sherman-Morrison-Woodbury identity, in kernel form (empirical NTK) or in
-// primal form, and approximately with K-FAC for large training sets (paper
-// eq. 7-8, Appendix A.3).
+// sample i had not been used?" for the LQF model, exactly: the optimum
+// dw* = J^T (K + rho I)^-1 R (K = J J^T the empirical NTK, R = alpha Y -
+// f0, rho = lambda N / 2) is updated by the Sherman-Morrison-Woodbury
+// identity instead of retraining (paper eq. 7-8, Appendix A.3).
 //
-// Status: exact leave-one-out in kernel form (Exact) is here and checked
-// against retraining by the closed form; the primal form, K-FAC
-// approximation, queries, unlearning and `lqf influence` are being built
-// (see the influence issue).
+//   - Exact: kernel form, every training sample's leave-one-out change of
+//     every test output from one inverse of K + rho I (N*C up to about
+//     10,000); self-influence; exact unlearning (Remove) and incremental
+//     learning (Add) by block updates of the inverse.
+//   - Primal: the same for LQF-FC (only the classifier trains) at any N,
+//     through the (F+1) x (F+1) feature Gram matrix.
+//   - KFAC: the approximation with K-FAC's curvature for large N: whitened
+//     per-sample gradients computed once (optionally count-sketched), then
+//     a query costs one gradient pass over the test images.
+//   - Banzhaf: each sample's average exact contribution to random halves
+//     of the training set, the additive attribution that the linear
+//     datamodeling score measures.
+//   - Problem and NewExplainer tie these to a network and a data set;
+//     Scores ranks proponents and opponents; Validate checks everything
+//     against retraining (`lqf influence validate`).
+//
+// Sign convention: a score is f(x) - f_-i(x), the change that training
+// sample i causes (positive: i pushes the output up). rho is fixed when
+// samples are removed or added.
 package influence

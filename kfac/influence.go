@@ -2,6 +2,7 @@ package kfac
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/gomlx/gomlx/backends"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
@@ -27,22 +28,46 @@ type Gradients struct {
 // ProjectGradients computes the Gradients of every image of set at w0
 // (one backward pass per output and batch).
 func (inv *DampedInverse) ProjectGradients(be backends.Backend, net *model.Network, set *data.Set, opts Options) (*Gradients, error) {
-	bases := make([][2]*mat.Dense, len(inv.units))
+	g := &Gradients{Rows: set.Len() * net.Config.NumClasses, Width: inv.GradientWidth()}
+	g.Data = make([]float32, 0, g.Rows*g.Width)
+	err := inv.EachGradientBatch(be, net, set, opts, func(_, _ int, rows []float32) error {
+		g.Data = append(g.Data, rows...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// GradientWidth is the number of values of one gradient row in the
+// Kronecker eigenbasis: the number of trainable parameters.
+func (inv *DampedInverse) GradientWidth() int {
 	width := 0
-	for i, u := range inv.units {
-		bases[i] = [2]*mat.Dense{u.ua, u.ug}
+	for _, u := range inv.units {
 		width += u.In * u.Out
 		if !u.IsHead {
 			width += 2 * u.Out
 		}
 	}
+	return width
+}
+
+// EachGradientBatch streams the per-sample, per-output gradients of set in
+// the Kronecker eigenbasis (the layout of Gradients), one batch at a time:
+// fn gets the batch's first image, its size n and rows [n*C, width]
+// (reused after fn returns). An error from fn stops the pass.
+func (inv *DampedInverse) EachGradientBatch(be backends.Backend, net *model.Network, set *data.Set, opts Options, fn func(start, n int, rows []float32) error) error {
+	bases := make([][2]*mat.Dense, len(inv.units))
+	for i, u := range inv.units {
+		bases[i] = [2]*mat.Dense{u.ua, u.ug}
+	}
 	cfg := net.Config
 	classes := cfg.NumClasses
 	var units []unitNodes
 	cfg.Probe = probe(&units)
-	g := &Gradients{Rows: set.Len() * classes, Width: width}
-	g.Data = make([]float32, 0, g.Rows*width)
 	bs := opts.batchSize(set.Len())
+	var fnErr error
 	err := model.TryCatch(func() {
 		exec := context.MustNewExec(be, net.Ctx, func(ctx *context.Context, x *Node) *Node {
 			units = units[:0]
@@ -66,18 +91,78 @@ func (inv *DampedInverse) ProjectGradients(be backends.Backend, net *model.Netwo
 		})
 		defer exec.Finalize()
 		bar := progress.New(opts.Progress, "kfac gradients", set.Len(), "img")
+		defer bar.Finish()
+		var buf []float32
 		for start := 0; start < set.Len(); start += bs {
 			n := min(bs, set.Len()-start)
 			x := tensors.FromFlatDataAndDimensions(set.Images[start*data.ImageSize:(start+n)*data.ImageSize], n, cfg.Height, cfg.Width, cfg.Channels)
-			g.Data = append(g.Data, tensors.MustCopyFlatData[float32](exec.MustExec(x)[0])...)
+			out := exec.MustExec(x)[0]
+			if size := out.Shape().Size(); cap(buf) < size {
+				buf = make([]float32, size)
+			} else {
+				buf = buf[:size]
+			}
+			out.MustConstFlatData(func(flat any) { copy(buf, flat.([]float32)) })
+			out.FinalizeAll()
+			if fnErr = fn(start, n, buf); fnErr != nil {
+				return
+			}
 			bar.Add(n)
 		}
-		bar.Finish()
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return g, nil
+	return fnErr
+}
+
+// Whiten multiplies gradient rows (the layout of Gradients, width values
+// each) in place by (F_kfac + d I)^-1/2: eigen-direction entries are divided
+// by sqrt(eigenvalue + d), batch-norm pairs multiplied by the inverse square
+// root of their 2x2 block. Inner products of whitened rows are then
+// g_a^T (F_kfac + d I)^-1 g_b, and sums of them can be sketched.
+func (inv *DampedInverse) Whiten(rows []float32) error {
+	width := inv.GradientWidth()
+	if len(rows)%width != 0 {
+		return fmt.Errorf("kfac: %d gradient values are not rows of width %d", len(rows), width)
+	}
+	scale := make([]float32, 0, width)
+	type pair struct {
+		gamma, beta int // offsets of a channel's batch-norm entries
+		m           [3]float64
+	}
+	var pairs []pair
+	off := 0
+	for _, u := range inv.units {
+		for j := range u.In {
+			for k := range u.Out {
+				scale = append(scale, float32(1/math.Sqrt(u.eigenvalue(j, k)+inv.Damping)))
+			}
+		}
+		off += u.In * u.Out
+		if u.IsHead {
+			continue
+		}
+		for o, blk := range u.BN {
+			pairs = append(pairs, pair{off + o, off + u.Out + o, pow2x2(blk[0]+inv.Damping, blk[1], blk[2]+inv.Damping, -0.5)})
+		}
+		for range 2 * u.Out {
+			scale = append(scale, 1) // batch-norm entries: mixed by pairs
+		}
+		off += 2 * u.Out
+	}
+	for r := 0; r < len(rows); r += width {
+		row := rows[r : r+width]
+		for k, s := range scale {
+			row[k] *= s
+		}
+		for _, p := range pairs {
+			vg, vb := float64(row[p.gamma]), float64(row[p.beta])
+			row[p.gamma] = float32(p.m[0]*vg + p.m[1]*vb)
+			row[p.beta] = float32(p.m[1]*vg + p.m[2]*vb)
+		}
+	}
+	return nil
 }
 
 // InnerProducts returns the matrix of g_a^T (F_kfac + d I)^-1 g_b for every

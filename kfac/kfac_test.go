@@ -472,3 +472,65 @@ func TestCheckConvergence(t *testing.T) {
 		}
 	}
 }
+
+// TestWhitenMatchesInnerProducts: dot products of whitened gradient rows
+// equal the inner products through (F_kfac + d I)^-1, and streaming the
+// gradients batch by batch gives the rows of ProjectGradients.
+func TestWhitenMatchesInnerProducts(t *testing.T) {
+	be := testBackend(t)
+	net, set := tinySetup(t, 5)
+	f, err := Compute(be, net, set, Options{BatchSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := f.Invert(3e-2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := inv.ProjectGradients(be, net, set, Options{BatchSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip, err := inv.InnerProducts(g, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := append([]float32(nil), g.Data...)
+	if err := inv.Whiten(w); err != nil {
+		t.Fatal(err)
+	}
+	var maxErr, maxVal float64
+	for a := range g.Rows {
+		for b := range g.Rows {
+			dot := 0.0
+			for k := range g.Width {
+				dot += float64(w[a*g.Width+k]) * float64(w[b*g.Width+k])
+			}
+			maxErr = math.Max(maxErr, math.Abs(dot-ip.At(a, b)))
+			maxVal = math.Max(maxVal, math.Abs(ip.At(a, b)))
+		}
+	}
+	if maxVal == 0 || maxErr > 1e-5*maxVal {
+		t.Errorf("whitened dot products differ from InnerProducts by %.3g (max %.3g)", maxErr, maxVal)
+	}
+	if err := inv.Whiten(w[:g.Width+1]); err == nil {
+		t.Error("Whiten accepted a partial row")
+	}
+	// Streaming with another batch size gives the same rows.
+	var streamed []float32
+	err = inv.EachGradientBatch(be, net, set, Options{BatchSize: 3}, func(start, n int, rows []float32) error {
+		if start*net.Config.NumClasses*g.Width != len(streamed) || len(rows) != n*net.Config.NumClasses*g.Width {
+			t.Errorf("batch at %d of %d images has %d values", start, n, len(rows))
+		}
+		streamed = append(streamed, rows...)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range g.Data {
+		if d := math.Abs(float64(streamed[k] - g.Data[k])); d > 1e-5*(1+math.Abs(float64(g.Data[k]))) {
+			t.Fatalf("streamed gradient value %d is %g, ProjectGradients %g", k, streamed[k], g.Data[k])
+		}
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"sort"
 
 	"github.com/gomlx/gomlx/backends"
@@ -18,6 +17,8 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/lqf-go/lqf/internal/atomicfile"
 )
 
 // checkpointMagic starts every lqf checkpoint. The format is the magic line,
@@ -92,31 +93,8 @@ func (n *Network) SaveCheckpoint(path string, meta any) error {
 
 // WriteFileAtomic creates path with the content written by fill, through a
 // temporary file and a rename, so a reader never sees a partial file.
-func WriteFileAtomic(path string, fill func(w io.Writer) error) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("cannot write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err = fill(f); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = os.Chmod(f.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+func WriteFileAtomic(path string, fill func(w io.Writer) error) error {
+	return atomicfile.WriteFile(path, fill)
 }
 
 // ReadCheckpoint reads a network written by WriteCheckpoint. If meta is not

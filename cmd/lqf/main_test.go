@@ -49,6 +49,12 @@ func TestBadInputsGiveOneLine(t *testing.T) {
 		{[]string{"pretrain", "--epochs", "0"}, 2, "--epochs"},
 		{[]string{"finetune", "--images", filepath.Join(dir, "nofolder")}, 1, "does not exist"},
 		{[]string{"tasks", "extra"}, 2, "unexpected argument"},
+		{[]string{"influence", "--method", "nlft"}, 2, "--method"},
+		{[]string{"influence", "--approx", "lissa"}, 2, "--approx"},
+		{[]string{"influence", "--test", "5,x"}, 2, "--test"},
+		{[]string{"influence", "--banzhaf", "10", "--method", "lqf-fc"}, 2, "--banzhaf"},
+		{[]string{"influence", "validate", "--removals", "500", "--max-train", "50"}, 2, "--removals"},
+		{[]string{"check", "hypergradient", "--wd", "-1"}, 2, "--wd"},
 	}
 	for _, c := range cases {
 		code, _, stderr := runCLI(c.args...)
@@ -285,5 +291,59 @@ func TestExportNTKMatchesJacobian(t *testing.T) {
 	}
 	if maxErr > 1e-9*maxVal || maxVal == 0 {
 		t.Errorf("exported NTK differs from J J^T by %g (max entry %g)", maxErr, maxVal)
+	}
+}
+
+// TestInfluenceCommand explains a test image of a small LQF model and an
+// LQF-FC one end to end: the JSON lists proponents and opponents whose
+// scores are ordered, the image grids are PNG files.
+func TestInfluenceCommand(t *testing.T) {
+	dir := t.TempDir()
+	for _, method := range []string{"lqf", "lqf-fc"} {
+		path := filepath.Join(dir, method+".json")
+		code, stdout, stderr := runCLI("influence", "--method", method, "--max-train", "12", "--max-test", "6", "--test", "1",
+			"--top", "3", "--self", "2", "--train-index", "0", "--png", filepath.Join(dir, method), "--quiet", "--json", path)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", method, code, stderr)
+		}
+		var doc struct {
+			Explanations []struct {
+				Test       int
+				PNG        string
+				Proponents []struct {
+					Train          int     `json:"train"`
+					DeltaPredicted float64 `json:"delta_predicted"`
+				}
+				Opponents []struct {
+					DeltaPredicted float64 `json:"delta_predicted"`
+				}
+			}
+			SelfInfluence []struct {
+				Norm float64 `json:"norm"`
+			} `json:"self_influence"`
+		}
+		raw, _ := os.ReadFile(path)
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			t.Fatalf("%s: %v in %s", method, err, raw)
+		}
+		if len(doc.Explanations) != 1 || doc.Explanations[0].Test != 1 || len(doc.Explanations[0].Proponents) != 3 || len(doc.SelfInfluence) != 2 {
+			t.Fatalf("%s: unexpected document %s", method, raw)
+		}
+		e := doc.Explanations[0]
+		if e.Proponents[0].DeltaPredicted < e.Proponents[2].DeltaPredicted || e.Opponents[0].DeltaPredicted > e.Opponents[2].DeltaPredicted ||
+			e.Proponents[2].DeltaPredicted < e.Opponents[2].DeltaPredicted {
+			t.Errorf("%s: proponents and opponents out of order: %s", method, raw)
+		}
+		f, err := os.Open(e.PNG)
+		if err != nil {
+			t.Fatalf("%s: %v", method, err)
+		}
+		if _, err := png.Decode(f); err != nil {
+			t.Errorf("%s: %s: %v", method, e.PNG, err)
+		}
+		f.Close()
+		if !strings.Contains(stdout, "proponent") || !strings.Contains(stdout, "self-influence") {
+			t.Errorf("%s: table lacks proponents or self-influence:\n%s", method, stdout)
+		}
 	}
 }

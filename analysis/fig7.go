@@ -1,0 +1,129 @@
+package analysis
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/lqf-go/lqf/data"
+	"github.com/lqf-go/lqf/figure"
+	"github.com/lqf-go/lqf/model"
+	"github.com/lqf-go/lqf/pretrained"
+)
+
+func init() {
+	Register(Experiment{
+		ID:        "fig7",
+		Title:     "NLFT trained with MSE vs cross-entropy over the number of shots",
+		Claim:     "MSE (alpha = 15) fine-tunes a non-linear network about as well as cross-entropy, so LQF's loss is not what holds it back (paper Fig. 7).",
+		Run:       runFig7,
+		Summarize: summarizeFig7,
+	})
+}
+
+// fig7Point is one (shots, loss) cell of one seed.
+type fig7Point struct {
+	Shots     int     `json:"shots"`
+	Loss      string  `json:"loss"`
+	TestError float64 `json:"test_error"`
+	LR        float64 `json:"learning_rate"`
+}
+
+type fig7Result struct {
+	Task   string      `json:"task"`
+	Points []fig7Point `json:"points"`
+}
+
+// fig7Settings returns the task, shots and training options of a mode.
+func fig7Settings(quick bool) (task string, shots []int, epochs float64, maxTest int, grid func(model.Loss) []float64) {
+	if quick {
+		return "fashion-5-9", []int{2, 10}, 5, 200, func(l model.Loss) []float64 {
+			if l == model.MSE {
+				return []float64{0.01}
+			}
+			return []float64{0.01}
+		}
+	}
+	return "fashion-5-9", []int{1, 2, 5, 10, 25, 50}, 10, 0, func(l model.Loss) []float64 {
+		lrs, _ := model.PaperGrid(model.NLFT, l)
+		return lrs
+	}
+}
+
+func runFig7(env *Env, seed uint64) (any, error) {
+	taskName, shots, epochs, maxTest, grid := fig7Settings(env.Quick)
+	task, err := data.TaskByName(taskName)
+	if err != nil {
+		return nil, err
+	}
+	base, err := pretrained.Load(env.Backend, model.ReLU)
+	if err != nil {
+		return nil, err
+	}
+	res := fig7Result{Task: taskName}
+	for _, k := range shots {
+		splits, err := task.Load(data.SplitOptions{Seed: seed, Shots: k, ValPerClass: 10, MaxTest: maxTest})
+		if err != nil {
+			return nil, err
+		}
+		for _, loss := range []model.Loss{model.CrossEntropy, model.MSE} {
+			o := model.DefaultFinetuneOptions(model.NLFT)
+			o.Loss, o.Epochs, o.Seed = loss, epochs, seed
+			o.LearningRates, o.WeightDecays = grid(loss), []float64{1e-4}
+			r, _, err := model.Finetune(env.Backend, base, splits, o)
+			if err != nil {
+				return nil, fmt.Errorf("%d shots, %s: %w", k, loss, err)
+			}
+			env.Logf("fig7 seed %d: %d shots, %s: test error %.4f", seed, k, loss, r.TestError)
+			res.Points = append(res.Points, fig7Point{k, string(loss), r.TestError, r.LearningRate})
+		}
+	}
+	return res, nil
+}
+
+func summarizeFig7(env *Env, raw []json.RawMessage) (*Summary, error) {
+	results, err := Decode[fig7Result](raw)
+	if err != nil {
+		return nil, err
+	}
+	byKey := map[string][]float64{}
+	var shots []int
+	for _, p := range results[0].Points {
+		if p.Loss == string(model.CrossEntropy) {
+			shots = append(shots, p.Shots)
+		}
+	}
+	for _, r := range results {
+		for _, p := range r.Points {
+			key := fmt.Sprintf("%d/%s", p.Shots, p.Loss)
+			byKey[key] = append(byKey[key], p.TestError)
+		}
+	}
+	s := &Summary{Header: []string{"shots", "NLFT cross-entropy", "NLFT MSE", "MSE - CE"}, Values: map[string]float64{}}
+	series := []figure.Series{{Name: "NLFT, cross-entropy"}, {Name: "NLFT, MSE (alpha = 15)"}}
+	var gap float64
+	for _, k := range shots {
+		ce, mse := byKey[fmt.Sprintf("%d/%s", k, model.CrossEntropy)], byKey[fmt.Sprintf("%d/%s", k, model.MSE)]
+		mc, sc := MeanStd(ce)
+		mm, sm := MeanStd(mse)
+		s.Rows = append(s.Rows, []string{fmt.Sprint(k), PlusMinus(ce, "%.4f"), PlusMinus(mse, "%.4f"), fmt.Sprintf("%+.4f", mm-mc)})
+		for i, v := range [][2]float64{{mc, sc}, {mm, sm}} {
+			series[i].X = append(series[i].X, float64(k))
+			series[i].Y = append(series[i].Y, v[0])
+			series[i].Err = append(series[i].Err, v[1])
+		}
+		gap += (mm - mc) / float64(len(shots))
+	}
+	s.Values["mean_mse_minus_ce"] = gap
+	p, err := figure.Lines(series, figure.LineOptions{Title: fmt.Sprintf("%s: NLFT test error, MSE vs CE (%d seeds)", results[0].Task, len(results)),
+		XLabel: "training images per class", YLabel: "test error", LogX: true})
+	if err != nil {
+		return nil, err
+	}
+	name := "fig7.png"
+	if err := figure.SavePlot(p, 360, 270, env.Path(name)); err != nil {
+		return nil, err
+	}
+	s.Figures = []string{env.Path(name)}
+	s.Finding = fmt.Sprintf("averaged over shots, NLFT with MSE has %+.3f the test error of NLFT with cross-entropy (paper: MSE about equal to CE)", gap)
+	return s, nil
+}

@@ -1,0 +1,211 @@
+package analysis
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gomlx/gomlx/backends"
+
+	"github.com/lqf-go/lqf/internal/atomicfile"
+)
+
+// Experiment is one figure or table of the paper, reproduced on lqf's
+// tasks. Run computes one seed's result; Summarize aggregates every seed's
+// results into a table and figures. Results are cached per seed (see
+// Reproduce), so that a rerun resumes where a previous one stopped.
+type Experiment struct {
+	// ID names the experiment on the command line: "fig1", "table1", ...
+	ID    string
+	Title string
+	// Claim is the paper's claim the experiment tests, in one sentence.
+	Claim string
+	// Run returns one seed's result, a value that encodes to JSON.
+	Run func(env *Env, seed uint64) (any, error)
+	// Summarize decodes the results of every seed (in seed order), writes
+	// figures into env.Dir and returns the summary.
+	Summarize func(env *Env, results []json.RawMessage) (*Summary, error)
+}
+
+// Summary is an experiment's aggregate over seeds.
+type Summary struct {
+	Header  []string   `json:"header"`
+	Rows    [][]string `json:"rows"`
+	Figures []string   `json:"figures"` // files written into Env.Dir
+	// Finding states in one or two sentences what was measured against
+	// the paper's claim.
+	Finding string `json:"finding"`
+	// Values holds the numbers behind the finding, for RESULTS.md and
+	// tests.
+	Values map[string]float64 `json:"values,omitempty"`
+}
+
+// Env is what experiments run in.
+type Env struct {
+	Backend backends.Backend
+	// Quick selects small sizes that run in minutes (CI).
+	Quick bool
+	// Dir receives the experiment's cache, JSON and figures.
+	Dir      string
+	Progress io.Writer // nil: silent
+}
+
+// Logf writes a progress line.
+func (e *Env) Logf(format string, args ...any) {
+	if e.Progress != nil {
+		fmt.Fprintf(e.Progress, format+"\n", args...)
+	}
+}
+
+// Path returns a file name inside the experiment directory.
+func (e *Env) Path(name string) string { return filepath.Join(e.Dir, name) }
+
+var experiments = map[string]Experiment{}
+
+// Register adds an experiment; IDs are unique.
+func Register(x Experiment) {
+	if _, dup := experiments[x.ID]; dup {
+		panic("analysis: experiment " + x.ID + " registered twice")
+	}
+	experiments[x.ID] = x
+}
+
+// Experiments lists the registered experiments by ID.
+func Experiments() []Experiment {
+	out := make([]Experiment, 0, len(experiments))
+	for _, x := range experiments {
+		out = append(out, x)
+	}
+	sort.Slice(out, func(a, b int) bool { return idOrder(out[a].ID) < idOrder(out[b].ID) })
+	return out
+}
+
+// idOrder sorts figures before tables, each by number.
+func idOrder(id string) string {
+	num := strings.TrimLeft(id, "abcdefghijklmnopqrstuvwxyz")
+	kind := strings.TrimSuffix(id, num)
+	return fmt.Sprintf("%s%04s", kind, num)
+}
+
+// ExperimentByID returns the experiment with that ID.
+func ExperimentByID(id string) (Experiment, error) {
+	x, ok := experiments[id]
+	if !ok {
+		var ids []string
+		for _, e := range Experiments() {
+			ids = append(ids, e.ID)
+		}
+		return Experiment{}, fmt.Errorf("no experiment %q (have %s)", id, strings.Join(ids, ", "))
+	}
+	return x, nil
+}
+
+// Report is what Reproduce writes to <dir>/<id>/summary.json.
+type Report struct {
+	ID      string   `json:"id"`
+	Title   string   `json:"title"`
+	Claim   string   `json:"claim"`
+	Quick   bool     `json:"quick"`
+	Seeds   []uint64 `json:"seeds"`
+	Summary *Summary `json:"summary"`
+	// Seconds is the compute time of the seeds run now (cached ones: 0).
+	Seconds map[string]float64 `json:"seconds"`
+}
+
+// Reproduce runs experiment x for seeds 1..seeds in <dir>/<id>[-quick]/,
+// reusing the cached result of every seed already computed (seed-K.json),
+// then summarizes. Each seed's result is written atomically as soon as it
+// is done, so an interrupted run resumes.
+func Reproduce(be backends.Backend, x Experiment, dir string, seeds int, quick bool, progress io.Writer) (*Report, error) {
+	if seeds < 1 {
+		return nil, errors.New("analysis: need at least one seed")
+	}
+	sub := x.ID
+	if quick {
+		sub += "-quick"
+	}
+	env := &Env{Backend: be, Quick: quick, Dir: filepath.Join(dir, sub), Progress: progress}
+	if err := os.MkdirAll(env.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	rep := &Report{ID: x.ID, Title: x.Title, Claim: x.Claim, Quick: quick, Seconds: map[string]float64{}}
+	var results []json.RawMessage
+	for s := 1; s <= seeds; s++ {
+		seed := uint64(s)
+		rep.Seeds = append(rep.Seeds, seed)
+		cache := env.Path(fmt.Sprintf("seed-%d.json", seed))
+		if raw, err := os.ReadFile(cache); err == nil && json.Valid(raw) {
+			env.Logf("%s seed %d: cached in %s", x.ID, seed, cache)
+			results = append(results, raw)
+			continue
+		}
+		env.Logf("%s seed %d: running (%d of %d)", x.ID, seed, s, seeds)
+		start := time.Now()
+		r, err := x.Run(env, seed)
+		if err != nil {
+			return nil, fmt.Errorf("%s seed %d: %w", x.ID, seed, err)
+		}
+		raw, err := json.MarshalIndent(r, "", "  ")
+		if err != nil {
+			return nil, fmt.Errorf("%s seed %d: %w", x.ID, seed, err)
+		}
+		if err := atomicfile.WriteFile(cache, func(w io.Writer) error { _, err := w.Write(raw); return err }); err != nil {
+			return nil, err
+		}
+		rep.Seconds[fmt.Sprint(seed)] = time.Since(start).Seconds()
+		results = append(results, raw)
+	}
+	var err error
+	if rep.Summary, err = x.Summarize(env, results); err != nil {
+		return nil, fmt.Errorf("%s: summary: %w", x.ID, err)
+	}
+	raw, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	err = atomicfile.WriteFile(env.Path("summary.json"), func(w io.Writer) error { _, err := w.Write(raw); return err })
+	return rep, err
+}
+
+// Decode unmarshals every seed's raw result into a T.
+func Decode[T any](results []json.RawMessage) ([]T, error) {
+	out := make([]T, len(results))
+	for i, raw := range results {
+		if err := json.Unmarshal(raw, &out[i]); err != nil {
+			return nil, fmt.Errorf("seed result %d: %w", i+1, err)
+		}
+	}
+	return out, nil
+}
+
+// MeanStd returns the mean and the sample standard deviation of x (0 for
+// fewer than 2 values).
+func MeanStd(x []float64) (mean, std float64) {
+	for _, v := range x {
+		mean += v
+	}
+	mean /= float64(len(x))
+	if len(x) < 2 {
+		return mean, 0
+	}
+	for _, v := range x {
+		std += (v - mean) * (v - mean)
+	}
+	return mean, math.Sqrt(std / float64(len(x)-1))
+}
+
+// PlusMinus formats mean ± std over seeds.
+func PlusMinus(x []float64, format string) string {
+	m, s := MeanStd(x)
+	if len(x) < 2 {
+		return fmt.Sprintf(format, m)
+	}
+	return fmt.Sprintf(format+" ± "+format, m, s)
+}

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/lqf-go/lqf/analysis"
+)
+
+func init() {
+	register(command{"reproduce", "regenerate the paper's figures and tables on lqf's tasks (JSON and PNG, cached, resumable)", runReproduce})
+}
+
+func runReproduce(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("reproduce", "reproduce --fig N | --table N | --all [--quick] [--seeds K] [--out DIR]", stderr)
+	fig := fs.String("fig", "", "figure number(s), comma-separated (e.g. 1,4)")
+	tab := fs.String("table", "", "table number(s), comma-separated")
+	all := fs.Bool("all", false, "every figure and table")
+	list := fs.Bool("list", false, "list the experiments and exit")
+	quick := fs.Bool("quick", false, "small sizes (minutes; CI)")
+	seeds := fs.Int("seeds", 3, "seeds 1..K; results of seeds already in --out are reused")
+	out := fs.String("out", "results/reproduce", "directory of the results (one sub-directory per experiment)")
+	quiet := fs.Bool("quiet", false, "no progress lines")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *list {
+		for _, x := range analysis.Experiments() {
+			fmt.Fprintf(stdout, "%-8s %s\n         claim: %s\n", x.ID, x.Title, x.Claim)
+		}
+		return nil
+	}
+	if *seeds < 1 {
+		return usagef("--seeds %d: must be >= 1", *seeds)
+	}
+	var ids []string
+	add := func(kind, flag string) error {
+		if flag == "" {
+			return nil
+		}
+		for _, n := range strings.Split(flag, ",") {
+			id := kind + strings.TrimSpace(n)
+			if _, err := analysis.ExperimentByID(id); err != nil {
+				return usagef("--%s %s: %v", map[string]string{"fig": "fig", "table": "table"}[kind], n, err)
+			}
+			ids = append(ids, id)
+		}
+		return nil
+	}
+	if err := add("fig", *fig); err != nil {
+		return err
+	}
+	if err := add("table", *tab); err != nil {
+		return err
+	}
+	if *all {
+		ids = ids[:0]
+		for _, x := range analysis.Experiments() {
+			ids = append(ids, x.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return usagef("name an experiment: --fig N, --table N or --all (--list shows them)")
+	}
+	be, err := backend()
+	if err != nil {
+		return err
+	}
+	var progress io.Writer
+	if !*quiet {
+		progress = stderr
+	}
+	for _, id := range ids {
+		x, _ := analysis.ExperimentByID(id)
+		rep, err := analysis.Reproduce(be, x, *out, *seeds, *quick, progress)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "\n%s: %s (%d seeds%s)\nclaim: %s\n", x.ID, x.Title, len(rep.Seeds), map[bool]string{true: ", quick"}[*quick], x.Claim)
+		table(stdout, rep.Summary.Header, rep.Summary.Rows)
+		fmt.Fprintf(stdout, "finding: %s\n", rep.Summary.Finding)
+		for _, f := range rep.Summary.Figures {
+			fmt.Fprintf(stdout, "figure: %s\n", f)
+		}
+	}
+	return nil
+}

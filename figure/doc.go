@@ -1,0 +1,10 @@
+// Package figure draws the figures of attribution and data summarization
+// studies: grids of small images with captions (for example "the eight
+// training images that most made the model call this test image a sandal")
+// and predicted-versus-actual scatter plots (for example the predicted
+// change of a test output against its actual change after retraining).
+//
+// Images are drawn with nearest-neighbour upscaling so their pixels stay
+// crisp. Files are written atomically: a reader sees the previous file or
+// the complete new one, never a partial figure.
+package figure

@@ -1,0 +1,235 @@
+package influence
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/gomlx/gomlx/backends"
+
+	"github.com/lqf-go/lqf/data"
+	"github.com/lqf-go/lqf/kfac"
+	"github.com/lqf-go/lqf/model"
+)
+
+// Approximation selects how an Explainer computes leave-one-out.
+type Approximation string
+
+const (
+	// ExactLOO is exact: kernel form for LQF (N*C up to about 10,000),
+	// primal form for LQF-FC (any N).
+	ExactLOO Approximation = "exact"
+	// KFACLOO approximates LQF's curvature with K-FAC (large N).
+	KFACLOO Approximation = "kfac"
+)
+
+// ExplainOptions configures NewExplainer.
+type ExplainOptions struct {
+	Method model.Method // model.LQF or model.LQFFC
+	Approx Approximation
+	// Banzhaf, if > 0, makes the kernel form's scores Banzhaf values over
+	// that many random subsets (see Banzhaf) instead of leave-one-out.
+	Banzhaf int
+	Lambda  float64 // weight decay of the mean-form objective
+	Alpha   float64 // target scale; default model.DefaultAlpha
+	Seed    uint64  // of the new head
+	// KFAC configures the factors (Approx KFACLOO); Sketch the dimension
+	// of the stored training vectors (0: whole).
+	KFAC   kfac.Options
+	Sketch int
+	// Fit trains the LQF model whose residuals K-FAC attribution needs
+	// (Approx KFACLOO): options of model.Finetune (its Method, Loss and
+	// grids are set here).
+	Fit      model.FinetuneOptions
+	Progress io.Writer
+}
+
+// Explainer attributes a fitted LQF model's test outputs to its training
+// samples.
+type Explainer interface {
+	// Outputs returns the fitted model's outputs on set, [T*C].
+	Outputs(be backends.Backend, set *data.Set) ([]float64, error)
+	// Scores returns the leave-one-out changes of set's outputs.
+	Scores(be backends.Backend, set *data.Set) (Scores, error)
+	// SelfInfluence returns, [N][C], the change of each training sample's
+	// own outputs when it is removed.
+	SelfInfluence() ([][]float64, error)
+}
+
+// NewExplainer fits LQF (or LQF-FC) on train from the Leaky-ReLU backbone
+// (with a new head for train's classes) and prepares attribution.
+func NewExplainer(be backends.Backend, backbone *model.Network, train *data.Set, opts ExplainOptions) (Explainer, error) {
+	if opts.Alpha == 0 {
+		opts.Alpha = model.DefaultAlpha
+	}
+	if !(opts.Lambda > 0) {
+		return nil, fmt.Errorf("influence: lambda %g must be > 0", opts.Lambda)
+	}
+	net, err := backbone.ReplaceHead(be, train.NumClasses, opts.Seed)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case opts.Method == model.LQF && (opts.Approx == ExactLOO || opts.Approx == ""):
+		p, err := NewProblem(be, net, train, opts.Lambda, opts.Alpha, opts.Progress)
+		if err != nil {
+			return nil, err
+		}
+		return &kernelExplainer{p, opts}, nil
+	case opts.Method == model.LQF && opts.Approx == KFACLOO:
+		return newKFACExplainer(be, backbone, net, train, opts)
+	case opts.Banzhaf > 0:
+		return nil, errors.New("influence: Banzhaf values need the exact kernel form (method lqf, exact)")
+	case opts.Method == model.LQFFC && (opts.Approx == ExactLOO || opts.Approx == ""):
+		return newPrimalExplainer(be, net, train, opts)
+	case opts.Method == model.LQFFC:
+		return nil, errors.New("influence: lqf-fc is exact at any N (primal form): use the exact approximation")
+	default:
+		return nil, fmt.Errorf("influence: method %q has no attribution (want lqf or lqf-fc)", opts.Method)
+	}
+}
+
+type kernelExplainer struct {
+	p    *Problem
+	opts ExplainOptions
+}
+
+func (k *kernelExplainer) Outputs(be backends.Backend, set *data.Set) ([]float64, error) {
+	kt, _, err := k.p.TestKernel(be, set, nil)
+	if err != nil {
+		return nil, err
+	}
+	f0, err := k.p.Net.Logits(be, set)
+	if err != nil {
+		return nil, err
+	}
+	out, err := k.p.Exact.Predict(kt)
+	if err != nil {
+		return nil, err
+	}
+	for r := range out {
+		out[r] += float64(f0[r])
+	}
+	return out, nil
+}
+
+func (k *kernelExplainer) Scores(be backends.Backend, set *data.Set) (Scores, error) {
+	kt, _, err := k.p.TestKernel(be, set, nil)
+	if err != nil {
+		return Scores{}, err
+	}
+	var d [][]float64
+	if k.opts.Banzhaf > 0 {
+		d, err = Banzhaf(k.p.K, k.p.Residual, k.p.Classes, k.p.Ridge(), kt, k.opts.Banzhaf, k.opts.Seed, k.opts.Progress)
+	} else {
+		d, err = k.p.Exact.LeaveOneOut(kt)
+	}
+	return Scores{d, k.p.Classes}, err
+}
+
+func (k *kernelExplainer) SelfInfluence() ([][]float64, error) { return k.p.Exact.SelfInfluence(), nil }
+
+type primalExplainer struct {
+	net *model.Network
+	pr  *Primal
+}
+
+func newPrimalExplainer(be backends.Backend, net *model.Network, train *data.Set, opts ExplainOptions) (*primalExplainer, error) {
+	feats, err := net.Features(be, train)
+	if err != nil {
+		return nil, err
+	}
+	f0, err := net.Logits(be, train)
+	if err != nil {
+		return nil, err
+	}
+	c := net.Config.NumClasses
+	r := model.Residuals(f0, train.Labels, c, opts.Alpha)
+	pr, err := NewPrimal(feats, net.Config.FeatureDim(), r, c, model.RidgeTerm(opts.Lambda, train.Len()))
+	if err != nil {
+		return nil, err
+	}
+	return &primalExplainer{net, pr}, nil
+}
+
+func (e *primalExplainer) Outputs(be backends.Backend, set *data.Set) ([]float64, error) {
+	feats, err := e.net.Features(be, set)
+	if err != nil {
+		return nil, err
+	}
+	f0, err := e.net.Logits(be, set)
+	if err != nil {
+		return nil, err
+	}
+	out, err := e.pr.Predict(feats)
+	if err != nil {
+		return nil, err
+	}
+	for r := range out {
+		out[r] += float64(f0[r])
+	}
+	return out, nil
+}
+
+func (e *primalExplainer) Scores(be backends.Backend, set *data.Set) (Scores, error) {
+	feats, err := e.net.Features(be, set)
+	if err != nil {
+		return Scores{}, err
+	}
+	d, err := e.pr.LeaveOneOut(feats)
+	return Scores{d, e.net.Config.NumClasses}, err
+}
+
+func (e *primalExplainer) SelfInfluence() ([][]float64, error) { return e.pr.SelfInfluence() }
+
+type kfacExplainer struct {
+	k     *KFAC
+	model model.Predictor
+}
+
+// newKFACExplainer trains LQF (K-FAC-preconditioned SGD, the lambda of
+// opts) to get the residuals, then precomputes K-FAC attribution.
+func newKFACExplainer(be backends.Backend, backbone, net *model.Network, train *data.Set, opts ExplainOptions) (*kfacExplainer, error) {
+	fit := opts.Fit
+	fit.Method, fit.Loss, fit.Alpha, fit.Seed = model.LQF, model.MSE, opts.Alpha, opts.Seed
+	fit.WeightDecays = []float64{opts.Lambda}
+	if len(fit.LearningRates) != 1 {
+		return nil, errors.New("influence: K-FAC attribution fits LQF at one learning rate (ExplainOptions.Fit.LearningRates)")
+	}
+	if fit.Curvature == nil {
+		fit.Curvature = kfac.CurvatureFunc(opts.KFAC)
+	}
+	fit.Progress = opts.Progress
+	// Finetune selects on a validation split; the training set stands in
+	// (one grid point: nothing is selected).
+	_, fitted, err := model.Finetune(be, backbone, &data.Splits{Train: train, Val: train, Test: train}, fit)
+	if err != nil {
+		return nil, fmt.Errorf("influence: fitting LQF: %w", err)
+	}
+	pred, err := fitted.Predict(be, train)
+	if err != nil {
+		return nil, err
+	}
+	e := model.Residuals(pred, train.Labels, net.Config.NumClasses, opts.Alpha)
+	f, err := kfac.Compute(be, net, train, opts.KFAC)
+	if err != nil {
+		return nil, err
+	}
+	k, err := NewKFAC(be, net, f, train, opts.Lambda, e, KFACOptions{Sketch: opts.Sketch, Seed: opts.Seed, BatchSize: opts.KFAC.BatchSize, Progress: opts.Progress})
+	if err != nil {
+		return nil, err
+	}
+	return &kfacExplainer{k, fitted}, nil
+}
+
+func (e *kfacExplainer) Outputs(be backends.Backend, set *data.Set) ([]float64, error) {
+	out, err := e.model.Predict(be, set)
+	return float64s(out), err
+}
+
+func (e *kfacExplainer) Scores(be backends.Backend, set *data.Set) (Scores, error) {
+	d, err := e.k.Query(be, set)
+	return Scores{d, e.k.Classes}, err
+}
+
+func (e *kfacExplainer) SelfInfluence() ([][]float64, error) { return e.k.SelfInfluence(), nil }

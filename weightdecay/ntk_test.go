@@ -1,0 +1,152 @@
+package weightdecay
+
+import (
+	"math"
+	"sync"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/gomlx/gomlx/backends"
+
+	"github.com/lqf-go/lqf/data"
+	"github.com/lqf-go/lqf/model"
+)
+
+// ntk is the empirical NTK of a small network on real mnist-5-9 images,
+// shared by the tests: training, validation (cross kernel) and residuals.
+type ntk struct {
+	be      backends.Backend
+	net     *model.Network
+	train   *data.Set
+	n, m, c int
+	p       int
+	J, Jv   []float32     // Jacobian rows [n*c, p], [m*c, p]
+	K       *mat.SymDense // [n*c, n*c]
+	Kv      *mat.Dense    // validation x training [m*c, n*c]
+	r, rv   []float64     // residuals [n*c], [m*c]
+}
+
+var (
+	ntkOnce sync.Once
+	ntkData *ntk
+	ntkErr  error
+)
+
+func loadNTK(t testing.TB) *ntk {
+	t.Helper()
+	ntkOnce.Do(func() { ntkData, ntkErr = buildNTK() })
+	if ntkErr != nil {
+		t.Fatal(ntkErr)
+	}
+	return ntkData
+}
+
+func buildNTK() (*ntk, error) {
+	be, err := model.NewBackend()
+	if err != nil {
+		return nil, err
+	}
+	cfg := model.DefaultConfig(3)
+	cfg.StemWidth, cfg.StageWidths, cfg.Activation = 3, []int{3, 4, 4}, model.LeakyReLU
+	net, err := model.NewNetwork(be, cfg, 5)
+	if err != nil {
+		return nil, err
+	}
+	task, err := data.TaskByName("mnist-5-9")
+	if err != nil {
+		return nil, err
+	}
+	sp, err := task.Load(data.SplitOptions{Seed: 4, MaxTrain: 12, ValPerClass: 4, MaxTest: 2})
+	if err != nil {
+		return nil, err
+	}
+	if net, err = net.ReplaceHead(be, sp.Train.NumClasses, 2); err != nil {
+		return nil, err
+	}
+	c := sp.Train.NumClasses
+	J, p, err := net.JacobianRows(be, sp.Train, nil)
+	if err != nil {
+		return nil, err
+	}
+	Jv, _, err := net.JacobianRows(be, sp.Val, nil)
+	if err != nil {
+		return nil, err
+	}
+	f0, err := net.Logits(be, sp.Train)
+	if err != nil {
+		return nil, err
+	}
+	f0v, err := net.Logits(be, sp.Val)
+	if err != nil {
+		return nil, err
+	}
+	n, m := sp.Train.Len(), sp.Val.Len()
+	return &ntk{
+		be: be, net: net, train: sp.Train,
+		n: n, m: m, c: c, p: p, J: J, Jv: Jv,
+		K:  model.Gram(J, n*c, p),
+		Kv: model.CrossGram(Jv, m*c, J, n*c, p),
+		r:  model.Residuals(f0, sp.Train.Labels, c, model.DefaultAlpha),
+		rv: model.Residuals(f0v, sp.Val.Labels, c, model.DefaultAlpha),
+	}, nil
+}
+
+// assertClose checks max |got - want| <= tol * max |want| (and want != 0).
+func assertClose(t *testing.T, what string, got, want []float64, tol float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
+	}
+	var maxErr, maxVal float64
+	for i := range want {
+		maxErr = math.Max(maxErr, math.Abs(got[i]-want[i]))
+		maxVal = math.Max(maxVal, math.Abs(want[i]))
+	}
+	t.Logf("%s: max |got - want| = %.3g, max |want| = %.3g", what, maxErr, maxVal)
+	if !(maxErr <= tol*maxVal) || maxVal == 0 {
+		t.Errorf("%s: max |got - want| = %.3g, max |want| = %.3g (tolerance %.0e relative)", what, maxErr, maxVal, tol)
+	}
+}
+
+// relDiff returns |got - want| / |want|.
+func relDiff(got, want float64) float64 { return math.Abs(got-want) / math.Abs(want) }
+
+// solveFresh returns (K + rho I)^-1 r by a fresh Cholesky factorization.
+func solveFresh(t *testing.T, k *mat.SymDense, r []float64, rho float64) []float64 {
+	t.Helper()
+	chol, err := model.ShiftedCholesky(k, rho)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a mat.VecDense
+	if err := chol.SolveVecTo(&a, mat.NewVecDense(len(r), append([]float64(nil), r...))); err != nil {
+		t.Fatal(err)
+	}
+	return a.RawVector().Data
+}
+
+func mulVec(m mat.Matrix, x []float64) []float64 {
+	var y mat.VecDense
+	y.MulVec(m, mat.NewVecDense(len(x), x))
+	return y.RawVector().Data
+}
+
+func newPath(t *testing.T, d *ntk) *Path {
+	t.Helper()
+	p, err := NewPath(d.K, d.r, d.n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func newValidation(t *testing.T, d *ntk) (*Path, *Validation) {
+	t.Helper()
+	p := newPath(t, d)
+	v, err := p.Validation(d.Kv, d.rv, d.m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, v
+}
