@@ -124,6 +124,6 @@ func summarizeFig7(env *Env, raw []json.RawMessage) (*Summary, error) {
 		return nil, err
 	}
 	s.Figures = []string{env.Path(name)}
-	s.Finding = fmt.Sprintf("averaged over shots, NLFT with MSE has %+.3f the test error of NLFT with cross-entropy (paper: MSE about equal to CE)", gap)
+	s.Finding = fmt.Sprintf("averaged over shots, NLFT's test error with MSE minus its error with cross-entropy is %+.3f (paper: about equal)", gap)
 	return s, nil
 }

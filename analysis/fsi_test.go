@@ -5,8 +5,8 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/influence"
+	"github.com/lqf-go/lqf/internal/lqftest"
 	"github.com/lqf-go/lqf/model"
 )
 
@@ -20,18 +20,8 @@ func TestFSIMatchesRetraining(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := model.DefaultConfig(3)
-	cfg.StemWidth, cfg.StageWidths, cfg.Activation = 3, []int{3, 4, 4}, model.LeakyReLU
-	net, err := model.NewNetwork(be, cfg, 5)
+	net, sp, err := lqftest.Setup(be, 8, 1, 2)
 	if err != nil {
-		t.Fatal(err)
-	}
-	task, _ := data.TaskByName("mnist-5-9")
-	sp, err := task.Load(data.SplitOptions{Seed: 4, MaxTrain: 8, ValPerClass: 1, MaxTest: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if net, err = net.ReplaceHead(be, sp.Train.NumClasses, 2); err != nil {
 		t.Fatal(err)
 	}
 	p, err := influence.NewProblem(be, net, sp.Train, 1e-1, model.DefaultAlpha, nil)

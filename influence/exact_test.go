@@ -8,7 +8,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
-	"github.com/lqf-go/lqf/data"
+	"github.com/lqf-go/lqf/internal/lqftest"
 	"github.com/lqf-go/lqf/model"
 )
 
@@ -43,21 +43,8 @@ func buildNTK() (*ntk, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := model.DefaultConfig(3)
-	cfg.StemWidth, cfg.StageWidths, cfg.Activation = 3, []int{3, 4, 4}, model.LeakyReLU
-	net, err := model.NewNetwork(be, cfg, 5)
+	net, sp, err := lqftest.Setup(be, 10, 1, 5)
 	if err != nil {
-		return nil, err
-	}
-	task, err := data.TaskByName("mnist-5-9")
-	if err != nil {
-		return nil, err
-	}
-	sp, err := task.Load(data.SplitOptions{Seed: 4, MaxTrain: 10, ValPerClass: 1, MaxTest: 5})
-	if err != nil {
-		return nil, err
-	}
-	if net, err = net.ReplaceHead(be, sp.Train.NumClasses, 2); err != nil {
 		return nil, err
 	}
 	c := sp.Train.NumClasses

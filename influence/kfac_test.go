@@ -6,7 +6,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
-	"github.com/lqf-go/lqf/data"
+	"github.com/lqf-go/lqf/internal/lqftest"
 	"github.com/lqf-go/lqf/kfac"
 	"github.com/lqf-go/lqf/model"
 )
@@ -21,18 +21,8 @@ func TestKFACMatchesItsDefinition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := model.DefaultConfig(3)
-	cfg.StemWidth, cfg.StageWidths, cfg.Activation = 3, []int{3, 4, 4}, model.LeakyReLU
-	net, err := model.NewNetwork(be, cfg, 5)
+	net, sp, err := lqftest.Setup(be, 7, 1, 3)
 	if err != nil {
-		t.Fatal(err)
-	}
-	task, _ := data.TaskByName("mnist-5-9")
-	sp, err := task.Load(data.SplitOptions{Seed: 4, MaxTrain: 7, ValPerClass: 1, MaxTest: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if net, err = net.ReplaceHead(be, sp.Train.NumClasses, 2); err != nil {
 		t.Fatal(err)
 	}
 	c, n := sp.Train.NumClasses, sp.Train.Len()

@@ -10,6 +10,7 @@ import (
 	"github.com/gomlx/gomlx/backends"
 
 	"github.com/lqf-go/lqf/data"
+	"github.com/lqf-go/lqf/internal/lqftest"
 	"github.com/lqf-go/lqf/model"
 )
 
@@ -47,21 +48,8 @@ func buildNTK() (*ntk, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := model.DefaultConfig(3)
-	cfg.StemWidth, cfg.StageWidths, cfg.Activation = 3, []int{3, 4, 4}, model.LeakyReLU
-	net, err := model.NewNetwork(be, cfg, 5)
+	net, sp, err := lqftest.Setup(be, 12, 4, 2)
 	if err != nil {
-		return nil, err
-	}
-	task, err := data.TaskByName("mnist-5-9")
-	if err != nil {
-		return nil, err
-	}
-	sp, err := task.Load(data.SplitOptions{Seed: 4, MaxTrain: 12, ValPerClass: 4, MaxTest: 2})
-	if err != nil {
-		return nil, err
-	}
-	if net, err = net.ReplaceHead(be, sp.Train.NumClasses, 2); err != nil {
 		return nil, err
 	}
 	c := sp.Train.NumClasses

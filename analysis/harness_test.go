@@ -1,0 +1,91 @@
+package analysis
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestReproduceCachesSeeds: a rerun with more seeds computes only the new
+// ones, a failed seed leaves nothing cached, and the summary sees every
+// seed's result in order.
+func TestReproduceCachesSeeds(t *testing.T) {
+	dir := t.TempDir()
+	runs := 0
+	fail := false
+	var seen []int
+	x := Experiment{ID: "fig99", Title: "t", Claim: "c",
+		Run: func(env *Env, seed uint64) (any, error) {
+			if fail {
+				return nil, errors.New("boom")
+			}
+			runs++
+			return map[string]int{"seed": int(seed)}, nil
+		},
+		Summarize: func(env *Env, raw []json.RawMessage) (*Summary, error) {
+			r, err := Decode[map[string]int](raw)
+			if err != nil {
+				return nil, err
+			}
+			seen = seen[:0]
+			for _, v := range r {
+				seen = append(seen, v["seed"])
+			}
+			return &Summary{Finding: "ok"}, nil
+		}}
+	if _, err := Reproduce(nil, x, dir, 2, true, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Reproduce(nil, x, dir, 3, true, nil); err != nil {
+		t.Fatal(err)
+	}
+	if runs != 3 || len(seen) != 3 || seen[0] != 1 || seen[2] != 3 {
+		t.Fatalf("runs %d, summary saw %v; want 3 runs and seeds [1 2 3]", runs, seen)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "fig99-quick", "summary.json")); err != nil {
+		t.Error(err)
+	}
+	fail = true
+	if _, err := Reproduce(nil, x, dir, 4, true, nil); err == nil || !strings.Contains(err.Error(), "seed 4") {
+		t.Errorf("a failing seed gave %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "fig99-quick", "seed-4.json")); !os.IsNotExist(err) {
+		t.Errorf("a failed seed left a cache file: %v", err)
+	}
+	if _, err := Reproduce(nil, x, dir, 0, true, nil); err == nil {
+		t.Error("Reproduce accepted 0 seeds")
+	}
+}
+
+// TestSummarizeFig7 aggregates two hand-made seeds.
+func TestSummarizeFig7(t *testing.T) {
+	env := &Env{Dir: t.TempDir()}
+	seeds := []fig7Result{
+		{Task: "fashion-5-9", Points: []fig7Point{{2, "ce", 0.5, 0.01}, {2, "mse", 0.4, 0.01}, {10, "ce", 0.3, 0.01}, {10, "mse", 0.3, 0.01}}},
+		{Task: "fashion-5-9", Points: []fig7Point{{2, "ce", 0.7, 0.01}, {2, "mse", 0.4, 0.01}, {10, "ce", 0.1, 0.01}, {10, "mse", 0.2, 0.01}}},
+	}
+	var raw []json.RawMessage
+	for _, s := range seeds {
+		b, _ := json.Marshal(s)
+		raw = append(raw, b)
+	}
+	s, err := summarizeFig7(env, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Rows) != 2 || !strings.HasPrefix(s.Rows[0][1], "0.6000 ± 0.1414") || s.Rows[1][3] != "+0.0500" {
+		t.Errorf("rows %v", s.Rows)
+	}
+	// Mean over shots of (mse - ce): ((0.4-0.6) + (0.25-0.2)) / 2.
+	if v := s.Values["mean_mse_minus_ce"]; v < -0.0751 || v > -0.0749 {
+		t.Errorf("mean_mse_minus_ce %v, want -0.075", v)
+	}
+	for _, f := range s.Figures {
+		if _, err := os.Stat(f); err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -1,0 +1,42 @@
+// Package lqftest holds the fixture lqf's numerical tests share: a tiny
+// Leaky-ReLU network (a few hundred parameters, so brute-force Jacobians,
+// Fisher matrices and retraining stay cheap) with a new head for a task's
+// classes, and real images of that task.
+package lqftest
+
+import (
+	"github.com/gomlx/gomlx/backends"
+
+	"github.com/lqf-go/lqf/data"
+	"github.com/lqf-go/lqf/model"
+)
+
+// Task is the fixture's task: MNIST digits 5-9, 5 classes.
+const Task = "mnist-5-9"
+
+// TinyNetwork returns the tiny Leaky-ReLU backbone (stem 3, stages 3, 4,
+// 4; weights from seed 5) with a new head for classes outputs (seed 2).
+func TinyNetwork(be backends.Backend, classes int) (*model.Network, error) {
+	cfg := model.DefaultConfig(3)
+	cfg.StemWidth, cfg.StageWidths, cfg.Activation = 3, []int{3, 4, 4}, model.LeakyReLU
+	net, err := model.NewNetwork(be, cfg, 5)
+	if err != nil {
+		return nil, err
+	}
+	return net.ReplaceHead(be, classes, 2)
+}
+
+// Setup returns the tiny network with a head for Task and the task's
+// splits (split seed 4).
+func Setup(be backends.Backend, train, valPerClass, test int) (*model.Network, *data.Splits, error) {
+	task, err := data.TaskByName(Task)
+	if err != nil {
+		return nil, nil, err
+	}
+	sp, err := task.Load(data.SplitOptions{Seed: 4, MaxTrain: train, ValPerClass: valPerClass, MaxTest: test})
+	if err != nil {
+		return nil, nil, err
+	}
+	net, err := TinyNetwork(be, sp.Train.NumClasses)
+	return net, sp, err
+}
