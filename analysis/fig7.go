@@ -36,14 +36,9 @@ type fig7Result struct {
 // fig7Settings returns the task, shots and training options of a mode.
 func fig7Settings(quick bool) (task string, shots []int, epochs float64, maxTest int, grid func(model.Loss) []float64) {
 	if quick {
-		return "fashion-5-9", []int{2, 10}, 5, 200, func(l model.Loss) []float64 {
-			if l == model.MSE {
-				return []float64{0.01}
-			}
-			return []float64{0.01}
-		}
+		return "fashion-5-9", []int{2, 10}, 5, 200, func(model.Loss) []float64 { return []float64{0.01} }
 	}
-	return "fashion-5-9", []int{1, 2, 5, 10, 25, 50}, 10, 0, func(l model.Loss) []float64 {
+	return "fashion-5-9", []int{1, 2, 5, 10, 25, 50}, 10, 1000, func(l model.Loss) []float64 {
 		lrs, _ := model.PaperGrid(model.NLFT, l)
 		return lrs
 	}

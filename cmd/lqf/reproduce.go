@@ -3,9 +3,11 @@ package main
 import (
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 
 	"github.com/lqf-go/lqf/analysis"
+	"github.com/lqf-go/lqf/internal/atomicfile"
 )
 
 func init() {
@@ -13,7 +15,7 @@ func init() {
 }
 
 func runReproduce(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("reproduce", "reproduce --fig N | --table N | --all [--quick] [--seeds K] [--out DIR]", stderr)
+	fs := newFlags("reproduce", "reproduce --fig N | --table N | --all [--quick] [--seeds K] [--out DIR] [--markdown RESULTS.md]", stderr)
 	fig := fs.String("fig", "", "figure number(s), comma-separated (e.g. 1,4)")
 	tab := fs.String("table", "", "table number(s), comma-separated")
 	all := fs.Bool("all", false, "every figure and table")
@@ -21,9 +23,20 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 	quick := fs.Bool("quick", false, "small sizes (minutes; CI)")
 	seeds := fs.Int("seeds", 3, "seeds 1..K; results of seeds already in --out are reused")
 	out := fs.String("out", "results/reproduce", "directory of the results (one sub-directory per experiment)")
+	markdown := fs.String("markdown", "", "after running, write RESULTS.md-style Markdown of every summary in --out to this file")
 	quiet := fs.Bool("quiet", false, "no progress lines")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	writeMarkdown := func() error {
+		if *markdown == "" {
+			return nil
+		}
+		md, err := analysis.ResultsMarkdown(*out, filepath.Dir(*markdown))
+		if err != nil {
+			return err
+		}
+		return atomicfile.WriteFile(*markdown, func(w io.Writer) error { _, err := io.WriteString(w, md); return err })
 	}
 	if *list {
 		for _, x := range analysis.Experiments() {
@@ -61,6 +74,9 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if len(ids) == 0 {
+		if *markdown != "" {
+			return writeMarkdown()
+		}
 		return usagef("name an experiment: --fig N, --table N or --all (--list shows them)")
 	}
 	be, err := backend()
@@ -84,5 +100,5 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "figure: %s\n", f)
 		}
 	}
-	return nil
+	return writeMarkdown()
 }

@@ -76,3 +76,14 @@ func DisplayCanvas(c *vgimg.Canvas) error {
 	gonbui.DisplayPNG(buf.Bytes())
 	return nil
 }
+
+// DisplayPNGFile shows a PNG file written by lqf (a figure of `lqf
+// reproduce`, an image grid).
+func DisplayPNGFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("nbutil: %w", err)
+	}
+	gonbui.DisplayPNG(b)
+	return nil
+}
