@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/gomlx/gomlx/backends"
 
@@ -209,6 +210,11 @@ func newKFACExplainer(be backends.Backend, backbone, net *model.Network, train *
 	pred, err := fitted.Predict(be, train)
 	if err != nil {
 		return nil, err
+	}
+	for _, v := range pred {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return nil, errors.New("influence: the LQF fit diverged (non-finite outputs): lower its learning rate or raise the preconditioner's extra damping")
+		}
 	}
 	e := model.Residuals(pred, train.Labels, net.Config.NumClasses, opts.Alpha)
 	f, err := kfac.Compute(be, net, train, opts.KFAC)

@@ -294,15 +294,20 @@ func TestExportNTKMatchesJacobian(t *testing.T) {
 	}
 }
 
-// TestInfluenceCommand explains a test image of a small LQF model and an
-// LQF-FC one end to end: the JSON lists proponents and opponents whose
+// TestInfluenceCommand explains a test image of a small LQF model (exact
+// and K-FAC) and an LQF-FC one end to end: the JSON lists proponents and opponents whose
 // scores are ordered, the image grids are PNG files.
 func TestInfluenceCommand(t *testing.T) {
 	dir := t.TempDir()
-	for _, method := range []string{"lqf", "lqf-fc"} {
+	for _, method := range []string{"lqf", "lqf-fc", "kfac"} {
 		path := filepath.Join(dir, method+".json")
-		code, stdout, stderr := runCLI("influence", "--method", method, "--max-train", "12", "--max-test", "6", "--test", "1",
-			"--top", "3", "--self", "2", "--train-index", "0", "--png", filepath.Join(dir, method), "--quiet", "--json", path)
+		args := []string{"influence", "--method", method, "--max-train", "12", "--max-test", "6", "--test", "1",
+			"--top", "3", "--self", "2", "--train-index", "0", "--png", filepath.Join(dir, method), "--quiet", "--json", path}
+		if method == "kfac" {
+			args[2] = "lqf"
+			args = append(args, "--approx", "kfac", "--fit-epochs", "2")
+		}
+		code, stdout, stderr := runCLI(args...)
 		if code != 0 {
 			t.Fatalf("%s: exit %d: %s", method, code, stderr)
 		}
