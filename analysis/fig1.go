@@ -1,0 +1,358 @@
+package analysis
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image/color"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+
+	"github.com/lqf-go/lqf/data"
+	"github.com/lqf-go/lqf/figure"
+	"github.com/lqf-go/lqf/model"
+)
+
+func init() {
+	Register(Experiment{
+		ID:    "fig1",
+		Title: "Error relative to NLFT over tasks (left) and sensitivity to the learning rate and batch size (right)",
+		Claim: "Over tasks LQF's error is closest to NLFT's (median +12%, GaF +47%, FC +71%), and LQF's best effective learning rate eta/((1-m) b) " +
+			"is far more stable than NLFT's, its error varying less over an eta x batch-size grid (paper Fig. 1).",
+		Run:       runFig1,
+		Summarize: summarizeFig1,
+	})
+}
+
+// fig1Methods are the methods of the sensitivity grid.
+var fig1Methods = []model.Method{model.LQF, model.NLFT}
+
+// fig1Config is the protocol of Fig. 1 right in one mode.
+type fig1Config struct {
+	Tasks                          []string
+	MaxTrain, ValPerClass, MaxTest int
+	Epochs                         float64
+	WeightDecay                    float64
+	// Etas are each method's learning rates: the same span (a factor 10
+	// in quick mode, 33 in full mode) around each method's working range;
+	// K-FAC-preconditioned LQF diverges at NLFT's rates on this backbone.
+	Etas    map[model.Method][]float64
+	Batches []int
+}
+
+// fig1Settings returns the sensitivity grid of a mode. Both methods use
+// SGD with momentum 0.9 (LQF preconditioned by K-FAC as in lqf finetune),
+// a fixed weight decay 1e-4 and the same epochs.
+func fig1Settings(quick bool) fig1Config {
+	if quick {
+		return fig1Config{
+			Tasks:    []string{"fashion-5-9"},
+			MaxTrain: 40, ValPerClass: 10, MaxTest: 50, Epochs: 8, WeightDecay: 1e-4,
+			Etas:    map[model.Method][]float64{model.NLFT: {0.03, 0.003}, model.LQF: {0.001, 0.0001}},
+			Batches: []int{8, 20},
+		}
+	}
+	return fig1Config{
+		Tasks:    []string{"fashion-5-9", "fashion", "mnist-rot90"},
+		MaxTrain: 500, ValPerClass: 100, MaxTest: 500, Epochs: 10, WeightDecay: 1e-4,
+		Etas: map[model.Method][]float64{
+			model.NLFT: {0.1, 0.03, 0.01, 0.003},
+			model.LQF:  {0.003, 0.001, 0.0003, 0.0001},
+		},
+		Batches: []int{8, 28, 64},
+	}
+}
+
+// fig1Point is one (method, eta, batch) cell of the grid on one task.
+type fig1Point struct {
+	Task         string  `json:"task"`
+	Method       string  `json:"method"`
+	LearningRate float64 `json:"learning_rate"`
+	// BatchSize is the batch actually used (at most the training size).
+	BatchSize int     `json:"batch_size"`
+	Momentum  float64 `json:"momentum"`
+	// ELR is the effective learning rate eta / ((1 - momentum) batch).
+	ELR float64 `json:"elr"`
+	// ValError is the validation error; chance level (1 - 1/C) when the
+	// run diverged.
+	ValError  float64 `json:"val_error"`
+	TestError float64 `json:"test_error"`
+	Diverged  bool    `json:"diverged"`
+}
+
+// fig1Result is one seed of Fig. 1: Table 1's errors (left) and the grid
+// (right).
+type fig1Result struct {
+	Table1 *table1Result `json:"table1"`
+	Grid   []fig1Point   `json:"grid"`
+}
+
+// effectiveLR is the paper's effective learning rate eta / ((1 - m) b).
+func effectiveLR(eta, momentum float64, batch int) float64 {
+	return eta / ((1 - momentum) * float64(batch))
+}
+
+func runFig1(env *Env, seed uint64) (any, error) {
+	res := fig1Result{}
+	if t, ok := siblingTable1(env, "table1", seed); ok {
+		env.Logf("fig1 seed %d: reusing the result of table1", seed)
+		res.Table1 = t
+	} else {
+		t, err := computeTable1(env, seed)
+		if err != nil {
+			return nil, err
+		}
+		res.Table1 = t
+	}
+	cfg := fig1Settings(env.Quick)
+	backbones, err := table1Backbones(env.Backend)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range cfg.Tasks {
+		task, err := data.TaskByName(name)
+		if err != nil {
+			return nil, err
+		}
+		splits, err := task.Load(data.SplitOptions{Seed: seed, MaxTrain: cfg.MaxTrain, ValPerClass: cfg.ValPerClass, MaxTest: cfg.MaxTest})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		chance := 1 - 1/float64(splits.Train.NumClasses)
+		for _, m := range fig1Methods {
+			o := model.DefaultFinetuneOptions(m)
+			o.Seed, o.Epochs, o.WeightDecays = seed, cfg.Epochs, []float64{cfg.WeightDecay}
+			if m == model.LQF {
+				o.Curvature = table1KFAC(seed) // one per task and seed
+			}
+			for _, b := range cfg.Batches {
+				for _, eta := range cfg.Etas[m] {
+					o.BatchSize, o.LearningRates = b, []float64{eta}
+					bs := min(b, splits.Train.Len())
+					pt := fig1Point{Task: name, Method: string(m), LearningRate: eta, BatchSize: bs, Momentum: o.Momentum,
+						ELR: effectiveLR(eta, o.Momentum, bs)}
+					r, _, err := model.Finetune(env.Backend, backbones[m.Activation()], splits, o)
+					switch {
+					case errors.Is(err, model.ErrDiverged):
+						pt.Diverged, pt.ValError, pt.TestError = true, chance, chance
+					case err != nil:
+						return nil, fmt.Errorf("%s, %s, eta %g, batch %d: %w", name, m, eta, b, err)
+					default:
+						pt.ValError, pt.TestError = r.ValError, r.TestError
+					}
+					env.Logf("fig1 seed %d: %s %s eta %g batch %d (ELR %.3g): val error %.4f%s", seed, name, m, eta, bs, pt.ELR, pt.ValError,
+						map[bool]string{true: " (diverged)"}[pt.Diverged])
+					res.Grid = append(res.Grid, pt)
+				}
+			}
+		}
+	}
+	return res, nil
+}
+
+// fig1Cell aggregates one grid point over seeds.
+type fig1Cell struct {
+	eta      float64
+	batch    int
+	elr      float64
+	val      []float64
+	diverged int
+}
+
+// fig1Grid is the grid aggregated over seeds, per task and method.
+type fig1Grid struct {
+	tasks []string
+	cells map[string][]*fig1Cell // key task/method, sorted by ELR
+}
+
+func collectFig1Grid(results []fig1Result) (*fig1Grid, error) {
+	g := &fig1Grid{cells: map[string][]*fig1Cell{}}
+	index := map[string]*fig1Cell{}
+	for _, r := range results {
+		for _, p := range r.Grid {
+			key := p.Task + "/" + p.Method
+			if !slices.Contains(g.tasks, p.Task) {
+				g.tasks = append(g.tasks, p.Task)
+			}
+			id := fmt.Sprintf("%s/%g/%d", key, p.LearningRate, p.BatchSize)
+			c, ok := index[id]
+			if !ok {
+				c = &fig1Cell{eta: p.LearningRate, batch: p.BatchSize, elr: p.ELR}
+				index[id] = c
+				g.cells[key] = append(g.cells[key], c)
+			}
+			c.val = append(c.val, p.ValError)
+			if p.Diverged {
+				c.diverged++
+			}
+		}
+	}
+	if len(g.tasks) == 0 {
+		return nil, errors.New("no grid results")
+	}
+	for key, cs := range g.cells {
+		for _, c := range cs {
+			if len(c.val) != len(results) {
+				return nil, fmt.Errorf("%s eta %g batch %d: %d results for %d seeds", key, c.eta, c.batch, len(c.val), len(results))
+			}
+		}
+		sort.SliceStable(cs, func(a, b int) bool { return cs[a].elr < cs[b].elr })
+	}
+	return g, nil
+}
+
+// fig1Sensitivity summarizes one method's grid on one task from the mean
+// validation errors over seeds.
+type fig1Sensitivity struct {
+	best             *fig1Cell
+	minErr, maxErr   float64
+	stdErr           float64 // standard deviation over the grid points
+	diverged, points int
+}
+
+// fig1Spread summarizes the cells of one grid, sorted or not.
+func fig1Spread(cs []*fig1Cell) fig1Sensitivity {
+	s := fig1Sensitivity{minErr: math.Inf(1), maxErr: math.Inf(-1), points: len(cs)}
+	var means []float64
+	for _, c := range cs {
+		m, _ := MeanStd(c.val)
+		means = append(means, m)
+		if m < s.minErr {
+			s.minErr, s.best = m, c
+		}
+		s.maxErr = math.Max(s.maxErr, m)
+		s.diverged += c.diverged
+	}
+	_, s.stdErr = MeanStd(means)
+	return s
+}
+
+func summarizeFig1(env *Env, raw []json.RawMessage) (*Summary, error) {
+	results, err := Decode[fig1Result](raw)
+	if err != nil {
+		return nil, err
+	}
+	var t1 []table1Result
+	for i, r := range results {
+		if r.Table1 == nil {
+			return nil, fmt.Errorf("seed result %d has no table1 errors", i+1)
+		}
+		t1 = append(t1, *r.Table1)
+	}
+	st, err := collectTable1(t1)
+	if err != nil {
+		return nil, err
+	}
+	grid, err := collectFig1Grid(results)
+	if err != nil {
+		return nil, err
+	}
+	s := &Summary{Header: []string{"task", "method", "best eta", "best batch", "best ELR", "min val error", "max val error", "range", "std over grid", "diverged"},
+		Values: map[string]float64{}}
+
+	// Left: error relative to NLFT over tasks.
+	left := plot.New()
+	left.Title.Text = fmt.Sprintf("Test error relative to NLFT over %d tasks (%d seeds)", len(st.Tasks), len(results))
+	left.Y.Label.Text = "error / NLFT error"
+	left.Add(plotter.NewGrid())
+	var names []string
+	var relParts []string
+	for k, m := range []model.Method{model.LQF, model.LQFFC, model.GaF, model.FC} {
+		r, skipped := st.relative(m)
+		if len(r) == 0 {
+			return nil, fmt.Errorf("%s: no task with a positive NLFT error", m)
+		}
+		box, err := plotter.NewBoxPlot(vg.Points(30), float64(k), plotter.Values(r))
+		if err != nil {
+			return nil, err
+		}
+		left.Add(box)
+		names = append(names, table1Label(m))
+		med := table1Median(r)
+		s.Values["median_relative/"+string(m)] = med
+		relParts = append(relParts, fmt.Sprintf("%s %+.0f%%", table1Label(m), 100*(med-1)))
+		if skipped > 0 {
+			s.Values["skipped_tasks/"+string(m)] = float64(skipped)
+		}
+	}
+	left.NominalX(names...)
+	one := plotter.NewFunction(func(float64) float64 { return 1 })
+	one.Dashes, one.Color = []vg.Length{vg.Points(4), vg.Points(3)}, color.Gray{Y: 100}
+	left.Add(one)
+	leftName := "fig1-left.png"
+	if err := figure.SavePlot(left, 360, 280, env.Path(leftName)); err != nil {
+		return nil, err
+	}
+
+	// Right: validation error against the effective learning rate.
+	var series []figure.Series
+	ranges := map[model.Method][]float64{}
+	bestELR := map[model.Method][]float64{}
+	var divergedTotal int
+	for _, t := range grid.tasks {
+		for _, m := range fig1Methods {
+			cs := grid.cells[t+"/"+string(m)]
+			if len(cs) == 0 {
+				continue
+			}
+			sv := fig1Spread(cs)
+			ser := figure.Series{Name: fmt.Sprintf("%s, %s", table1Label(m), t), Dashed: m == model.NLFT}
+			for _, c := range cs {
+				mean, std := MeanStd(c.val)
+				ser.X, ser.Y, ser.Err = append(ser.X, c.elr), append(ser.Y, mean), append(ser.Err, std)
+			}
+			series = append(series, ser)
+			rng := sv.maxErr - sv.minErr
+			ranges[m] = append(ranges[m], rng)
+			bestELR[m] = append(bestELR[m], sv.best.elr)
+			divergedTotal += sv.diverged
+			s.Values[fmt.Sprintf("range/%s/%s", t, m)] = rng
+			s.Values[fmt.Sprintf("best_elr/%s/%s", t, m)] = sv.best.elr
+			s.Rows = append(s.Rows, []string{t, table1Label(m), fmt.Sprintf("%g", sv.best.eta), fmt.Sprint(sv.best.batch),
+				fmt.Sprintf("%.3g", sv.best.elr), fmt.Sprintf("%.4f", sv.minErr), fmt.Sprintf("%.4f", sv.maxErr),
+				fmt.Sprintf("%.4f", rng), fmt.Sprintf("%.4f", sv.stdErr), fmt.Sprintf("%d/%d", sv.diverged, sv.points*len(results))})
+		}
+	}
+	right, err := figure.Lines(series, figure.LineOptions{Title: fmt.Sprintf("Validation error over the eta x batch grid (%d seeds)", len(results)),
+		XLabel: "effective learning rate eta / ((1 - m) b)", YLabel: "validation error", LogX: true})
+	if err != nil {
+		return nil, err
+	}
+	table1Headroom(right, 1.4)
+	rightName := "fig1-right.png"
+	if err := figure.SavePlot(right, 400, 280, env.Path(rightName)); err != nil {
+		return nil, err
+	}
+	s.Figures = []string{env.Path(leftName), env.Path(rightName)}
+
+	lqfRange, _ := MeanStd(ranges[model.LQF])
+	nlftRange, _ := MeanStd(ranges[model.NLFT])
+	s.Values["mean_range/lqf"], s.Values["mean_range/nlft"] = lqfRange, nlftRange
+	s.Values["diverged_points"] = float64(divergedTotal)
+	verdict := "LQF is less sensitive, as the paper claims"
+	if lqfRange >= nlftRange {
+		verdict = "LQF is not less sensitive here, unlike the paper's claim"
+	}
+	elrSpan := func(m model.Method) string {
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for _, v := range bestELR[m] {
+			lo, hi = math.Min(lo, v), math.Max(hi, v)
+		}
+		if len(bestELR[m]) < 2 {
+			return fmt.Sprintf("%.3g", lo)
+		}
+		s.Values["best_elr_span/"+string(m)] = hi / lo
+		return fmt.Sprintf("%.3g-%.3g", lo, hi)
+	}
+	s.Finding = fmt.Sprintf("Left (LQF and LQF-FC in closed form): median test error relative to NLFT over %d tasks: %s (paper: LQF +12%%, GaF +47%%, FC +71%%). "+
+		"Right: over the eta x batch grid the validation error of LQF (K-FAC) spans %.3f (max - min, mean over %d tasks) vs %.3f for NLFT, so %s; "+
+		"best ELR LQF %s, NLFT %s; %d grid runs diverged.",
+		len(st.Tasks), strings.Join(relParts, ", "), lqfRange, len(grid.tasks), nlftRange, verdict, elrSpan(model.LQF), elrSpan(model.NLFT), divergedTotal)
+	return s, nil
+}

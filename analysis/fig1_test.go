@@ -1,0 +1,85 @@
+package analysis
+
+import (
+	"math"
+	"testing"
+
+	"github.com/lqf-go/lqf/model"
+)
+
+// fakeFig1 returns a Fig. 1 seed: Table 1 from fakeTable1 and a 2 x 2 grid
+// per method on one task, where LQF's validation error is lqf[i] and
+// NLFT's nlft[i] at grid point i (eta-major: (eta0, 8), (eta0, 28),
+// (eta1, 8), (eta1, 28)).
+func fakeFig1(base float64, lqf, nlft [4]float64, nlftDiverged int) fig1Result {
+	t1 := fakeTable1(base)
+	r := fig1Result{Table1: &t1}
+	etas := map[model.Method][]float64{model.LQF: {0.001, 0.0001}, model.NLFT: {0.03, 0.003}}
+	vals := map[model.Method][4]float64{model.LQF: lqf, model.NLFT: nlft}
+	for _, m := range fig1Methods {
+		i := 0
+		for _, eta := range etas[m] {
+			for _, b := range []int{8, 28} {
+				r.Grid = append(r.Grid, fig1Point{Task: "fashion-5-9", Method: string(m), LearningRate: eta, BatchSize: b,
+					Momentum: 0.9, ELR: effectiveLR(eta, 0.9, b), ValError: vals[m][i], TestError: vals[m][i],
+					Diverged: m == model.NLFT && i == nlftDiverged})
+				i++
+			}
+		}
+	}
+	return r
+}
+
+func TestEffectiveLR(t *testing.T) {
+	if got := effectiveLR(0.1, 0.9, 28); math.Abs(got-0.1/(0.1*28)) > 1e-15 {
+		t.Errorf("ELR %g", got)
+	}
+}
+
+func TestSummarizeFig1(t *testing.T) {
+	env := &Env{Dir: t.TempDir()}
+	raw := table1RawResults(t,
+		fakeFig1(0.1, [4]float64{0.10, 0.12, 0.14, 0.10}, [4]float64{0.8, 0.3, 0.2, 0.5}, 0),
+		fakeFig1(0.05, [4]float64{0.12, 0.12, 0.16, 0.10}, [4]float64{0.8, 0.4, 0.2, 0.3}, 0))
+	s, err := summarizeFig1(env, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	table1CheckFigures(t, s, "fig1-left.png", "fig1-right.png")
+	// Box plot: LQF's error is twice NLFT's on every task.
+	if got := s.Values["median_relative/lqf"]; math.Abs(got-2) > 1e-12 {
+		t.Errorf("LQF relative error %g, want 2", got)
+	}
+	if got := s.Values["median_relative/fc"]; math.Abs(got-5) > 1e-12 {
+		t.Errorf("FC relative error %g, want 5", got)
+	}
+	// Mean over seeds of LQF: 0.11, 0.12, 0.15, 0.10 -> range 0.05, best
+	// (0.0001, 28).
+	if got := s.Values["range/fashion-5-9/lqf"]; math.Abs(got-0.05) > 1e-12 {
+		t.Errorf("LQF range %g, want 0.05", got)
+	}
+	if got, want := s.Values["best_elr/fashion-5-9/lqf"], effectiveLR(0.0001, 0.9, 28); math.Abs(got-want) > 1e-15 {
+		t.Errorf("LQF best ELR %g, want %g", got, want)
+	}
+	// NLFT: 0.8, 0.35, 0.2, 0.4 -> range 0.6, best (0.003, 8).
+	if got := s.Values["range/fashion-5-9/nlft"]; math.Abs(got-0.6) > 1e-12 {
+		t.Errorf("NLFT range %g, want 0.6", got)
+	}
+	if got, want := s.Values["best_elr/fashion-5-9/nlft"], effectiveLR(0.003, 0.9, 8); math.Abs(got-want) > 1e-15 {
+		t.Errorf("NLFT best ELR %g, want %g", got, want)
+	}
+	if got := s.Values["diverged_points"]; got != 2 {
+		t.Errorf("%g diverged points, want 2", got)
+	}
+	if len(s.Rows) != 2 || s.Rows[0][1] != "LQF" || s.Rows[1][9] != "2/8" {
+		t.Errorf("rows %v", s.Rows)
+	}
+}
+
+func TestSummarizeFig1NeedsTable1(t *testing.T) {
+	r := fakeFig1(0.1, [4]float64{}, [4]float64{}, -1)
+	r.Table1 = nil
+	if _, err := summarizeFig1(&Env{Dir: t.TempDir()}, table1RawResults(t, r)); err == nil {
+		t.Fatal("a seed without Table 1 errors was accepted")
+	}
+}

@@ -1,0 +1,122 @@
+package analysis
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"strings"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/lqf-go/lqf/data"
+	"github.com/lqf-go/lqf/influence"
+	"github.com/lqf-go/lqf/model"
+)
+
+func TestSummarizeFig6(t *testing.T) {
+	img := make([]float32, data.ImageSize)
+	for i := range img {
+		img[i] = float32(i%28) / 27
+	}
+	var raw []json.RawMessage
+	// Seed 1: most 0.1, 0.3; least 0.1, 0.15; random 0.1, 0.2.
+	// Seed 2: most 0.2, 0.5; least 0.2, 0.25; random 0.2, 0.3.
+	for s, base := range []float64{0.1, 0.2} {
+		r := fig6Result{Task: "fashion-5-9", TrainSize: 20, ValSize: 5, TestSize: 10, Lambda: 1e-4,
+			Points: []fig6Point{{0, fig6Most, base, 1}, {0, fig6Least, base, 1}, {0, fig6Random, base, 1},
+				{10, fig6Most, base + 0.2 + 0.1*float64(s), 1}, {10, fig6Least, base + 0.05, 1}, {10, fig6Random, base + 0.1, 3}},
+			Most:  []fig6Sample{{Index: 3, Class: "Bag", FSI: 2.5, Pixels: img}},
+			Least: []fig6Sample{{Index: 4, Class: "Shirt", FSI: 0.01, Pixels: img}}}
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw = append(raw, b)
+	}
+	s, err := summarizeFig6(&Env{Dir: t.TempDir()}, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]float64{"test_error_base": 0.15, "test_error_most": 0.4, "test_error_least": 0.2,
+		"test_error_random": 0.25, "mean_most_minus_least": 0.2, "max_dropped": 10} {
+		if got := s.Values[key]; math.Abs(got-want) > 1e-12 {
+			t.Errorf("%s = %g, want %g", key, got, want)
+		}
+	}
+	if len(s.Rows) != 2 || s.Rows[1][1] != "0.4000 ± 0.1414" || s.Rows[1][2] != "0.2000 ± 0.0707" || s.Rows[1][4] != "+0.2000" {
+		t.Errorf("rows %q", s.Rows)
+	}
+	if !strings.Contains(s.Finding, "degrades LQF faster than") {
+		t.Errorf("finding %q", s.Finding)
+	}
+	if len(s.Figures) != 2 {
+		t.Fatalf("figures %q", s.Figures)
+	}
+	for _, f := range s.Figures {
+		if st, err := os.Stat(f); err != nil || st.Size() == 0 {
+			t.Errorf("figure %s: %v", f, err)
+		}
+	}
+	bad, _ := json.Marshal(fig6Result{Points: []fig6Point{{0, fig6Most, 0.1, 1}}})
+	if _, err := summarizeFig6(&Env{Dir: t.TempDir()}, []json.RawMessage{bad}); err == nil {
+		t.Error("a result without the least and random strategies was accepted")
+	}
+}
+
+// TestFig6Outputs checks the kernel-form outputs of a retrained closed
+// form against Problem.Retrain and the network's linearized pass, on a
+// small network and real images.
+func TestFig6Outputs(t *testing.T) {
+	be, err := model.NewBackend()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := model.DefaultConfig(3)
+	cfg.StemWidth, cfg.StageWidths, cfg.Activation = 3, []int{3, 4, 4}, model.LeakyReLU
+	net, err := model.NewNetwork(be, cfg, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, _ := data.TaskByName("mnist-5-9")
+	sp, err := task.Load(data.SplitOptions{Seed: 2, MaxTrain: 10, ValPerClass: 1, MaxTest: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if net, err = net.ReplaceHead(be, sp.Train.NumClasses, 2); err != nil {
+		t.Fatal(err)
+	}
+	p, err := influence.NewProblem(be, net, sp.Train, 1e-1, model.DefaultAlpha, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func(c int) { fig6TestChunk = c }(fig6TestChunk)
+	fig6TestChunk = 2 // 5 test images in chunks of 2, 2 and 1
+	kt, err := fig6CrossKernel(be, p, sp.Test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, _, err := p.TestKernel(be, sp.Test, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !mat.EqualApprox(kt, whole, 1e-9) {
+		t.Error("the cross kernel built in chunks differs from Problem.TestKernel")
+	}
+	f0, err := net.Logits(be, sp.Test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, keep := range [][]int{{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, {9, 2, 5, 7}} {
+		d, err := fig6Check(be, p, kt, f0, keep, sp.Test)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d > 1e-4 {
+			t.Errorf("keep %v: kernel-form outputs differ from retraining by %.3g (relative)", keep, d)
+		}
+	}
+	if _, err := fig6Outputs(p, kt, f0, nil); err == nil {
+		t.Error("an empty training set was accepted")
+	}
+}

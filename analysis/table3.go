@@ -1,0 +1,254 @@
+package analysis
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+
+	"github.com/lqf-go/lqf/data"
+	"github.com/lqf-go/lqf/figure"
+	"github.com/lqf-go/lqf/model"
+)
+
+func init() {
+	Register(Experiment{
+		ID:    "table3",
+		Title: "Adam instead of SGD (with K-FAC for LQF) for LQF, GaF and NLFT",
+		Claim: "After the grid search, Adam reaches about the test error of SGD+K-FAC for LQF and of SGD for GaF " +
+			"(and is somewhat worse than SGD+K-FAC for LQF-FC) (paper Table 3).",
+		Run:       runTable3,
+		Summarize: summarizeTable3,
+	})
+}
+
+// Optimizer columns of Table 3.
+const (
+	table3SGD    = "SGD"         // SGD+K-FAC for LQF and LQF-FC, plain SGD for GaF, SGD with momentum for NLFT
+	table3Adam   = "Adam"        // the paper's Adam grid (model.AdamGrid), beta1 0.5 for GaF
+	table3Plain  = "plain SGD"   // LQF without K-FAC (full mode)
+	table3Closed = "closed form" // the optimum of LQF and LQF-FC
+)
+
+// table3Config is one cell: a method under one optimizer.
+type table3Config struct {
+	Optimizer string
+	Spec      ftSpec
+}
+
+// table3Configs lists the cells of a mode. Quick mode runs LQF, GaF and
+// NLFT with both optimizers and LQF's closed form; full mode adds LQF-FC
+// and LQF with plain SGD.
+func table3Configs(quick bool) []table3Config {
+	cells := []table3Config{
+		{table3SGD, ftSpec{Name: "LQF", Method: model.LQF, KFAC: true}},
+		{table3Adam, ftSpec{Name: "LQF", Method: model.LQF, Adam: true}},
+		{table3Closed, ftSpec{Name: "LQF", Method: model.LQF, Exact: true}},
+	}
+	if !quick {
+		cells = append(cells,
+			table3Config{table3Plain, ftSpec{Name: "LQF", Method: model.LQF}},
+			table3Config{table3SGD, ftSpec{Name: "LQF-FC", Method: model.LQFFC, KFAC: true}},
+			table3Config{table3Adam, ftSpec{Name: "LQF-FC", Method: model.LQFFC, Adam: true}},
+			table3Config{table3Closed, ftSpec{Name: "LQF-FC", Method: model.LQFFC, Exact: true}})
+	}
+	return append(cells,
+		table3Config{table3SGD, ftSpec{Name: "GaF", Method: model.GaF}},
+		table3Config{table3Adam, ftSpec{Name: "GaF", Method: model.GaF, Adam: true}},
+		table3Config{table3SGD, ftSpec{Name: "NLFT", Method: model.NLFT}},
+		table3Config{table3Adam, ftSpec{Name: "NLFT", Method: model.NLFT, Adam: true}})
+}
+
+// table3Settings returns the tasks and split sizes of a mode.
+func table3Settings(quick bool) (tasks []string, shots, valPerClass, maxTest int) {
+	if quick {
+		return []string{"fashion-5-9"}, 5, 10, 200
+	}
+	return []string{"fashion-5-9", "mnist-rot90"}, 50, 50, 2000
+}
+
+// table3Cell is one (task, method, optimizer) result of one seed.
+type table3Cell struct {
+	Task         string  `json:"task"`
+	Method       string  `json:"method"`
+	Optimizer    string  `json:"optimizer"`
+	TestError    float64 `json:"test_error"`
+	ValError     float64 `json:"val_error"`
+	TrainError   float64 `json:"train_error"`
+	LearningRate float64 `json:"learning_rate"`
+	WeightDecay  float64 `json:"weight_decay"`
+	Seconds      float64 `json:"seconds"`
+}
+
+type table3Result struct {
+	Shots int `json:"shots"`
+	// MinSteps is the fewest optimizer steps per grid point (ftMinSteps).
+	MinSteps int          `json:"min_steps"`
+	Cells    []table3Cell `json:"cells"`
+}
+
+func runTable3(env *Env, seed uint64) (any, error) {
+	tasks, shots, valPerClass, maxTest := table3Settings(env.Quick)
+	nets := newFTBackbones(env.Backend)
+	res := table3Result{Shots: shots, MinSteps: ftMinSteps(env.Quick)}
+	for _, name := range tasks {
+		task, err := data.TaskByName(name)
+		if err != nil {
+			return nil, err
+		}
+		splits, err := task.Load(data.SplitOptions{Seed: seed, Shots: shots, ValPerClass: valPerClass, MaxTest: maxTest})
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range table3Configs(env.Quick) {
+			r, _, err := ftRun(env, nets, c.Spec, splits, seed)
+			if err != nil {
+				return nil, fmt.Errorf("%s, %s: %w", name, c.Optimizer, err)
+			}
+			env.Logf("table3 seed %d: %s, %s with %s: test error %.4f (%.0fs)", seed, name, c.Spec.Name, c.Optimizer, r.TestError, r.Seconds)
+			res.Cells = append(res.Cells, table3Cell{name, c.Spec.Name, c.Optimizer, r.TestError, r.ValError, r.TrainError, r.LearningRate, r.WeightDecay, r.Seconds})
+		}
+	}
+	return res, nil
+}
+
+// table3Columns is the order of the optimizer columns.
+var table3Columns = []string{table3SGD, table3Adam, table3Plain, table3Closed}
+
+func summarizeTable3(env *Env, raw []json.RawMessage) (*Summary, error) {
+	results, err := Decode[table3Result](raw)
+	if err != nil {
+		return nil, err
+	}
+	var tasks, methods, columns []string
+	errs := map[string][]float64{}
+	key := func(task, m, opt string) string { return task + "/" + m + "/" + opt }
+	for _, r := range results {
+		for _, c := range r.Cells {
+			if !slices.Contains(tasks, c.Task) {
+				tasks = append(tasks, c.Task)
+			}
+			if !slices.Contains(methods, c.Method) {
+				methods = append(methods, c.Method)
+			}
+			if !slices.Contains(columns, c.Optimizer) {
+				columns = append(columns, c.Optimizer)
+			}
+			k := key(c.Task, c.Method, c.Optimizer)
+			errs[k] = append(errs[k], c.TestError)
+		}
+	}
+	if len(tasks) == 0 {
+		return nil, errors.New("table3: no results")
+	}
+	slices.SortStableFunc(columns, func(a, b string) int { return slices.Index(table3Columns, a) - slices.Index(table3Columns, b) })
+	s := &Summary{Header: append(append([]string{"task", "method"}, columns...), "Adam - SGD"), Values: map[string]float64{}}
+	diffs := map[string][]float64{} // method -> Adam - SGD per task
+	for _, task := range tasks {
+		for _, m := range methods {
+			row := []string{task, m}
+			found := false
+			for _, col := range columns {
+				if v := errs[key(task, m, col)]; len(v) > 0 {
+					row = append(row, PlusMinus(v, "%.4f"))
+					found = true
+				} else {
+					row = append(row, "-")
+				}
+			}
+			if !found {
+				continue
+			}
+			sgd, adam := errs[key(task, m, table3SGD)], errs[key(task, m, table3Adam)]
+			if len(sgd) > 0 && len(adam) > 0 {
+				ms, _ := MeanStd(sgd)
+				ma, _ := MeanStd(adam)
+				row = append(row, fmt.Sprintf("%+.4f", ma-ms))
+				diffs[m] = append(diffs[m], ma-ms)
+				s.Values[task+"/"+m+"/adam_minus_sgd"] = ma - ms
+			} else {
+				row = append(row, "-")
+			}
+			s.Rows = append(s.Rows, row)
+		}
+	}
+	var parts []string
+	for _, m := range methods {
+		if d := diffs[m]; len(d) > 0 {
+			mean, _ := MeanStd(d)
+			s.Values["mean_adam_minus_sgd/"+m] = mean
+			parts = append(parts, fmt.Sprintf("%s %+.4f", m, mean))
+		}
+	}
+	if len(parts) == 0 {
+		return nil, errors.New("table3: no method has both SGD and Adam results")
+	}
+	p, err := table3Plot(tasks, methods, columns, errs, key, len(results), results[0].Shots)
+	if err != nil {
+		return nil, err
+	}
+	name := "table3.png"
+	if err := figure.SavePlot(p, 440, 300, env.Path(name)); err != nil {
+		return nil, err
+	}
+	s.Figures = []string{env.Path(name)}
+	s.Finding = fmt.Sprintf("Test error with Adam minus with SGD (K-FAC for LQF), mean over tasks, at least %d steps per grid point: %s "+
+		"(paper: Adam about equal for LQF and GaF, slightly worse for LQF-FC).", results[0].MinSteps, strings.Join(parts, ", "))
+	return s, nil
+}
+
+// table3Plot draws grouped bars: one group per (task, method), one bar per
+// optimizer (the mean test error over seeds; the table gives the spread).
+func table3Plot(tasks, methods, columns []string, errs map[string][]float64, key func(string, string, string) string, seeds, shots int) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("test error by optimizer (%d shots, mean of %s)", shots, ftSeeds(seeds))
+	p.Y.Label.Text = "test error"
+	p.Legend.Top = true
+	p.Add(plotter.NewGrid())
+	top := 0.0
+	var groups []string
+	for _, task := range tasks {
+		for _, m := range methods {
+			label := m
+			if len(tasks) > 1 {
+				label = task + "\n" + m
+			}
+			groups = append(groups, label)
+		}
+	}
+	width := vg.Points(48 / float64(len(columns)))
+	for k, col := range columns {
+		vals := make(plotter.Values, len(groups))
+		i := 0
+		for _, task := range tasks {
+			for _, m := range methods {
+				if v := errs[key(task, m, col)]; len(v) > 0 {
+					vals[i], _ = MeanStd(v)
+				}
+				i++
+			}
+		}
+		bars, err := plotter.NewBarChart(vals, width)
+		if err != nil {
+			return nil, err
+		}
+		bars.Color = plotutil.Color(k)
+		bars.LineStyle.Width = 0
+		bars.Offset = width * vg.Length(float64(k)-float64(len(columns)-1)/2)
+		for _, v := range vals {
+			top = max(top, v)
+		}
+		p.Add(bars)
+		p.Legend.Add(col, bars)
+	}
+	// Headroom for the legend above the bars.
+	p.Y.Min, p.Y.Max = 0, 1.4*top+0.01
+	p.NominalX(groups...)
+	return p, nil
+}
