@@ -1,9 +1,14 @@
-// Package analysis runs lqf's experiments and draws their figures: F-SI
-// informativeness of training samples (paper eq. 9) and data-set
-// summarization, and the harness behind `lqf reproduce` that regenerates
-// every table and figure of the paper on lqf's tasks, as JSON plus
-// gonum/plot figures.
+// Package analysis runs lqf's experiments and draws their figures.
 //
-// Status: the package is being built (issue "analysis and weightdecay"); it
-// has no API yet.
+// F-SI (FSI, RankByFSI) measures how informative each training sample is:
+// the expected squared change of the validation outputs when it is removed
+// (paper eq. 9), from exact or K-FAC leave-one-out scores (package
+// influence).
+//
+// The harness (Experiment, Register, Reproduce, ResultsMarkdown) behind
+// `lqf reproduce` regenerates the paper's figures and tables on lqf's
+// tasks: each experiment computes one seed's result, cached as JSON so
+// that a rerun resumes, and a summary over seeds with a table, gonum/plot
+// figures and a finding that states what was measured against the paper's
+// claim. Quick mode (small sizes) runs in CI; full mode is the experiment.
 package analysis

@@ -89,3 +89,30 @@ func TestSummarizeFig7(t *testing.T) {
 		}
 	}
 }
+
+// TestResultsMarkdown renders a summary whose directory was moved after the
+// run: figures are linked next to summary.json, experiments without
+// results say so.
+func TestResultsMarkdown(t *testing.T) {
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "fig7-quick")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rep := Report{ID: "fig7", Quick: true, Seeds: []uint64{1}, Summary: &Summary{
+		Header: []string{"shots", "error"}, Rows: [][]string{{"2", "0.5"}},
+		Figures: []string{"/elsewhere/fig7-quick/fig7.png"}, Finding: "measured something"}}
+	raw, _ := json.Marshal(rep)
+	if err := os.WriteFile(filepath.Join(sub, "summary.json"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	md, err := ResultsMarkdown(dir, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"## fig7:", "measured something", "| 2 | 0.5 |", "](fig7-quick/fig7.png)", "quick mode, 1 seed", "lqf reproduce --fig 7 --quick --seeds 1", "Not run yet"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+}
