@@ -8,11 +8,7 @@ import (
 	"sort"
 	"strings"
 
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/figure"
@@ -186,44 +182,27 @@ func summarizeFig2(env *Env, raw []json.RawMessage) (*Summary, error) {
 	for _, v := range fig2Variants {
 		s.Header = append(s.Header, v.Label)
 	}
-	p := plot.New()
-	p.Title.Text = fmt.Sprintf("LQF ablation: test error (%d seeds)", len(results))
-	p.Y.Label.Text = "test error"
-	grid := plotter.NewGrid()
-	grid.Vertical.Color = nil
-	p.Add(grid)
-	p.Legend.Top = true
-	w := vg.Points(14)
 	increase := map[string]float64{} // mean over tasks of (variant - LQF)
-	for k, v := range fig2Variants {
-		var means, stds plotter.Values
+	var series []figure.BarSeries
+	for _, v := range fig2Variants {
+		bs := figure.BarSeries{Name: v.Label}
 		for _, t := range tasks {
 			m, sd := MeanStd(errs[t][v.Name])
-			means, stds = append(means, m), append(stds, sd)
+			bs.Values, bs.Err = append(bs.Values, m), append(bs.Err, sd)
 			s.Values[t+"/"+v.Name] = m
 			full, _ := MeanStd(errs[t]["lqf"])
 			increase[v.Name] += (m - full) / float64(len(tasks))
 		}
-		bars, err := plotter.NewBarChart(means, w)
-		if err != nil {
-			return nil, err
+		if len(results) < 2 {
+			bs.Err = nil
 		}
-		bars.Offset = w * vg.Length(float64(k)-float64(len(fig2Variants)-1)/2)
-		bars.Color = plotutil.Color(k)
-		bars.LineStyle.Width = 0
-		p.Add(bars)
-		p.Legend.Add(v.Label, bars)
-		if len(results) > 1 {
-			eb, err := fig2BarErrors(means, stds, bars.Offset)
-			if err != nil {
-				return nil, err
-			}
-			p.Add(eb)
-		}
+		series = append(series, bs)
 	}
-	p.NominalX(tasks...)
-	p.Y.Min = 0
-	table1Headroom(p, 1.5)
+	p, err := figure.GroupedBars(tasks, series, figure.BarOptions{YLabel: "test error", GroupWidth: vg.Points(14 * float64(len(fig2Variants))),
+		Title: fmt.Sprintf("LQF ablation: test error (%d seeds)", len(results))})
+	if err != nil {
+		return nil, err
+	}
 	for _, t := range tasks {
 		row := []string{t}
 		for _, v := range fig2Variants {
@@ -260,37 +239,4 @@ func summarizeFig2(env *Env, raw []json.RawMessage) (*Summary, error) {
 	s.Finding = fmt.Sprintf("Removing each ingredient changes LQF's test error (mean over %d tasks) by: %s; %d of 3 ablations hurt, the largest harm from removing %s (paper: each helps, MSE the most).",
 		len(tasks), strings.Join(parts, ", "), helps, strings.TrimPrefix(worst, "-"))
 	return s, nil
-}
-
-// fig2BarErrors draws error bars of half-length std on the bars of a chart
-// shifted by offset (bars at x = 0, 1, ...).
-func fig2BarErrors(means, stds plotter.Values, offset vg.Length) (plot.Plotter, error) {
-	pts := make(plotter.XYs, len(means))
-	errs := make(plotter.YErrors, len(means))
-	for i := range means {
-		pts[i] = plotter.XY{X: float64(i), Y: means[i]}
-		errs[i].Low, errs[i].High = stds[i], stds[i]
-	}
-	eb, err := plotter.NewYErrorBars(struct {
-		plotter.XYs
-		plotter.YErrors
-	}{pts, errs})
-	if err != nil {
-		return nil, err
-	}
-	return fig2OffsetPlotter{eb, offset}, nil
-}
-
-// fig2OffsetPlotter draws a plotter shifted horizontally by a fixed length on
-// the canvas, to align error bars with offset bars.
-type fig2OffsetPlotter struct {
-	*plotter.YErrorBars
-	offset vg.Length
-}
-
-// Plot implements plot.Plotter.
-func (o fig2OffsetPlotter) Plot(c draw.Canvas, p *plot.Plot) {
-	c.Rectangle.Min.X += o.offset
-	c.Rectangle.Max.X += o.offset
-	o.YErrorBars.Plot(c, p)
 }

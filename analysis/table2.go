@@ -7,9 +7,6 @@ import (
 	"slices"
 
 	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
-	"gonum.org/v1/plot/vg"
 
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/figure"
@@ -182,35 +179,16 @@ func summarizeTable2(env *Env, raw []json.RawMessage) (*Summary, error) {
 // table2Plot draws grouped bars: one group per task, one bar per method
 // (the mean test error over seeds; the table gives the spread).
 func table2Plot(tasks, methods []string, errs map[string][]float64, key func(string, string) string, seeds, shots int) (*plot.Plot, error) {
-	p := plot.New()
-	p.Title.Text = fmt.Sprintf("average vs bilinear pooling (%d shots, mean of %s)", shots, ftSeeds(seeds))
-	p.Y.Label.Text = "test error"
-	p.Legend.Top = true
-	p.Add(plotter.NewGrid())
-	top := 0.0
-	width := vg.Points(60 / float64(len(methods)))
-	for k, m := range methods {
-		vals := make(plotter.Values, len(tasks))
+	var series []figure.BarSeries
+	for _, m := range methods {
+		s := figure.BarSeries{Name: m, Values: make([]float64, len(tasks))}
 		for i, task := range tasks {
 			if v := errs[key(task, m)]; len(v) > 0 {
-				vals[i], _ = MeanStd(v)
+				s.Values[i], _ = MeanStd(v)
 			}
 		}
-		bars, err := plotter.NewBarChart(vals, width)
-		if err != nil {
-			return nil, err
-		}
-		bars.Color = plotutil.Color(k)
-		bars.LineStyle.Width = 0
-		bars.Offset = width * vg.Length(float64(k)-float64(len(methods)-1)/2)
-		for _, v := range vals {
-			top = max(top, v)
-		}
-		p.Add(bars)
-		p.Legend.Add(m, bars)
+		series = append(series, s)
 	}
-	// Headroom for the legend above the bars.
-	p.Y.Min, p.Y.Max = 0, 1.4*top+0.01
-	p.NominalX(tasks...)
-	return p, nil
+	return figure.GroupedBars(tasks, series, figure.BarOptions{YLabel: "test error",
+		Title: fmt.Sprintf("average vs bilinear pooling (%d shots, mean of %s)", shots, ftSeeds(seeds))})
 }

@@ -8,8 +8,6 @@ import (
 	"strings"
 
 	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 
 	"github.com/lqf-go/lqf/data"
@@ -206,12 +204,6 @@ func summarizeTable3(env *Env, raw []json.RawMessage) (*Summary, error) {
 // table3Plot draws grouped bars: one group per (task, method), one bar per
 // optimizer (the mean test error over seeds; the table gives the spread).
 func table3Plot(tasks, methods, columns []string, errs map[string][]float64, key func(string, string, string) string, seeds, shots int) (*plot.Plot, error) {
-	p := plot.New()
-	p.Title.Text = fmt.Sprintf("test error by optimizer (%d shots, mean of %s)", shots, ftSeeds(seeds))
-	p.Y.Label.Text = "test error"
-	p.Legend.Top = true
-	p.Add(plotter.NewGrid())
-	top := 0.0
 	var groups []string
 	for _, task := range tasks {
 		for _, m := range methods {
@@ -222,33 +214,20 @@ func table3Plot(tasks, methods, columns []string, errs map[string][]float64, key
 			groups = append(groups, label)
 		}
 	}
-	width := vg.Points(48 / float64(len(columns)))
-	for k, col := range columns {
-		vals := make(plotter.Values, len(groups))
-		i := 0
+	var series []figure.BarSeries
+	for _, col := range columns {
+		s := figure.BarSeries{Name: col}
 		for _, task := range tasks {
 			for _, m := range methods {
+				mean := 0.0
 				if v := errs[key(task, m, col)]; len(v) > 0 {
-					vals[i], _ = MeanStd(v)
+					mean, _ = MeanStd(v)
 				}
-				i++
+				s.Values = append(s.Values, mean)
 			}
 		}
-		bars, err := plotter.NewBarChart(vals, width)
-		if err != nil {
-			return nil, err
-		}
-		bars.Color = plotutil.Color(k)
-		bars.LineStyle.Width = 0
-		bars.Offset = width * vg.Length(float64(k)-float64(len(columns)-1)/2)
-		for _, v := range vals {
-			top = max(top, v)
-		}
-		p.Add(bars)
-		p.Legend.Add(col, bars)
+		series = append(series, s)
 	}
-	// Headroom for the legend above the bars.
-	p.Y.Min, p.Y.Max = 0, 1.4*top+0.01
-	p.NominalX(groups...)
-	return p, nil
+	return figure.GroupedBars(groups, series, figure.BarOptions{YLabel: "test error", GroupWidth: vg.Points(48),
+		Title: fmt.Sprintf("test error by optimizer (%d shots, mean of %s)", shots, ftSeeds(seeds))})
 }

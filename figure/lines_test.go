@@ -38,3 +38,22 @@ func TestLines(t *testing.T) {
 		}
 	}
 }
+
+func TestGroupedBars(t *testing.T) {
+	p, err := GroupedBars([]string{"a", "b"}, []BarSeries{{Name: "x", Values: []float64{0.2, 0.3}, Err: []float64{0.01, 0.02}}, {Name: "y", Values: []float64{0.1, 0.4}}},
+		BarOptions{Title: "t", YLabel: "error"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Room above the tallest bar plus its error for the legend.
+	if p.Y.Min != 0 || p.Y.Max < 0.4*1.4 {
+		t.Errorf("y range [%g, %g]", p.Y.Min, p.Y.Max)
+	}
+	c := vgimg.New(4*vg.Inch, 3*vg.Inch)
+	p.Draw(draw.New(c))
+	for _, bad := range [][]BarSeries{nil, {{Name: "x", Values: []float64{1}}}, {{Name: "x", Values: []float64{1, 2}, Err: []float64{1}}}} {
+		if _, err := GroupedBars([]string{"a", "b"}, bad, BarOptions{}); err == nil {
+			t.Errorf("GroupedBars accepted %+v", bad)
+		}
+	}
+}
