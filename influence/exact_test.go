@@ -47,27 +47,12 @@ func buildNTK() (*ntk, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := sp.Train.NumClasses
-	Jtr, p, err := net.JacobianRows(be, sp.Train, nil)
+	k, err := lqftest.NewKernels(be, net, sp.Train, sp.Test)
 	if err != nil {
 		return nil, err
 	}
-	Jte, _, err := net.JacobianRows(be, sp.Test, nil)
-	if err != nil {
-		return nil, err
-	}
-	f0, err := net.Logits(be, sp.Train)
-	if err != nil {
-		return nil, err
-	}
-	n, rows := sp.Train.Len(), sp.Train.Len()*c
-	return &ntk{
-		n: n, c: c, p: p, J: Jtr,
-		K:     model.Gram(Jtr, rows, p),
-		Kx:    model.CrossGram(Jte, sp.Test.Len()*c, Jtr, rows, p),
-		r:     model.Residuals(f0, sp.Train.Labels, c, model.DefaultAlpha),
-		ridge: model.RidgeTerm(1e-2, n),
-	}, nil
+	n := sp.Train.Len()
+	return &ntk{n: n, c: k.C, p: k.P, J: k.J, K: k.K, Kx: k.Kx, r: k.R, ridge: model.RidgeTerm(1e-2, n)}, nil
 }
 
 // sampleRows returns the kernel rows (i*c+a) of the samples in order.

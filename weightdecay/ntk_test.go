@@ -52,31 +52,14 @@ func buildNTK() (*ntk, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := sp.Train.NumClasses
-	J, p, err := net.JacobianRows(be, sp.Train, nil)
+	k, err := lqftest.NewKernels(be, net, sp.Train, sp.Val)
 	if err != nil {
 		return nil, err
 	}
-	Jv, _, err := net.JacobianRows(be, sp.Val, nil)
-	if err != nil {
-		return nil, err
-	}
-	f0, err := net.Logits(be, sp.Train)
-	if err != nil {
-		return nil, err
-	}
-	f0v, err := net.Logits(be, sp.Val)
-	if err != nil {
-		return nil, err
-	}
-	n, m := sp.Train.Len(), sp.Val.Len()
 	return &ntk{
 		be: be, net: net, train: sp.Train,
-		n: n, m: m, c: c, p: p, J: J, Jv: Jv,
-		K:  model.Gram(J, n*c, p),
-		Kv: model.CrossGram(Jv, m*c, J, n*c, p),
-		r:  model.Residuals(f0, sp.Train.Labels, c, model.DefaultAlpha),
-		rv: model.Residuals(f0v, sp.Val.Labels, c, model.DefaultAlpha),
+		n: sp.Train.Len(), m: sp.Val.Len(), c: k.C, p: k.P, J: k.J, Jv: k.Jx,
+		K: k.K, Kv: k.Kx, r: k.R, rv: k.Rx,
 	}, nil
 }
 
