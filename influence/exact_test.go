@@ -17,6 +17,7 @@ import (
 type ntk struct {
 	n, c, p int
 	J       []float32     // training Jacobian rows [n*c, p]
+	Jx      []float32     // test Jacobian rows [t*c, p]
 	K       *mat.SymDense // [n*c, n*c]
 	Kx      *mat.Dense    // test x training [t*c, n*c]
 	r       []float64     // residuals [n*c]
@@ -52,7 +53,7 @@ func buildNTK() (*ntk, error) {
 		return nil, err
 	}
 	n := sp.Train.Len()
-	return &ntk{n: n, c: k.C, p: k.P, J: k.J, K: k.K, Kx: k.Kx, r: k.R, ridge: model.RidgeTerm(1e-2, n)}, nil
+	return &ntk{n: n, c: k.C, p: k.P, J: k.J, Jx: k.Jx, K: k.K, Kx: k.Kx, r: k.R, ridge: model.RidgeTerm(1e-2, n)}, nil
 }
 
 // sampleRows returns the kernel rows (i*c+a) of the samples in order.

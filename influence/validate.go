@@ -69,6 +69,16 @@ type Validation struct {
 	KFACSelfPearson float64 `json:"kfac_self_influence_pearson"`
 	KFACClamped     int     `json:"kfac_clamped"` // with LeverageExact
 
+	// CurvatureCeilingPearson bounds what K-FAC can reach: the Pearson
+	// correlation with exact leave-one-out of eq. 8 computed exactly but
+	// with the curvature K-FAC approximates restricted the way K-FAC
+	// restricts it (BlockLeaveOneOut). Keys: "exact_h_no_leverage" (the
+	// influence function: exact H, no leverage term), "layer_blocks_exact_leverage" and
+	// "layer_blocks_no_leverage" (exact per-layer blocks, LayerBlocks: any
+	// block-diagonal curvature, K-FAC and EK-FAC included, is at best this).
+	CurvatureCeilingPearson map[string]float64 `json:"curvature_ceiling_pearson"`
+	LayerBlocksClamped      int                `json:"layer_blocks_clamped"`
+
 	// Linear datamodeling scores: mean over test images of the Spearman
 	// correlation, across Subsets random halves of the training set,
 	// between the sum of the attributions of a half's samples and the
@@ -195,6 +205,32 @@ func Validate(be backends.Backend, leaky, relu *model.Network, splits *data.Spli
 	v.Unlearned = len(removed)
 	lap("unlearn")
 
+	// What K-FAC's restrictions of the curvature allow at best.
+	e := make([]float64, n*c) // residuals of the exact solution: rho a
+	for r, a := range p.Exact.Coefficients() {
+		e[r] = p.Ridge() * a
+	}
+	v.CurvatureCeilingPearson = map[string]float64{}
+	for _, cfg := range []struct {
+		name   string
+		blocks []Block
+		lev    Leverage
+	}{
+		{"exact_h_no_leverage", []Block{{0, p.P}}, LeverageNone},
+		{"layer_blocks_exact_leverage", LayerBlocks(net), LeverageExact},
+		{"layer_blocks_no_leverage", LayerBlocks(net), LeverageNone},
+	} {
+		d, clamped, err := BlockLeaveOneOut(p.J, Jt, p.P, c, e, p.Ridge(), cfg.blocks, cfg.lev)
+		if err != nil {
+			return nil, err
+		}
+		v.CurvatureCeilingPearson[cfg.name] = stat.Correlation(flatten(d), flatten(loo), nil)
+		if cfg.lev == LeverageExact {
+			v.LayerBlocksClamped = clamped
+		}
+	}
+	lap("ceiling")
+
 	// K-FAC vs exact.
 	f, err := kfac.Compute(be, net, train, opts.KFAC)
 	if err == nil && opts.KFAC.EigenCorrection {
@@ -202,10 +238,6 @@ func Validate(be backends.Backend, leaky, relu *model.Network, splits *data.Spli
 	}
 	if err != nil {
 		return nil, err
-	}
-	e := make([]float64, n*c) // residuals of the exact solution: rho a
-	for r, a := range p.Exact.Coefficients() {
-		e[r] = p.Ridge() * a
 	}
 	v.KFACVsExactPearsonByLeverage = map[string]float64{}
 	for _, lev := range []Leverage{LeverageExact, LeverageNone, LeveragePaper} {

@@ -109,3 +109,52 @@ func BenchmarkConv2D(b *testing.B) {
 		}
 	}
 }
+
+// MultiplyAccumulates walks the architecture by hand; this counts the same
+// products from the shapes of the units an Eval graph actually builds
+// (Config.Probe): output positions x kernel window x input x output
+// channels per convolution, features x classes for the head, tripled in the
+// linearized pass except for the unit that reads the image.
+func TestMultiplyAccumulatesMatchGraph(t *testing.T) {
+	be, err := NewBackend()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cfg := range []Config{DefaultConfig(5), func() Config {
+		c := DefaultConfig(3)
+		c.StemWidth, c.StageWidths, c.Height, c.Width = 3, []int{3, 4}, 20, 17
+		return c
+	}()} {
+		net, err := NewNetwork(be, cfg, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fwd, lin int64
+		first := true
+		c := net.Config
+		c.Probe = func(u Unit) {
+			var m int64
+			if u.IsHead {
+				m = int64(u.Input.Shape().Dimensions[1]) * int64(u.Output.Shape().Dimensions[1])
+			} else {
+				od, kd := u.Output.Shape().Dimensions, u.Kernel.Shape().Dimensions
+				m = int64(od[1]) * int64(od[2]) * int64(kd[0]*kd[1]*kd[2]*kd[3])
+			}
+			fwd += m
+			if first {
+				lin += 2 * m // the stem reads the image
+			} else {
+				lin += 3 * m
+			}
+			first = false
+		}
+		e := context.MustNewExec(be, net.Ctx, func(ctx *context.Context, x *Node) *Node { return c.Logits(ctx, x, Eval) })
+		e.MustExec(tensors.FromShape(shapes.Make(dtypes.Float32, 1, c.Height, c.Width, c.Channels)))
+		e.Finalize()
+		gotF, gotL := cfg.MultiplyAccumulates()
+		if gotF != fwd || gotL != lin {
+			t.Errorf("%dx%d stem %d stages %v: MultiplyAccumulates = %d, %d; the graph's units give %d, %d", cfg.Height, cfg.Width, cfg.StemWidth, cfg.StageWidths, gotF, gotL, fwd, lin)
+		}
+		t.Logf("%dx%d stages %v: %d MACs forward, %d linearized, ratio %.3f", cfg.Height, cfg.Width, cfg.StageWidths, gotF, gotL, float64(gotL)/float64(gotF))
+	}
+}

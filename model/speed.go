@@ -21,6 +21,47 @@ type SpeedReport struct {
 	LQFStepMS      float64 `json:"lqf_step_ms_per_image"`
 	JVPOverForward float64 `json:"jvp_over_forward"`
 	LQFOverNLFT    float64 `json:"lqf_step_over_nlft_step"`
+	// JVPOverForwardMACs is the same ratio in multiply-accumulates of the
+	// convolutions and the head (Config.MultiplyAccumulates): what a
+	// compute-bound backend approaches, whatever its speed.
+	JVPOverForwardMACs float64 `json:"jvp_over_forward_macs"`
+}
+
+// MultiplyAccumulates returns the multiply-accumulates per image of the
+// network's convolutions and head in the plain forward pass and in the
+// linearized pass f0 + J dw. A layer whose input carries a tangent costs
+// three products there, conv(x, K) for f0, conv(x, dK) and conv(dx, K) for
+// the tangent: forward-mode differentiation of a bilinear map, whose
+// dual-number form (a + a' e)(b + b' e) = ab + (ab' + a'b) e needs three
+// multiplications (the bilinear rank of R[e]/(e^2) is 3). The stem, whose
+// input is the image, costs two. Batch norm, activations and pooling are
+// elementwise or reductions and are not counted (nor bilinear pooling's
+// covariance and matrix square root).
+func (c Config) MultiplyAccumulates() (forward, linearized int64) {
+	h, w, cin := c.Height, c.Width, c.Channels
+	conv := func(geo ConvGeometry, cout int, tangent bool) {
+		oh, ow := geo.OutputSize(h), geo.OutputSize(w)
+		m := int64(oh) * int64(ow) * int64(geo.Kernel*geo.Kernel) * int64(cin) * int64(cout)
+		forward += m
+		if tangent {
+			linearized += 3 * m
+		} else {
+			linearized += 2 * m
+		}
+	}
+	conv(ConvGeometry{3, 1, 1}, c.StemWidth, false)
+	cin = c.StemWidth
+	for _, width := range c.StageWidths {
+		down := ConvGeometry{3, 2, 1}
+		conv(down, width, true) // conv1
+		shortcut := ConvGeometry{1, 2, 0}
+		conv(shortcut, width, true)
+		h, w = down.OutputSize(h), down.OutputSize(w)
+		cin = width
+		conv(ConvGeometry{3, 1, 1}, width, true) // conv2
+	}
+	head := int64(c.FeatureDim()) * int64(c.NumClasses)
+	return forward + head, linearized + 3*head
 }
 
 // MeasureSpeed times, on images [batch, H, W, C] (flattened), the plain
@@ -79,5 +120,7 @@ func MeasureSpeed(be backends.Backend, net *Network, images []float32, batch int
 	}
 	rep.JVPOverForward = rep.LinearizedMS / rep.ForwardMS
 	rep.LQFOverNLFT = rep.LQFStepMS / rep.NLFTStepMS
+	f, l := cfg.MultiplyAccumulates()
+	rep.JVPOverForwardMACs = float64(l) / float64(f)
 	return rep, nil
 }

@@ -131,8 +131,8 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		{"NLFT step (fwd+bwd+update)", fmt.Sprintf("%.4g", rep.NLFTStepMS)},
 		{"LQF step (linearized fwd+bwd+update)", fmt.Sprintf("%.4g", rep.LQFStepMS)},
 	})
-	fmt.Fprintf(stdout, "jvp_over_forward %.2f, lqf_step_over_nlft_step %.2f (backend %s, batch %d)\n",
-		rep.JVPOverForward, rep.LQFOverNLFT, rep.Backend, rep.Batch)
+	fmt.Fprintf(stdout, "jvp_over_forward %.2f (%.2f in multiply-accumulates), lqf_step_over_nlft_step %.2f (backend %s, batch %d)\n",
+		rep.JVPOverForward, rep.JVPOverForwardMACs, rep.LQFOverNLFT, rep.Backend, rep.Batch)
 	return writeJSON(*jsonPath, rep)
 }
 
