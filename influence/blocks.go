@@ -38,9 +38,9 @@ func LayerBlocks(net *model.Network) []Block {
 
 // BlockLeaveOneOut predicts leave-one-out with the curvature of LQF's
 // objective restricted to blocks: A = blockdiag_b((2/N) J_b^T J_b + lambda I)
-// in place of the exact H = (2/N) J^T J + lambda I. It is what the best
-// layer-wise approximation (K-FAC with exact blocks) could achieve, and so
-// bounds K-FAC's agreement with Exact.LeaveOneOut from above.
+// in place of the exact H = (2/N) J^T J + lambda I: what K-FAC would give
+// if its Kronecker factors were exact, which separates the error of
+// dropping cross-layer curvature from the error of factoring each block.
 //
 // J [N*C, p] and Jt [M, p] are the Jacobian rows of training and test
 // outputs, e [N*C] the residuals alpha y - f(x) of the fitted model and

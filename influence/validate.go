@@ -69,13 +69,13 @@ type Validation struct {
 	KFACSelfPearson float64 `json:"kfac_self_influence_pearson"`
 	KFACClamped     int     `json:"kfac_clamped"` // with LeverageExact
 
-	// CurvatureCeilingPearson bounds what K-FAC can reach: the Pearson
-	// correlation with exact leave-one-out of eq. 8 computed exactly but
-	// with the curvature K-FAC approximates restricted the way K-FAC
-	// restricts it (BlockLeaveOneOut). Keys: "exact_h_no_leverage" (the
-	// influence function: exact H, no leverage term), "layer_blocks_exact_leverage" and
-	// "layer_blocks_no_leverage" (exact per-layer blocks, LayerBlocks: any
-	// block-diagonal curvature, K-FAC and EK-FAC included, is at best this).
+	// CurvatureCeilingPearson locates K-FAC's error: the Pearson
+	// correlation with exact leave-one-out of eq. 8 computed with the exact
+	// curvature restricted the way K-FAC restricts it (BlockLeaveOneOut).
+	// Keys: "exact_h_no_leverage" (the influence function: exact H, no
+	// leverage term), "layer_blocks_exact_leverage" and
+	// "layer_blocks_no_leverage" (exact per-layer blocks, LayerBlocks: K-FAC
+	// and EK-FAC with exact Kronecker factors).
 	CurvatureCeilingPearson map[string]float64 `json:"curvature_ceiling_pearson"`
 	LayerBlocksClamped      int                `json:"layer_blocks_clamped"`
 
