@@ -3,7 +3,6 @@ package influence
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -11,30 +10,6 @@ import (
 
 	"github.com/lqf-go/lqf/model"
 )
-
-// Block is a range [Start, End) of the flattened parameter vector (the
-// order of model.Network.TrainableVariables, the columns of Jacobian rows).
-type Block struct{ Start, End int }
-
-// LayerBlocks returns one Block per layer of net: a convolution's kernel
-// together with its batch norm's gamma and beta, and the head's weights and
-// biases. These are the blocks of a layer-wise (block-diagonal) curvature
-// such as K-FAC, which further factors each block.
-func LayerBlocks(net *model.Network) []Block {
-	var blocks []Block
-	prev, off := "", 0
-	for _, v := range net.TrainableVariables() {
-		scope := strings.TrimSuffix(v.Scope(), "/bn")
-		size := v.Shape().Size()
-		if len(blocks) == 0 || scope != prev {
-			blocks = append(blocks, Block{off, off + size})
-		} else {
-			blocks[len(blocks)-1].End = off + size
-		}
-		prev, off = scope, off+size
-	}
-	return blocks
-}
 
 // BlockLeaveOneOut predicts leave-one-out with the curvature of LQF's
 // objective restricted to blocks: A = blockdiag_b((2/N) J_b^T J_b + lambda I)
@@ -57,7 +32,7 @@ func LayerBlocks(net *model.Network) []Block {
 // clamped counts the samples whose S_i has an eigenvalue above 1 -
 // minShrink (impossible with the exact curvature).
 // Cost: per block a Gram matrix, a Cholesky and an inverse of order N*C.
-func BlockLeaveOneOut(J, Jt []float32, p, classes int, e []float64, ridge float64, blocks []Block, lev Leverage) (D [][]float64, clamped int, err error) {
+func BlockLeaveOneOut(J, Jt []float32, p, classes int, e []float64, ridge float64, blocks []model.Block, lev Leverage) (D [][]float64, clamped int, err error) {
 	c := classes
 	if c < 1 || p < 1 {
 		return nil, 0, fmt.Errorf("influence: %d classes and %d parameters; need at least 1 of each", c, p)
@@ -135,7 +110,7 @@ func BlockLeaveOneOut(J, Jt []float32, p, classes int, e []float64, ridge float6
 
 // columns copies the columns of block b of the row-major [rows, p] matrix
 // J into a float64 [rows, b.End-b.Start] matrix.
-func columns(J []float32, rows, p int, b Block) []float64 {
+func columns(J []float32, rows, p int, b model.Block) []float64 {
 	w := b.End - b.Start
 	out := make([]float64, rows*w)
 	for r := range rows {

@@ -36,7 +36,7 @@ func TestBlockLeaveOneOutOneBlockIsExact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, clamped, err := BlockLeaveOneOut(d.J, d.Jx, d.p, d.c, exactResiduals(t, d), d.ridge, []Block{{0, d.p}}, LeverageExact)
+	got, clamped, err := BlockLeaveOneOut(d.J, d.Jx, d.p, d.c, exactResiduals(t, d), d.ridge, []model.Block{{Start: 0, End: d.p}}, LeverageExact)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func TestBlockLeaveOneOutMatchesPrimal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	blocks := LayerBlocks(net)
+	blocks := model.LayerBlocks(net)
 	e := exactResiduals(t, d)
 	n, c, p := d.n, d.c, d.p
 	lambda := 2 * d.ridge / float64(n)
@@ -130,55 +130,20 @@ func TestBlockLeaveOneOutMatchesPrimal(t *testing.T) {
 	}
 }
 
-// LayerBlocks tiles the parameter vector with one block per layer: the
-// stem, three convolutions per stage and the head.
-func TestLayerBlocks(t *testing.T) {
-	be, err := model.NewBackend()
-	if err != nil {
-		t.Fatal(err)
-	}
-	net, err := lqftest.TinyNetwork(be, 5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	blocks := LayerBlocks(net)
-	if want := 1 + 3*len(net.Config.StageWidths) + 1; len(blocks) != want {
-		t.Fatalf("%d blocks, want %d", len(blocks), want)
-	}
-	p := 0
-	for _, v := range net.TrainableVariables() {
-		p += v.Shape().Size()
-	}
-	end := 0
-	for k, b := range blocks {
-		if b.Start != end || b.End <= b.Start {
-			t.Fatalf("block %d = %v does not continue at %d", k, b, end)
-		}
-		end = b.End
-	}
-	if end != p {
-		t.Fatalf("blocks end at %d, parameters %d", end, p)
-	}
-	// The head's block is its weights and biases: F*C + C.
-	if last := blocks[len(blocks)-1]; last.End-last.Start != net.Config.FeatureDim()*5+5 {
-		t.Fatalf("head block %v, want %d parameters", last, net.Config.FeatureDim()*5+5)
-	}
-}
-
 func TestBlockLeaveOneOutBadInputs(t *testing.T) {
 	d := loadNTK(t)
 	e := exactResiduals(t, d)
 	for _, tc := range []struct {
 		name   string
-		blocks []Block
+		blocks []model.Block
 		lev    Leverage
 		ridge  float64
 	}{
 		{"no blocks", nil, LeverageExact, d.ridge},
-		{"out of range", []Block{{0, d.p + 1}}, LeverageExact, d.ridge},
-		{"overlap", []Block{{0, 10}, {5, 20}}, LeverageExact, d.ridge},
-		{"paper leverage", []Block{{0, d.p}}, LeveragePaper, d.ridge},
-		{"zero ridge", []Block{{0, d.p}}, LeverageExact, 0},
+		{"out of range", []model.Block{{Start: 0, End: d.p + 1}}, LeverageExact, d.ridge},
+		{"overlap", []model.Block{{Start: 0, End: 10}, {Start: 5, End: 20}}, LeverageExact, d.ridge},
+		{"paper leverage", []model.Block{{Start: 0, End: d.p}}, LeveragePaper, d.ridge},
+		{"zero ridge", []model.Block{{Start: 0, End: d.p}}, LeverageExact, 0},
 	} {
 		if _, _, err := BlockLeaveOneOut(d.J, d.Jx, d.p, d.c, e, tc.ridge, tc.blocks, tc.lev); err == nil {
 			t.Errorf("%s: no error", tc.name)

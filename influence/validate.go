@@ -213,12 +213,12 @@ func Validate(be backends.Backend, leaky, relu *model.Network, splits *data.Spli
 	v.CurvatureCeilingPearson = map[string]float64{}
 	for _, cfg := range []struct {
 		name   string
-		blocks []Block
+		blocks []model.Block
 		lev    Leverage
 	}{
-		{"exact_h_no_leverage", []Block{{0, p.P}}, LeverageNone},
-		{"layer_blocks_exact_leverage", LayerBlocks(net), LeverageExact},
-		{"layer_blocks_no_leverage", LayerBlocks(net), LeverageNone},
+		{"exact_h_no_leverage", []model.Block{{Start: 0, End: p.P}}, LeverageNone},
+		{"layer_blocks_exact_leverage", model.LayerBlocks(net), LeverageExact},
+		{"layer_blocks_no_leverage", model.LayerBlocks(net), LeverageNone},
 	} {
 		d, clamped, err := BlockLeaveOneOut(p.J, Jt, p.P, c, e, p.Ridge(), cfg.blocks, cfg.lev)
 		if err != nil {

@@ -15,8 +15,12 @@ type SpectraOptions struct {
 	Lambda     float64 // weight decay: the operators are (2/N) J^T J + lambda I
 	Steps      int     // Lanczos steps (exact Gauss-Newton products)
 	NLFTEpochs float64 // epochs of NLFT (cross-entropy, eta 0.01, momentum 0.9, batch 28)
-	Seed       uint64
-	Progress   io.Writer
+	// LayerBlocks adds the spectrum preconditioned by the exact per-layer
+	// blocks of the curvature (ExactBlocks on model.LayerBlocks): K-FAC
+	// with exact Kronecker factors. It needs the N*C Jacobian rows.
+	LayerBlocks bool
+	Seed        uint64
+	Progress    io.Writer
 }
 
 // SpectraReport holds the spectra of paper Fig. 3 on one training set.
@@ -27,9 +31,12 @@ type SpectraReport struct {
 	KappaW0        float64   `json:"kappa_w0"`
 	KappaNLFT      float64   `json:"kappa_nlft"`
 	KappaPrecond   float64   `json:"kappa_preconditioned"`
-	Lambda         float64   `json:"lambda"`
-	Steps          int       `json:"lanczos_steps"`
-	TrainSize      int       `json:"train_size"`
+	// LayerBlocks and KappaLayerBlocks are set with SpectraOptions.LayerBlocks.
+	LayerBlocks      *Spectrum `json:"spectrum_layer_blocks,omitempty"`
+	KappaLayerBlocks float64   `json:"kappa_layer_blocks,omitempty"`
+	Lambda           float64   `json:"lambda"`
+	Steps            int       `json:"lanczos_steps"`
+	TrainSize        int       `json:"train_size"`
 }
 
 // Spectra estimates by Lanczos the spectrum of the exact Gauss-Newton
@@ -38,26 +45,17 @@ type SpectraReport struct {
 // K-FAC-preconditioned matrix (F_kfac + lambda I)^-1/2 (F + lambda I)
 // (F_kfac + lambda I)^-1/2 at w0, with KFC factors and EK-FAC.
 func Spectra(be backends.Backend, net *model.Network, train *data.Set, o SpectraOptions) (*SpectraReport, error) {
-	spectrum := func(label string, n *model.Network, precondition bool) (*Spectrum, error) {
+	// spectrum runs Lanczos on pre^-1/2 (F + lambda I) pre^-1/2, or on
+	// F + lambda I when pre is nil; pre(v, power) applies pre^power.
+	spectrum := func(label string, n *model.Network, pre func(v []float64, power float64) ([]float64, error)) (*Spectrum, error) {
 		gn, err := model.NewGaussNewton(be, n, train)
 		if err != nil {
 			return nil, err
 		}
 		op := func(v []float64) ([]float64, error) { return gn.Apply(v, o.Lambda) }
-		if precondition {
-			f, err := Compute(be, n, train, Options{Expand: true, Seed: o.Seed})
-			if err == nil {
-				err = f.CorrectEigenvalues(be, n, train, Options{Seed: o.Seed})
-			}
-			if err != nil {
-				return nil, err
-			}
-			inv, err := f.Invert(o.Lambda)
-			if err != nil {
-				return nil, err
-			}
+		if pre != nil {
 			op = func(v []float64) ([]float64, error) {
-				a, err := inv.ApplyPower(n, v, -0.5)
+				a, err := pre(v, -0.5)
 				if err != nil {
 					return nil, err
 				}
@@ -65,7 +63,7 @@ func Spectra(be backends.Backend, net *model.Network, train *data.Set, o Spectra
 				if err != nil {
 					return nil, err
 				}
-				return inv.ApplyPower(n, h, -0.5)
+				return pre(h, -0.5)
 			}
 		}
 		bar := progress.New(o.Progress, "lanczos "+label, o.Steps, "step")
@@ -75,11 +73,38 @@ func Spectra(be backends.Backend, net *model.Network, train *data.Set, o Spectra
 	}
 	r := &SpectraReport{Lambda: o.Lambda, Steps: o.Steps, TrainSize: train.Len()}
 	var err error
-	if r.W0, err = spectrum("w0", net, false); err != nil {
+	if r.W0, err = spectrum("w0", net, nil); err != nil {
 		return nil, err
 	}
-	if r.Preconditioned, err = spectrum("w0 preconditioned", net, true); err != nil {
+	f, err := Compute(be, net, train, Options{Expand: true, Seed: o.Seed})
+	if err == nil {
+		err = f.CorrectEigenvalues(be, net, train, Options{Seed: o.Seed})
+	}
+	if err != nil {
 		return nil, err
+	}
+	inv, err := f.Invert(o.Lambda)
+	if err != nil {
+		return nil, err
+	}
+	kfacPower := func(v []float64, power float64) ([]float64, error) { return inv.ApplyPower(net, v, power) }
+	if r.Preconditioned, err = spectrum("w0 preconditioned", net, kfacPower); err != nil {
+		return nil, err
+	}
+	if o.LayerBlocks {
+		J, p, err := net.JacobianRows(be, train, o.Progress)
+		if err != nil {
+			return nil, err
+		}
+		eb, err := NewExactBlocks(J, train.Len()*net.Config.NumClasses, p, train.Len(), model.LayerBlocks(net))
+		if err != nil {
+			return nil, err
+		}
+		blockPower := func(v []float64, power float64) ([]float64, error) { return eb.ApplyPower(v, o.Lambda, power) }
+		if r.LayerBlocks, err = spectrum("w0 layer blocks", net, blockPower); err != nil {
+			return nil, err
+		}
+		r.KappaLayerBlocks = r.LayerBlocks.Kappa()
 	}
 	nlft, err := net.Clone()
 	if err != nil {
@@ -89,7 +114,7 @@ func Spectra(be backends.Backend, net *model.Network, train *data.Set, o Spectra
 		BatchSize: 28, Epochs: o.NLFTEpochs, Seed: o.Seed, BatchNorm: model.TrainBatchStats, Progress: o.Progress, Label: "nlft"}); err != nil {
 		return nil, err
 	}
-	if r.NLFT, err = spectrum("after nlft", nlft, false); err != nil {
+	if r.NLFT, err = spectrum("after nlft", nlft, nil); err != nil {
 		return nil, err
 	}
 	r.KappaW0, r.KappaNLFT, r.KappaPrecond = r.W0.Kappa(), r.NLFT.Kappa(), r.Preconditioned.Kappa()

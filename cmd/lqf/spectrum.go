@@ -20,6 +20,7 @@ func runSpectrum(args []string, stdout, stderr io.Writer) error {
 	steps := fs.Int("steps", 60, "Lanczos steps (each one exact Gauss-Newton product over the images)")
 	lambda := fs.Float64("wd", 1e-4, "weight decay lambda: the spectra are those of (2/N) J^T J + lambda I")
 	nlftEpochs := fs.Float64("nlft-epochs", 10, "epochs of NLFT (cross-entropy, lr 0.01) before the second spectrum")
+	layerBlocks := fs.Bool("layer-blocks", true, "also the spectrum preconditioned by the exact per-layer blocks of the curvature (K-FAC with exact factors; needs the N*C Jacobian rows)")
 	seed := fs.Uint64("seed", 1, "seed of the split, head and Lanczos start")
 	jsonPath := fs.String("json", "", "write the spectra as JSON to this file")
 	quiet := fs.Bool("quiet", false, "no progress lines")
@@ -37,7 +38,7 @@ func runSpectrum(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	r, err := kfac.Spectra(s.be, w0, s.splits.Train, kfac.SpectraOptions{Lambda: *lambda, Steps: *steps, NLFTEpochs: *nlftEpochs, Seed: *seed, Progress: s.progress})
+	r, err := kfac.Spectra(s.be, w0, s.splits.Train, kfac.SpectraOptions{Lambda: *lambda, Steps: *steps, NLFTEpochs: *nlftEpochs, LayerBlocks: *layerBlocks, Seed: *seed, Progress: s.progress})
 	if err != nil {
 		return err
 	}
@@ -45,7 +46,10 @@ func runSpectrum(args []string, stdout, stderr io.Writer) error {
 	for _, x := range []struct {
 		name string
 		s    *kfac.Spectrum
-	}{{"Gauss-Newton at w0", r.W0}, {"Gauss-Newton after NLFT", r.NLFT}, {"K-FAC-preconditioned at w0", r.Preconditioned}} {
+	}{{"Gauss-Newton at w0", r.W0}, {"Gauss-Newton after NLFT", r.NLFT}, {"K-FAC-preconditioned at w0", r.Preconditioned}, {"exact-layer-block-preconditioned at w0", r.LayerBlocks}} {
+		if x.s == nil {
+			continue
+		}
 		rows = append(rows, []string{x.name, fmt.Sprintf("%.4g", x.s.Max), fmt.Sprintf("%.4g", x.s.Min), fmt.Sprintf("%.4g", x.s.Kappa())})
 	}
 	table(stdout, []string{"operator", "largest eigenvalue", "smallest", "kappa"}, rows)
