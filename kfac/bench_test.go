@@ -10,7 +10,7 @@ import (
 
 // BenchmarkFactorsVsLQFEpoch compares, in one run on the committed backbone
 // and 128 images of fashion-5-9, the cost of K-FAC's factors (exact
-// per-class or Monte-Carlo, with or without the EK-FAC pass) with one
+// per-class or Monte-Carlo, KFC or reduce, with or without the EK-FAC pass) with one
 // epoch of LQF training (batch 28, SGD momentum). Each reports ms per image.
 func BenchmarkFactorsVsLQFEpoch(b *testing.B) {
 	be := testBackend(b)
@@ -42,12 +42,13 @@ func BenchmarkFactorsVsLQFEpoch(b *testing.B) {
 		report(b)
 	})
 	for _, c := range []struct {
-		name   string
-		mc, ek bool
-	}{{"factors-exact", false, false}, {"factors-montecarlo", true, false}, {"factors-exact+ekfac", false, true}, {"factors-montecarlo+ekfac", true, true}} {
+		name           string
+		mc, ek, reduce bool
+	}{{"factors-exact", false, false, false}, {"factors-montecarlo", true, false, false}, {"factors-exact+ekfac", false, true, false},
+		{"factors-montecarlo+ekfac", true, true, false}, {"factors-exact-reduce", false, false, true}, {"factors-montecarlo-reduce", true, false, true}} {
 		b.Run(c.name, func(b *testing.B) {
 			for range b.N {
-				o := Options{MonteCarlo: c.mc, Expand: true}
+				o := Options{MonteCarlo: c.mc, Expand: !c.reduce}
 				f, err := Compute(be, net, sp.Train, o)
 				if err == nil && c.ek {
 					err = f.CorrectEigenvalues(be, net, sp.Train, o)
