@@ -11,7 +11,7 @@ import (
 	"github.com/lqf-go/lqf/model"
 )
 
-// BlockLeaveOneOut predicts leave-one-out with the curvature of LQF's
+// BlockInfluence predicts leave-one-out with the curvature of LQF's
 // objective restricted to blocks: A = blockdiag_b((2/N) J_b^T J_b + lambda I)
 // in place of the exact H = (2/N) J^T J + lambda I: what K-FAC would give
 // if its Kronecker factors were exact, which separates the error of
@@ -29,33 +29,36 @@ import (
 //
 // with I the C rows of sample i; D has the layout of Exact.LeaveOneOut,
 // which one block covering every parameter reproduces with LeverageExact.
-// clamped counts the samples whose S_i has an eigenvalue above 1 -
-// minShrink (impossible with the exact curvature).
-// Cost: per block a Gram matrix, a Cholesky and an inverse of order N*C.
-func BlockLeaveOneOut(J, Jt []float32, p, classes int, e []float64, ridge float64, blocks []model.Block, lev Leverage) (D [][]float64, clamped int, err error) {
+type BlockInfluence struct {
+	classes, tests int
+	t, s, e        []float64 // T^T [N*C, M], S_i stacked [N*C, C], e [N*C]
+}
+
+// NewBlockInfluence computes T and S from the Jacobian rows J [N*C, p] and
+// Jt [M, p], the residuals e [N*C], rho and the blocks. Cost: per block a
+// Gram matrix, a Cholesky and an inverse of order N*C.
+func NewBlockInfluence(J, Jt []float32, p, classes int, e []float64, ridge float64, blocks []model.Block) (*BlockInfluence, error) {
 	c := classes
 	if c < 1 || p < 1 {
-		return nil, 0, fmt.Errorf("influence: %d classes and %d parameters; need at least 1 of each", c, p)
+		return nil, fmt.Errorf("influence: %d classes and %d parameters; need at least 1 of each", c, p)
 	}
 	nc, m := len(e), len(Jt)/p
 	switch {
 	case nc == 0 || nc%c != 0 || len(J) != nc*p:
-		return nil, 0, fmt.Errorf("influence: %d Jacobian values for %d residuals of %d classes and %d parameters", len(J), nc, c, p)
+		return nil, fmt.Errorf("influence: %d Jacobian values for %d residuals of %d classes and %d parameters", len(J), nc, c, p)
 	case len(Jt) != m*p:
-		return nil, 0, fmt.Errorf("influence: %d test Jacobian values are not a multiple of %d parameters", len(Jt), p)
-	case lev != LeverageExact && lev != LeverageNone:
-		return nil, 0, fmt.Errorf("influence: block leave-one-out supports leverage %q or %q, not %q", LeverageExact, LeverageNone, lev)
+		return nil, fmt.Errorf("influence: %d test Jacobian values are not a multiple of %d parameters", len(Jt), p)
 	}
 	if err := checkRidge(ridge); err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	for k, b := range blocks {
 		if b.Start < 0 || b.End > p || b.Start >= b.End || (k > 0 && b.Start < blocks[k-1].End) {
-			return nil, 0, fmt.Errorf("influence: block %d [%d, %d) is empty, out of [0, %d) or overlaps the previous one", k, b.Start, b.End, p)
+			return nil, fmt.Errorf("influence: block %d [%d, %d) is empty, out of [0, %d) or overlaps the previous one", k, b.Start, b.End, p)
 		}
 	}
 	if len(blocks) == 0 {
-		return nil, 0, errors.New("influence: no blocks")
+		return nil, errors.New("influence: no blocks")
 	}
 	T := make([]float64, nc*m) // T^T [N*C, M]
 	S := make([]float64, nc*c) // S_i stacked [N*C, C]
@@ -68,7 +71,7 @@ func BlockLeaveOneOut(J, Jt []float32, p, classes int, e []float64, ridge float6
 			a[i*nc+i] += ridge
 		}
 		if !invertSPD(a, nc) { // (K_b + rho I)^-1, full
-			return nil, 0, fmt.Errorf("influence: K_b + rho I of block [%d, %d) is not positive definite", b.Start, b.End)
+			return nil, fmt.Errorf("influence: K_b + rho I of block [%d, %d) is not positive definite", b.Start, b.End)
 		}
 		kt := make([]float64, nc*m) // K_b,t = J_b Jt_b^T [N*C, M]
 		blas64.Gemm(blas.NoTrans, blas.Trans, 1, general(nc, w, jb), general(m, w, jtb), 0, general(nc, m, kt))
@@ -86,7 +89,18 @@ func BlockLeaveOneOut(J, Jt []float32, p, classes int, e []float64, ridge float6
 			}
 		}
 	}
-	n := nc / c
+	return &BlockInfluence{classes: c, tests: m, t: T, s: S, e: e}, nil
+}
+
+// LeaveOneOut returns D [N][M] for LeverageExact or LeverageNone (see
+// BlockInfluence); clamped counts the samples whose S_i has an eigenvalue
+// above 1 - minShrink (impossible with the exact curvature).
+func (b *BlockInfluence) LeaveOneOut(lev Leverage) (D [][]float64, clamped int, err error) {
+	if lev != LeverageExact && lev != LeverageNone {
+		return nil, 0, fmt.Errorf("influence: block leave-one-out supports leverage %q or %q, not %q", LeverageExact, LeverageNone, lev)
+	}
+	c, m, T, S, e := b.classes, b.tests, b.t, b.s, b.e
+	n := len(e) / c
 	out := make([][]float64, n)
 	backing := make([]float64, n*m)
 	for i := range n {

@@ -26,7 +26,7 @@ func exactResiduals(t *testing.T, d *ntk) []float64 {
 // One block covering every parameter is the exact curvature: the block
 // formula (push-through on per-block kernels) must reproduce the exact
 // leave-one-out (block Woodbury on the inverse of K + rho I).
-func TestBlockLeaveOneOutOneBlockIsExact(t *testing.T) {
+func TestBlockInfluenceOneBlockIsExact(t *testing.T) {
 	d := loadNTK(t)
 	ex, err := NewExact(d.K, d.r, d.c, d.ridge)
 	if err != nil {
@@ -36,7 +36,11 @@ func TestBlockLeaveOneOutOneBlockIsExact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, clamped, err := BlockLeaveOneOut(d.J, d.Jx, d.p, d.c, exactResiduals(t, d), d.ridge, []model.Block{{Start: 0, End: d.p}}, LeverageExact)
+	bi, err := NewBlockInfluence(d.J, d.Jx, d.p, d.c, exactResiduals(t, d), d.ridge, []model.Block{{Start: 0, End: d.p}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, clamped, err := bi.LeaveOneOut(LeverageExact)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +53,7 @@ func TestBlockLeaveOneOutOneBlockIsExact(t *testing.T) {
 // Several blocks: compare with the primal formula on an explicit P x P
 // block-diagonal A = blockdiag((2/N) J_b^T J_b + lambda I), for both
 // leverage corrections.
-func TestBlockLeaveOneOutMatchesPrimal(t *testing.T) {
+func TestBlockInfluenceMatchesPrimal(t *testing.T) {
 	d := loadNTK(t)
 	be, err := model.NewBackend()
 	if err != nil {
@@ -96,8 +100,12 @@ func TestBlockLeaveOneOutMatchesPrimal(t *testing.T) {
 	G.Scale(2/float64(n), &G)
 	Ggt.Mul(Jte, &Ainv)
 	Ggt.Scale(2/float64(n), &Ggt)
+	bi, err := NewBlockInfluence(d.J, d.Jx, p, c, e, d.ridge, blocks)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, lev := range []Leverage{LeverageExact, LeverageNone} {
-		got, _, err := BlockLeaveOneOut(d.J, d.Jx, p, c, e, d.ridge, blocks, lev)
+		got, _, err := bi.LeaveOneOut(lev)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,23 +138,28 @@ func TestBlockLeaveOneOutMatchesPrimal(t *testing.T) {
 	}
 }
 
-func TestBlockLeaveOneOutBadInputs(t *testing.T) {
+func TestBlockInfluenceBadInputs(t *testing.T) {
 	d := loadNTK(t)
 	e := exactResiduals(t, d)
 	for _, tc := range []struct {
 		name   string
 		blocks []model.Block
-		lev    Leverage
 		ridge  float64
 	}{
-		{"no blocks", nil, LeverageExact, d.ridge},
-		{"out of range", []model.Block{{Start: 0, End: d.p + 1}}, LeverageExact, d.ridge},
-		{"overlap", []model.Block{{Start: 0, End: 10}, {Start: 5, End: 20}}, LeverageExact, d.ridge},
-		{"paper leverage", []model.Block{{Start: 0, End: d.p}}, LeveragePaper, d.ridge},
-		{"zero ridge", []model.Block{{Start: 0, End: d.p}}, LeverageExact, 0},
+		{"no blocks", nil, d.ridge},
+		{"out of range", []model.Block{{Start: 0, End: d.p + 1}}, d.ridge},
+		{"overlap", []model.Block{{Start: 0, End: 10}, {Start: 5, End: 20}}, d.ridge},
+		{"zero ridge", []model.Block{{Start: 0, End: d.p}}, 0},
 	} {
-		if _, _, err := BlockLeaveOneOut(d.J, d.Jx, d.p, d.c, e, tc.ridge, tc.blocks, tc.lev); err == nil {
+		if _, err := NewBlockInfluence(d.J, d.Jx, d.p, d.c, e, tc.ridge, tc.blocks); err == nil {
 			t.Errorf("%s: no error", tc.name)
 		}
+	}
+	bi, err := NewBlockInfluence(d.J, d.Jx, d.p, d.c, e, d.ridge, []model.Block{{Start: 0, End: d.p}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := bi.LeaveOneOut(LeveragePaper); err == nil {
+		t.Error("LeaveOneOut accepted the paper's leverage correction")
 	}
 }

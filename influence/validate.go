@@ -71,7 +71,7 @@ type Validation struct {
 
 	// CurvatureCeilingPearson locates K-FAC's error: the Pearson
 	// correlation with exact leave-one-out of eq. 8 computed with the exact
-	// curvature restricted the way K-FAC restricts it (BlockLeaveOneOut).
+	// curvature restricted the way K-FAC restricts it (BlockInfluence).
 	// Keys: "exact_h_no_leverage" (the influence function: exact H, no
 	// leverage term), "layer_blocks_exact_leverage" and
 	// "layer_blocks_no_leverage" (exact per-layer blocks, LayerBlocks: K-FAC
@@ -205,28 +205,34 @@ func Validate(be backends.Backend, leaky, relu *model.Network, splits *data.Spli
 	v.Unlearned = len(removed)
 	lap("unlearn")
 
-	// What K-FAC's restrictions of the curvature allow at best.
 	e := make([]float64, n*c) // residuals of the exact solution: rho a
 	for r, a := range p.Exact.Coefficients() {
 		e[r] = p.Ridge() * a
 	}
+	// Where K-FAC's error comes from: eq. 8 with the exact curvature, whole
+	// or restricted to K-FAC's per-layer blocks.
 	v.CurvatureCeilingPearson = map[string]float64{}
 	for _, cfg := range []struct {
 		name   string
 		blocks []model.Block
-		lev    Leverage
+		levs   []Leverage
 	}{
-		{"exact_h_no_leverage", []model.Block{{Start: 0, End: p.P}}, LeverageNone},
-		{"layer_blocks_exact_leverage", model.LayerBlocks(net), LeverageExact},
-		{"layer_blocks_no_leverage", model.LayerBlocks(net), LeverageNone},
+		{"exact_h", []model.Block{{Start: 0, End: p.P}}, []Leverage{LeverageNone}},
+		{"layer_blocks", model.LayerBlocks(net), []Leverage{LeverageExact, LeverageNone}},
 	} {
-		d, clamped, err := BlockLeaveOneOut(p.J, Jt, p.P, c, e, p.Ridge(), cfg.blocks, cfg.lev)
+		bi, err := NewBlockInfluence(p.J, Jt, p.P, c, e, p.Ridge(), cfg.blocks)
 		if err != nil {
 			return nil, err
 		}
-		v.CurvatureCeilingPearson[cfg.name] = stat.Correlation(flatten(d), flatten(loo), nil)
-		if cfg.lev == LeverageExact {
-			v.LayerBlocksClamped = clamped
+		for _, lev := range cfg.levs {
+			d, clamped, err := bi.LeaveOneOut(lev)
+			if err != nil {
+				return nil, err
+			}
+			v.CurvatureCeilingPearson[cfg.name+map[Leverage]string{LeverageExact: "_exact_leverage", LeverageNone: "_no_leverage"}[lev]] = stat.Correlation(flatten(d), flatten(loo), nil)
+			if lev == LeverageExact {
+				v.LayerBlocksClamped = clamped
+			}
 		}
 	}
 	lap("ceiling")
