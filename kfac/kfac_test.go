@@ -450,18 +450,25 @@ func TestInnerProductsMatchApply(t *testing.T) {
 }
 
 // TestCheckConvergence runs the K-FAC vs SGD comparison on a tiny, well
-// conditioned problem: both reach the closed-form optimum's objective, and
-// no epoch's objective is below it (it is the minimum).
+// conditioned problem: every run (graph SGD, graph K-FAC, host exact
+// blocks) reaches the closed-form optimum's objective, no epoch's objective
+// is below it (it is the minimum), and the host iteration reproduces the
+// graph's plain SGD epoch by epoch.
 func TestCheckConvergence(t *testing.T) {
 	be := testBackend(t)
 	net, set := tinySetup(t, 6)
-	rep, err := CheckConvergence(be, net, set, ConvergenceOptions{Lambda: 0.1, Gap: 1e-3, MaxEpochs: 250,
-		SGDRates: []float64{0.02}, KFACRates: []float64{0.05}, Seed: 1})
+	opts := ConvergenceOptions{Lambda: 0.1, Gap: 1e-3, MaxEpochs: 250, Momentum: 0.9,
+		SGDRates: []float64{0.02}, KFACRates: []float64{0.05}, BlockRates: []float64{0.05},
+		Factors: Options{Expand: true, EigenCorrection: true}, Seed: 1}
+	rep, err := CheckConvergence(be, net, set, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("sgd %d epochs, kfac %d epochs, optimum %.6g", rep.SGDEpochs, rep.KFACEpochs, rep.Optimum)
-	for _, r := range append(append([]RateResult{}, rep.SGD...), rep.KFAC...) {
+	t.Logf("sgd %d epochs, kfac %d epochs, exact blocks %d epochs, optimum %.6g", rep.SGDEpochs, rep.KFACEpochs, rep.ExactBlocksEpochs, rep.Optimum)
+	if rep.Factors != "KFC, EK-FAC" || rep.Blocks != len(model.LayerBlocks(net)) {
+		t.Errorf("report says factors %q, %d blocks", rep.Factors, rep.Blocks)
+	}
+	for _, r := range append(append(append([]RateResult{}, rep.SGD...), rep.KFAC...), rep.ExactBlocks...) {
 		if r.Diverged || r.Epochs == 0 {
 			t.Errorf("lr %g: diverged %v, epochs %d, gaps %v", r.LearningRate, r.Diverged, r.Epochs, r.Gaps)
 		}
@@ -470,6 +477,71 @@ func TestCheckConvergence(t *testing.T) {
 				t.Errorf("lr %g epoch %d: objective below the closed-form optimum (gap %.3g)", r.LearningRate, e+1, g)
 			}
 		}
+	}
+
+	// The host iteration with no preconditioner is the graph's SGD.
+	J, p, residual := tinyProblem(t, net, set)
+	host, err := hostHeavyBall(J, len(residual), p, set.Len(), residual, opts, opts.SGDRates[0],
+		func(g []float64) ([]float64, error) { return g, nil }, rep.Optimum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	graph := rep.SGD[0].Gaps
+	if host.Epochs != rep.SGD[0].Epochs {
+		t.Errorf("host SGD reaches the gap in %d epochs, graph SGD in %d", host.Epochs, rep.SGD[0].Epochs)
+	}
+	for e := range min(len(graph), len(host.Gaps)) {
+		// Objectives (1 + gap) * optimum agree to float32 round-off.
+		if d := math.Abs(host.Gaps[e]-graph[e]) / (1 + graph[e]); d > 1e-4 {
+			t.Errorf("epoch %d: host gap %.6g, graph gap %.6g", e+1, host.Gaps[e], graph[e])
+		}
+	}
+}
+
+// tinyProblem returns the Jacobian rows [N*C, p] and the residuals of the
+// tiny problem.
+func tinyProblem(t *testing.T, net *model.Network, set *data.Set) ([]float32, int, []float64) {
+	t.Helper()
+	be := testBackend(t)
+	f0, err := net.Logits(be, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	J, p, err := net.JacobianRows(be, set, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return J, p, model.Residuals(f0, set.Labels, net.Config.NumClasses, model.DefaultAlpha)
+}
+
+// TestHostHeavyBallNewtonStep: preconditioned by the exact Gauss-Newton
+// matrix plus lambda (one block over all parameters), one step with
+// eta = 1 and no momentum is Newton's step on a quadratic and lands on the
+// closed-form optimum, computed independently in kernel form.
+func TestHostHeavyBallNewtonStep(t *testing.T) {
+	net, set := tinySetup(t, 6)
+	J, p, residual := tinyProblem(t, net, set)
+	n, rows, lambda := set.Len(), len(residual), 0.05
+	exact, err := model.SolveKernel(J, rows, p, model.Gram(J, rows, p), residual, model.RidgeTerm(lambda, n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	optimum := model.Objective(J, p, residual, exact, lambda, n)
+	eb, err := NewExactBlocks(J, rows, p, n, []model.Block{{Start: 0, End: p}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := ConvergenceOptions{Lambda: lambda, Gap: 1e-9, MaxEpochs: 3}
+	r, err := hostHeavyBall(J, rows, p, n, residual, opts, 1, func(g []float64) ([]float64, error) { return eb.ApplyPower(g, lambda, -1) }, optimum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Epochs != 1 {
+		t.Errorf("Newton step: gap %v after %d epochs, want <= 1e-9 after 1", r.Gaps, r.Epochs)
+	}
+	if _, err := CheckConvergence(testBackend(t), net, set, ConvergenceOptions{Lambda: lambda, Gap: 1e-3, MaxEpochs: 1, Momentum: 1,
+		SGDRates: []float64{0.1}, KFACRates: []float64{0.1}}); err == nil || !strings.Contains(err.Error(), "momentum") {
+		t.Errorf("momentum 1: error %v, want one naming the momentum", err)
 	}
 }
 
@@ -532,5 +604,45 @@ func TestWhitenMatchesInnerProducts(t *testing.T) {
 		if d := math.Abs(float64(streamed[k] - g.Data[k])); d > 1e-5*(1+math.Abs(float64(g.Data[k]))) {
 			t.Fatalf("streamed gradient value %d is %g, ProjectGradients %g", k, streamed[k], g.Data[k])
 		}
+	}
+}
+
+// TestRowSpaceKappa: the condition number of (2/N) J J^T + lambda equals
+// the ratio of the extreme eigenvalues of the P x P curvature
+// (2/N) J^T J + lambda over the row space of J (its top rows eigenvalues,
+// J having full row rank), from a dense eigendecomposition.
+func TestRowSpaceKappa(t *testing.T) {
+	const rows, p, n, lambda = 6, 10, 3, 0.01
+	rng := rand.New(rand.NewPCG(3, 4))
+	J := make([]float32, rows*p)
+	for i := range J {
+		J[i] = float32(rng.NormFloat64())
+	}
+	got, err := rowSpaceKappa(model.Gram(J, rows, p), n, lambda)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := mat.NewSymDense(p, nil)
+	for a := range p {
+		for b := a; b < p; b++ {
+			s := 0.0
+			for r := range rows {
+				s += float64(J[r*p+a]) * float64(J[r*p+b])
+			}
+			s *= 2.0 / n
+			if a == b {
+				s += lambda
+			}
+			h.SetSym(a, b, s)
+		}
+	}
+	var e mat.EigenSym
+	if !e.Factorize(h, false) {
+		t.Fatal("eigendecomposition failed")
+	}
+	v := e.Values(nil) // ascending: p-rows copies of lambda, then the row space
+	want := v[p-1] / v[p-rows]
+	if math.Abs(v[p-rows-1]-lambda) > 1e-12 || math.Abs(got-want) > 1e-9*want {
+		t.Errorf("kappa %.12g, want %.12g (eigenvalues %v)", got, want, v)
 	}
 }

@@ -192,6 +192,10 @@ func runCheckKFAC(args []string, stdout, stderr io.Writer) error {
 	sgdRates := fs.String("sgd-lr", "0.03,0.01,0.003", "learning rates of plain SGD")
 	kfacRates := fs.String("kfac-lr", "0.01,0.003,0.001", "learning rates of K-FAC-preconditioned SGD")
 	damping := fs.Float64("kfac-damping", 1e-3, "K-FAC damping added to lambda")
+	factorsFlag := fs.String("factors", "kfc", "K-FAC factors of convolutions: kfc (Grosse & Martens) or reduce (K-FAC-reduce)")
+	ekfac := fs.Bool("ekfac", true, "EK-FAC eigenvalue correction")
+	momentum := fs.Float64("momentum", 0.9, "heavy-ball momentum of every run")
+	blockRates := fs.String("block-lr", "0.3,0.1,0.03", "learning rates of the exact per-layer block preconditioner (the ceiling of block-diagonal curvature, host-side); empty: skip")
 	seed := fs.Uint64("seed", 1, "seed of the split and the new head")
 	jsonPath := fs.String("json", "", "write the result as JSON to this file")
 	quiet := fs.Bool("quiet", false, "no progress lines")
@@ -206,8 +210,20 @@ func runCheckKFAC(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var blocks []float64
+	if *blockRates != "" {
+		if blocks, err = parseFloats(*blockRates, "--block-lr"); err != nil {
+			return err
+		}
+	}
 	if *maxTrain < 1 || *lambda <= 0 || *gap <= 0 || *maxEpochs < 1 || len(sgd) == 0 || len(kf) == 0 {
 		return usagef("--max-train, --wd, --gap, --max-epochs and the learning rates must be positive")
+	}
+	if *momentum < 0 || *momentum >= 1 {
+		return usagef("--momentum %g: must be in [0, 1)", *momentum)
+	}
+	if *factorsFlag != "kfc" && *factorsFlag != "reduce" {
+		return usagef("--factors %q: want kfc or reduce", *factorsFlag)
 	}
 	s, err := openSession(*taskName, *backboneFlag, data.SplitOptions{Seed: *seed, MaxTrain: *maxTrain, ValPerClass: 1, MaxTest: 10}, *quiet, stderr)
 	if err != nil {
@@ -218,7 +234,8 @@ func runCheckKFAC(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	rep, err := kfac.CheckConvergence(s.be, net, s.splits.Train, kfac.ConvergenceOptions{Lambda: *lambda, Gap: *gap, MaxEpochs: *maxEpochs,
-		SGDRates: sgd, KFACRates: kf, ExtraDamping: *damping, Seed: *seed, Progress: s.progress})
+		SGDRates: sgd, KFACRates: kf, BlockRates: blocks, ExtraDamping: *damping, Momentum: *momentum,
+		Factors: kfac.Options{Expand: *factorsFlag == "kfc", EigenCorrection: *ekfac}, Seed: *seed, Progress: s.progress})
 	if err != nil {
 		return err
 	}
@@ -233,10 +250,17 @@ func runCheckKFAC(args []string, stdout, stderr io.Writer) error {
 		rows = append(rows, []string{"sgd", fmt.Sprintf("%g", r.LearningRate), epochs(r.Epochs), lastGap(r)})
 	}
 	for _, r := range rep.KFAC {
-		rows = append(rows, []string{"sgd+kfac", fmt.Sprintf("%g", r.LearningRate), epochs(r.Epochs), lastGap(r)})
+		rows = append(rows, []string{"sgd+kfac (" + rep.Factors + ")", fmt.Sprintf("%g", r.LearningRate), epochs(r.Epochs), lastGap(r)})
+	}
+	for _, r := range rep.ExactBlocks {
+		rows = append(rows, []string{fmt.Sprintf("sgd+exact %d layer blocks", rep.Blocks), fmt.Sprintf("%g", r.LearningRate), epochs(r.Epochs), lastGap(r)})
 	}
 	table(stdout, []string{"optimizer", "lr", "epochs to gap", "last gap"}, rows)
-	fmt.Fprintf(stdout, "sgd_epochs %s, kfac_epochs %s (target: sgd >= 10 x kfac)\n", epochs(rep.SGDEpochs), epochs(rep.KFACEpochs))
+	fmt.Fprintf(stdout, "sgd_epochs %s, kfac_epochs %s (target: sgd >= 10 x kfac)", epochs(rep.SGDEpochs), epochs(rep.KFACEpochs))
+	if len(rep.ExactBlocks) > 0 {
+		fmt.Fprintf(stdout, "; exact layer blocks (ceiling of block-diagonal curvature): %s", epochs(rep.ExactBlocksEpochs))
+	}
+	fmt.Fprintf(stdout, "\nkappa of the row space of J, which plain SGD never leaves: %.3g\n", rep.KappaRowSpace)
 	return writeJSON(*jsonPath, rep)
 }
 

@@ -55,6 +55,9 @@ func TestBadInputsGiveOneLine(t *testing.T) {
 		{[]string{"influence", "--banzhaf", "10", "--method", "lqf-fc"}, 2, "--banzhaf"},
 		{[]string{"influence", "validate", "--removals", "500", "--max-train", "50"}, 2, "--removals"},
 		{[]string{"check", "hypergradient", "--wd", "-1"}, 2, "--wd"},
+		{[]string{"check", "kfac", "--factors", "diag"}, 2, "--factors"},
+		{[]string{"check", "kfac", "--momentum", "1"}, 2, "--momentum"},
+		{[]string{"check", "kfac", "--block-lr", "0.1,y"}, 2, "--block-lr"},
 	}
 	for _, c := range cases {
 		code, _, stderr := runCLI(c.args...)
