@@ -210,7 +210,7 @@ func CheckConvergence(be backends.Backend, net *model.Network, train *data.Set, 
 		d := opts.Lambda + opts.ExtraDamping
 		pre := func(g []float64) ([]float64, error) { return eb.ApplyPower(g, d, -1) }
 		for _, lr := range opts.BlockRates {
-			r, err := hostHeavyBall(J, rows, p, n, residual, opts, lr, pre, rep.Optimum)
+			r, err := hostHeavyBall(J, p, n, residual, opts, lr, pre, rep.Optimum)
 			if err != nil {
 				return nil, fmt.Errorf("exact blocks lr=%g: %w", lr, err)
 			}
@@ -234,40 +234,17 @@ func rowSpaceKappa(k *mat.SymDense, n int, lambda float64) (float64, error) {
 }
 
 // hostHeavyBall runs the iteration of the graph runs on the host, in
-// float64 from the Jacobian rows J [rows, p]: with the residuals r,
+// float64 from the Jacobian rows J [N*C, p]: with the residuals r,
 //
 //	g = (2/N) J^T (J dw - r) + lambda dw,  v <- m v + P(g),  dw <- dw - eta v,
 //
 // and the objective (1/N) ||J dw - r||^2 + lambda/2 ||dw||^2 after every
 // step, until it is within opts.Gap of optimum.
-func hostHeavyBall(J []float32, rows, p, n int, residual []float64, opts ConvergenceOptions, lr float64,
+func hostHeavyBall(J []float32, p, n int, residual []float64, opts ConvergenceOptions, lr float64,
 	precondition func([]float64) ([]float64, error), optimum float64) (RateResult, error) {
 	res := RateResult{LearningRate: lr}
 	dw, vel, g := make([]float64, p), make([]float64, p), make([]float64, p)
-	e := make([]float64, rows)
-	// objectiveAndGradient fills g at dw and returns the objective there.
-	objectiveAndGradient := func() float64 {
-		data, sq := 0.0, 0.0
-		for r := range rows {
-			d := -residual[r]
-			for k, v := range J[r*p : (r+1)*p] {
-				d += float64(v) * dw[k]
-			}
-			e[r] = d
-			data += d * d
-		}
-		for k, v := range dw {
-			sq += v * v
-			g[k] = opts.Lambda * v
-		}
-		for r := range rows {
-			c := 2 / float64(n) * e[r]
-			for k, v := range J[r*p : (r+1)*p] {
-				g[k] += c * float64(v)
-			}
-		}
-		return data/float64(n) + opts.Lambda/2*sq
-	}
+	objectiveAndGradient := func() float64 { return model.ObjectiveGradient(J, p, residual, dw, opts.Lambda, n, g) }
 	objectiveAndGradient()
 	bar := progress.New(opts.Progress, fmt.Sprintf("exact blocks lr=%g", lr), opts.MaxEpochs, "epochs")
 	defer bar.Finish()

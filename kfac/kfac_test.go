@@ -481,7 +481,7 @@ func TestCheckConvergence(t *testing.T) {
 
 	// The host iteration with no preconditioner is the graph's SGD.
 	J, p, residual := tinyProblem(t, net, set)
-	host, err := hostHeavyBall(J, len(residual), p, set.Len(), residual, opts, opts.SGDRates[0],
+	host, err := hostHeavyBall(J, p, set.Len(), residual, opts, opts.SGDRates[0],
 		func(g []float64) ([]float64, error) { return g, nil }, rep.Optimum)
 	if err != nil {
 		t.Fatal(err)
@@ -532,7 +532,7 @@ func TestHostHeavyBallNewtonStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts := ConvergenceOptions{Lambda: lambda, Gap: 1e-9, MaxEpochs: 3}
-	r, err := hostHeavyBall(J, rows, p, n, residual, opts, 1, func(g []float64) ([]float64, error) { return eb.ApplyPower(g, lambda, -1) }, optimum)
+	r, err := hostHeavyBall(J, p, n, residual, opts, 1, func(g []float64) ([]float64, error) { return eb.ApplyPower(g, lambda, -1) }, optimum)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -220,16 +220,38 @@ func ShiftedCholesky(k *mat.SymDense, ridge float64) (*mat.Cholesky, error) {
 // Objective is LQF's objective at dw from the Jacobian rows J [N*C, p] and
 // residuals R = alpha Y - f0: (1/N) ||J dw - R||^2 + lambda/2 ||dw||^2.
 func Objective(J []float32, p int, residual, dw []float64, lambda float64, n int) float64 {
+	return ObjectiveGradient(J, p, residual, dw, lambda, n, nil)
+}
+
+// ObjectiveGradient returns Objective and, if grad is not nil (len p),
+// stores its gradient (2/N) J^T (J dw - R) + lambda dw there.
+func ObjectiveGradient(J []float32, p int, residual, dw []float64, lambda float64, n int, grad []float64) float64 {
 	data, sq := 0.0, 0.0
+	var e []float64
+	if grad != nil {
+		e = make([]float64, len(residual))
+	}
 	for r := range len(residual) {
 		d := -residual[r]
 		for k, v := range J[r*p : (r+1)*p] {
 			d += float64(v) * dw[k]
 		}
+		if e != nil {
+			e[r] = d
+		}
 		data += d * d
 	}
-	for _, v := range dw {
+	for k, v := range dw {
 		sq += v * v
+		if grad != nil {
+			grad[k] = lambda * v
+		}
+	}
+	for r, d := range e {
+		c := 2 / float64(n) * d
+		for k, v := range J[r*p : (r+1)*p] {
+			grad[k] += c * float64(v)
+		}
 	}
 	return data/float64(n) + lambda/2*sq
 }

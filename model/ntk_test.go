@@ -55,3 +55,38 @@ func TestJacobianRowsMatchLinearized(t *testing.T) {
 		t.Errorf("Jacobian rows times dw differ from the linearized pass by %.2e (relative)", e)
 	}
 }
+
+// TestObjectiveGradient: the gradient of ObjectiveGradient matches central
+// finite differences of Objective (float64; the objective is quadratic, so
+// they agree to round-off), and both return the same objective.
+func TestObjectiveGradient(t *testing.T) {
+	const rows, p, n, lambda = 8, 5, 4, 0.3
+	rng := rand.New(rand.NewPCG(7, 8))
+	J := make([]float32, rows*p)
+	for i := range J {
+		J[i] = float32(rng.NormFloat64())
+	}
+	residual, dw := make([]float64, rows), make([]float64, p)
+	for i := range residual {
+		residual[i] = rng.NormFloat64()
+	}
+	for i := range dw {
+		dw[i] = rng.NormFloat64()
+	}
+	grad := make([]float64, p)
+	obj := ObjectiveGradient(J, p, residual, dw, lambda, n, grad)
+	if want := Objective(J, p, residual, dw, lambda, n); math.Abs(obj-want) > 1e-12*want {
+		t.Errorf("objective %.15g, Objective %.15g", obj, want)
+	}
+	const h = 1e-3
+	for k := range p {
+		x := append([]float64(nil), dw...)
+		x[k] += h
+		up := Objective(J, p, residual, x, lambda, n)
+		x[k] -= 2 * h
+		fd := (up - Objective(J, p, residual, x, lambda, n)) / (2 * h)
+		if math.Abs(fd-grad[k]) > 1e-8*(1+math.Abs(fd)) {
+			t.Errorf("d/dw%d: gradient %.12g, finite differences %.12g", k, grad[k], fd)
+		}
+	}
+}
