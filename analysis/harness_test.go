@@ -102,15 +102,30 @@ func TestResultsMarkdown(t *testing.T) {
 	rep := Report{ID: "fig7", Quick: true, Seeds: []uint64{1}, Summary: &Summary{
 		Header: []string{"shots", "error"}, Rows: [][]string{{"2", "0.5"}},
 		Figures: []string{"/elsewhere/fig7-quick/fig7.png"}, Finding: "measured something"}}
-	raw, _ := json.Marshal(rep)
-	if err := os.WriteFile(filepath.Join(sub, "summary.json"), raw, 0o644); err != nil {
+	write := func(sub string, rep Report) {
+		raw, _ := json.Marshal(rep)
+		if err := os.WriteFile(filepath.Join(sub, "summary.json"), raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(sub, rep)
+	if _, err := ResultsMarkdown(dir, dir); err == nil || !strings.Contains(err.Error(), "mean_mse_minus_ce") {
+		t.Errorf("summary without the verdict's numbers: error %v, want one naming mean_mse_minus_ce", err)
+	}
+	rep.Summary.Values = map[string]float64{"mean_mse_minus_ce": -0.05}
+	write(sub, rep)
+	full := filepath.Join(dir, "fig6")
+	if err := os.MkdirAll(full, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	write(full, Report{ID: "fig6", Seeds: []uint64{1, 2, 3}, Summary: &Summary{Finding: "dropped", Values: map[string]float64{"mean_most_minus_least": -0.03}}})
 	md, err := ResultsMarkdown(dir, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"## fig7:", "measured something", "| 2 | 0.5 |", "](fig7-quick/fig7.png)", "quick mode, 1 seed", "lqf reproduce --fig 7 --quick --seeds 1", "Not run yet"} {
+	for _, want := range []string{"## fig7:", "measured something", "| 2 | 0.5 |", "](fig7-quick/fig7.png)", "quick mode, 1 seed", "lqf reproduce --fig 7 --quick --seeds 1", "Not run yet",
+		"| quick mode only | not tested |", "Not tested yet (quick mode). The criteria, read on the quick sizes: reproduced:",
+		"| full mode, 3 seeds | not reproduced |", "**Verdict.** not reproduced: dropping the most informative"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}

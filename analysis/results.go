@@ -15,7 +15,7 @@ import (
 // regenerates it. Experiments without results are listed as not run.
 func ResultsMarkdown(dir, base string) (string, error) {
 	var b, index strings.Builder
-	index.WriteString("| experiment | measured here | regenerate |\n|---|---|---|\n")
+	index.WriteString("| experiment | measured here | reproduced? | regenerate |\n|---|---|---|---|\n")
 	for _, x := range Experiments() {
 		fmt.Fprintf(&b, "\n## %s: %s\n\n", x.ID, x.Title)
 		fmt.Fprintf(&b, "**Paper's claim.** %s\n\n", x.Claim)
@@ -36,7 +36,7 @@ func ResultsMarkdown(dir, base string) (string, error) {
 		cmd := fmt.Sprintf("lqf reproduce --%s --seeds 3", idFlag(x.ID))
 		if !found || rep.Summary == nil {
 			fmt.Fprintf(&b, "Not run yet. Command: `%s`.\n", cmd)
-			fmt.Fprintf(&index, "| [%s](#%s) | not run | `%s` |\n", x.ID, anchor(x.ID, x.Title), cmd)
+			fmt.Fprintf(&index, "| [%s](#%s) | not run | not tested | `%s` |\n", x.ID, anchor(x.ID, x.Title), cmd)
 			continue
 		}
 		mode := fmt.Sprintf("full mode, %s", plural(len(rep.Seeds), "seed"))
@@ -45,9 +45,16 @@ func ResultsMarkdown(dir, base string) (string, error) {
 			cmd = fmt.Sprintf("lqf reproduce --%s --quick --seeds %d", idFlag(x.ID), len(rep.Seeds))
 		}
 		fmt.Fprintf(&b, "**Measured here** (%s). %s\n\n", mode, rep.Summary.Finding)
-		measured := fmt.Sprintf("full mode, %s", plural(len(rep.Seeds), "seed"))
+		verdict, err := Judge(x.ID, rep.Summary.Values)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", filepath.Join(where, "summary.json"), err)
+		}
+		measured, outcome := fmt.Sprintf("full mode, %s", plural(len(rep.Seeds), "seed")), verdict.Outcome
 		if rep.Quick {
-			measured = "quick mode only"
+			measured, outcome = "quick mode only", "not tested"
+			fmt.Fprintf(&b, "**Verdict.** Not tested yet (quick mode). The criteria, read on the quick sizes: %s\n\n", verdict)
+		} else {
+			fmt.Fprintf(&b, "**Verdict.** %s\n\n", verdict)
 		}
 		if len(rep.Summary.Header) > 0 {
 			b.WriteString("| " + strings.Join(rep.Summary.Header, " | ") + " |\n")
@@ -64,7 +71,7 @@ func ResultsMarkdown(dir, base string) (string, error) {
 			fmt.Fprintf(&b, "![%s](%s)\n\n", filepath.Base(f), rel)
 		}
 		fmt.Fprintf(&b, "Regenerate: `%s`.\n", cmd)
-		fmt.Fprintf(&index, "| [%s](#%s) | %s | `%s` |\n", x.ID, anchor(x.ID, x.Title), measured, cmd)
+		fmt.Fprintf(&index, "| [%s](#%s) | %s | %s | `%s` |\n", x.ID, anchor(x.ID, x.Title), measured, outcome, cmd)
 	}
 	var out strings.Builder
 	out.WriteString("# Results: the paper's claims on lqf's tasks\n\n")
@@ -72,7 +79,8 @@ func ResultsMarkdown(dir, base string) (string, error) {
 	out.WriteString("Each section gives the paper's claim, what was measured here (means ± standard deviations over\n")
 	out.WriteString("the seeds), the figures and the command that regenerates it (cached per seed: a rerun resumes).\n")
 	out.WriteString("Quick mode runs small sizes so that CI can execute every experiment; only full-mode results\n")
-	out.WriteString("test a claim.\n\n")
+	out.WriteString("test a claim. Each verdict splits the claim into parts with criteria fixed in advance\n")
+	out.WriteString("(`analysis.Judge`): reproduced when every part holds, not reproduced when none does.\n\n")
 	out.WriteString(index.String())
 	out.WriteString(b.String())
 	return out.String(), nil
