@@ -7,6 +7,7 @@ import (
 	"image/color"
 	"math"
 	"math/rand/v2"
+	"strings"
 
 	"github.com/gomlx/gomlx/backends"
 	"gonum.org/v1/gonum/mat"
@@ -33,6 +34,10 @@ const (
 	fig6Most   = "most"
 	fig6Least  = "least"
 	fig6Random = "random"
+	// Per class: every class loses the same number of its own most (or
+	// least) informative samples (DropByFSI balanced).
+	fig6MostBalanced  = "most, per class"
+	fig6LeastBalanced = "least, per class"
 )
 
 // fig6Point is the test error of LQF (closed form) retrained without
@@ -72,6 +77,9 @@ type fig6Result struct {
 	// pass) on a few test images, for the largest drop of the most
 	// informative samples.
 	CheckRelDiff float64 `json:"check_rel_diff"`
+	// KeptPerClass is, for each strategy other than random, the training
+	// images left per class at the largest drop.
+	KeptPerClass map[string][]int `json:"kept_per_class,omitempty"`
 }
 
 // fig6Config is the size of one mode.
@@ -159,14 +167,26 @@ func runFig6(env *Env, seed uint64) (any, error) {
 		return model.ErrorRate(out, test.Labels), nil
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x66696736))
+	res.KeptPerClass = map[string][]int{}
+	largest := cfg.Drops[len(cfg.Drops)-1]
+	ranked := []struct {
+		strategy       string
+		most, balanced bool
+	}{{fig6Most, true, false}, {fig6Least, false, false}, {fig6MostBalanced, true, true}, {fig6LeastBalanced, false, true}}
 	for _, k := range cfg.Drops {
-		most, err := testError(rank[k:])
-		if err != nil {
-			return nil, err
-		}
-		least, err := testError(rank[:n-k])
-		if err != nil {
-			return nil, err
+		errs := map[string]float64{}
+		for _, r := range ranked {
+			keep, err := DropByFSI(fsi, train.Labels, train.NumClasses, k, r.most, r.balanced)
+			if err != nil {
+				return nil, err
+			}
+			if errs[r.strategy], err = testError(keep); err != nil {
+				return nil, err
+			}
+			res.Points = append(res.Points, fig6Point{k, r.strategy, errs[r.strategy], 1})
+			if k == largest {
+				res.KeptPerClass[r.strategy] = KeptPerClass(keep, train.Labels, train.NumClasses)
+			}
 		}
 		draws := cfg.RandomDraws
 		if k == 0 {
@@ -180,8 +200,9 @@ func runFig6(env *Env, seed uint64) (any, error) {
 			}
 			random += e / float64(draws)
 		}
-		env.Logf("fig6 seed %d: drop %d: most informative %.4f, least %.4f, random %.4f", seed, k, most, least, random)
-		res.Points = append(res.Points, fig6Point{k, fig6Most, most, 1}, fig6Point{k, fig6Least, least, 1}, fig6Point{k, fig6Random, random, draws})
+		env.Logf("fig6 seed %d: drop %d: most informative %.4f, least %.4f, random %.4f; per class: most %.4f, least %.4f",
+			seed, k, errs[fig6Most], errs[fig6Least], random, errs[fig6MostBalanced], errs[fig6LeastBalanced])
+		res.Points = append(res.Points, fig6Point{k, fig6Random, random, draws})
 	}
 	// Check the kernel-form outputs against retraining through the network
 	// at the largest drop of the most informative samples.
@@ -327,14 +348,28 @@ func summarizeFig6(env *Env, raw []json.RawMessage) (*Summary, error) {
 		}
 	}
 	strategies := []string{fig6Most, fig6Least, fig6Random}
-	names := map[string]string{fig6Most: "drop most informative", fig6Least: "drop least informative", fig6Random: "drop random"}
-	s := &Summary{Header: []string{"dropped", names[fig6Most], names[fig6Least], names[fig6Random], "most - least"}, Values: map[string]float64{}}
+	names := map[string]string{fig6Most: "drop most informative", fig6Least: "drop least informative", fig6Random: "drop random",
+		fig6MostBalanced: "most, per class", fig6LeastBalanced: "least, per class"}
+	// Results from before the per-class strategies lack them.
+	balanced := len(errs[key(drops[0], fig6MostBalanced)]) > 0
+	if balanced {
+		strategies = append(strategies, fig6MostBalanced, fig6LeastBalanced)
+	}
+	header := []string{"dropped"}
+	for _, st := range strategies {
+		header = append(header, names[st])
+	}
+	header = append(header, "most - least")
+	if balanced {
+		header = append(header, "most - least, per class")
+	}
+	s := &Summary{Header: header, Values: map[string]float64{}}
 	series := make([]figure.Series, len(strategies))
 	for i, st := range strategies {
 		series[i].Name = names[st]
-		series[i].Dashed = st == fig6Random
+		series[i].Dashed = st == fig6Random || st == fig6MostBalanced || st == fig6LeastBalanced
 	}
-	var gap float64
+	var gap, gapBalanced float64
 	var gaps int
 	for _, k := range drops {
 		row := []string{fmt.Sprint(k)}
@@ -352,9 +387,13 @@ func summarizeFig6(env *Env, raw []json.RawMessage) (*Summary, error) {
 			series[i].Err = append(series[i].Err, sd)
 		}
 		row = append(row, fmt.Sprintf("%+.4f", means[fig6Most]-means[fig6Least]))
+		if balanced {
+			row = append(row, fmt.Sprintf("%+.4f", means[fig6MostBalanced]-means[fig6LeastBalanced]))
+		}
 		s.Rows = append(s.Rows, row)
 		if k > 0 {
 			gap += means[fig6Most] - means[fig6Least]
+			gapBalanced += means[fig6MostBalanced] - means[fig6LeastBalanced]
 			gaps++
 		}
 	}
@@ -365,13 +404,30 @@ func summarizeFig6(env *Env, raw []json.RawMessage) (*Summary, error) {
 			v = errs[key(last, st)]
 		}
 		m, _ := MeanStd(v)
-		s.Values["test_error_"+st] = m
+		s.Values["test_error_"+strings.ReplaceAll(st, ", per class", "_per_class")] = m
 	}
 	if gaps > 0 {
 		gap /= float64(gaps)
+		gapBalanced /= float64(gaps)
 	}
 	s.Values["mean_most_minus_least"] = gap
+	if balanced {
+		s.Values["mean_most_minus_least_per_class"] = gapBalanced
+	}
 	s.Values["max_dropped"] = float64(last)
+	// The fewest images any class keeps after the largest global drop of
+	// the least informative samples, over seeds.
+	fewest := -1
+	for _, r := range results {
+		for _, c := range r.KeptPerClass[fig6Least] {
+			if fewest < 0 || c < fewest {
+				fewest = c
+			}
+		}
+	}
+	if fewest >= 0 {
+		s.Values["least_fewest_kept_in_a_class"] = float64(fewest)
+	}
 
 	p, err := figure.Lines(series, figure.LineOptions{
 		Title:  fmt.Sprintf("%s, %d training images: LQF test error after dropping samples (%d seeds)", r0.Task, r0.TrainSize, len(results)),
@@ -416,5 +472,12 @@ func summarizeFig6(env *Env, raw []json.RawMessage) (*Summary, error) {
 	}
 	s.Finding = fmt.Sprintf("from a test error of %.4f with all %d training images, dropping the %d most informative by F-SI gives %.4f, the %d least informative %.4f and %d random ones %.4f (most - least %+.4f on average over the drop sizes): removing informative samples degrades LQF %s removing uninformative ones (paper: faster).",
 		s.Values["test_error_base"], r0.TrainSize, last, s.Values["test_error_most"], last, s.Values["test_error_least"], last, s.Values["test_error_random"], gap, verdict)
+	if fewest >= 0 {
+		s.Finding += fmt.Sprintf(" The least informative samples gather in few classes: after dropping %d of them a class keeps as few as %d images.", last, fewest)
+	}
+	if balanced {
+		s.Finding += fmt.Sprintf(" Dropping per class (every class loses the same number of its own most or least informative samples), most - least is %+.4f on average (%.4f vs %.4f at %d dropped).",
+			gapBalanced, s.Values["test_error_most_per_class"], s.Values["test_error_least_per_class"], last)
+	}
 	return s, nil
 }

@@ -58,6 +58,36 @@ func TestSummarizeFig6(t *testing.T) {
 			t.Errorf("figure %s: %v", f, err)
 		}
 	}
+
+	// With the per-class strategies (seed s: most per class 0.25 + 0.1 s at
+	// 10 dropped, least per class 0.1 + 0.1 s) and the classes kept.
+	raw = raw[:0]
+	for s, base := range []float64{0.1, 0.2} {
+		r := fig6Result{Task: "fashion-5-9", TrainSize: 20,
+			Points: []fig6Point{{0, fig6Most, base, 1}, {0, fig6Least, base, 1}, {0, fig6Random, base, 1},
+				{0, fig6MostBalanced, base, 1}, {0, fig6LeastBalanced, base, 1},
+				{10, fig6Most, base + 0.2, 1}, {10, fig6Least, base + 0.3, 1}, {10, fig6Random, base + 0.1, 3},
+				{10, fig6MostBalanced, base + 0.15, 1}, {10, fig6LeastBalanced, base, 1}},
+			KeptPerClass: map[string][]int{fig6Least: {8 - 3*s, 2}}}
+		b, _ := json.Marshal(r)
+		raw = append(raw, b)
+	}
+	if s, err = summarizeFig6(&Env{Dir: t.TempDir()}, raw); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]float64{"mean_most_minus_least": -0.1, "mean_most_minus_least_per_class": 0.15,
+		"test_error_most_per_class": 0.3, "test_error_least_per_class": 0.15, "least_fewest_kept_in_a_class": 2} {
+		if got, ok := s.Values[key]; !ok || math.Abs(got-want) > 1e-12 {
+			t.Errorf("%s = %g, want %g", key, got, want)
+		}
+	}
+	if len(s.Header) != 8 || len(s.Rows[1]) != 8 || s.Rows[1][7] != "+0.1500" {
+		t.Errorf("header %q, rows %q", s.Header, s.Rows)
+	}
+	if !strings.Contains(s.Finding, "as few as 2 images") || !strings.Contains(s.Finding, "most - least is +0.1500") {
+		t.Errorf("finding %q", s.Finding)
+	}
+
 	bad, _ := json.Marshal(fig6Result{Points: []fig6Point{{0, fig6Most, 0.1, 1}}})
 	if _, err := summarizeFig6(&Env{Dir: t.TempDir()}, []json.RawMessage{bad}); err == nil {
 		t.Error("a result without the least and random strategies was accepted")

@@ -3,6 +3,7 @@ package analysis
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/lqf-go/lqf/influence"
@@ -48,4 +49,61 @@ func RankByFSI(fsi []float64) []int {
 	}
 	sort.SliceStable(idx, func(a, b int) bool { return fsi[idx[a]] > fsi[idx[b]] })
 	return idx
+}
+
+// DropByFSI returns the training indices kept after dropping k samples by
+// F-SI (in increasing index order): the k most informative (most = true)
+// or the k least. With balanced, the k are spread over the classes
+// round-robin, each class losing its own most (or least) informative
+// samples and no class losing more than one sample more than another one
+// that still has samples: a summarization that cannot empty a class whose
+// samples all rank low. labels[i] in [0, classes).
+func DropByFSI(fsi []float64, labels []int32, classes, k int, most, balanced bool) ([]int, error) {
+	n := len(fsi)
+	if len(labels) != n || classes < 1 || k < 0 || k >= n {
+		return nil, fmt.Errorf("analysis: cannot drop %d of %d samples (%d labels, %d classes)", k, n, len(labels), classes)
+	}
+	rank := RankByFSI(fsi)
+	if !most {
+		slices.Reverse(rank)
+	}
+	drop := make([]bool, n)
+	if !balanced {
+		for _, i := range rank[:k] {
+			drop[i] = true
+		}
+	} else {
+		queues := make([][]int, classes) // each class's samples, first dropped first
+		for _, i := range rank {
+			if l := int(labels[i]); l < 0 || l >= classes {
+				return nil, fmt.Errorf("analysis: sample %d has label %d, not in [0, %d)", i, l, classes)
+			}
+			queues[labels[i]] = append(queues[labels[i]], i)
+		}
+		for dropped := 0; dropped < k; {
+			for c := range queues {
+				if dropped < k && len(queues[c]) > 0 {
+					drop[queues[c][0]] = true
+					queues[c] = queues[c][1:]
+					dropped++
+				}
+			}
+		}
+	}
+	keep := make([]int, 0, n-k)
+	for i, d := range drop {
+		if !d {
+			keep = append(keep, i)
+		}
+	}
+	return keep, nil
+}
+
+// KeptPerClass counts the kept samples of each class.
+func KeptPerClass(keep []int, labels []int32, classes int) []int {
+	out := make([]int, classes)
+	for _, i := range keep {
+		out[labels[i]]++
+	}
+	return out
 }

@@ -86,3 +86,47 @@ func TestFSIMatchesRetraining(t *testing.T) {
 		t.Error("FSI accepted empty scores")
 	}
 }
+
+// TestDropByFSI: the global drops remove exactly the k highest (lowest)
+// F-SI values; the per-class drops remove each class's own highest
+// (lowest), with per-class counts that differ by at most one, and leave
+// a class whose samples all rank low its share.
+func TestDropByFSI(t *testing.T) {
+	// Class 1's samples all rank below class 0's.
+	fsi := []float64{0.9, 0.1, 0.8, 0.2, 0.7, 0.3, 0.6, 0.05}
+	labels := []int32{0, 1, 0, 1, 0, 1, 0, 1}
+	cases := []struct {
+		k              int
+		most, balanced bool
+		want           []int
+	}{
+		{0, true, false, []int{0, 1, 2, 3, 4, 5, 6, 7}},
+		{3, true, false, []int{1, 3, 5, 6, 7}},  // drops 0.9, 0.8, 0.7
+		{3, false, false, []int{0, 2, 4, 6, 5}}, // drops 0.05, 0.1, 0.2
+		{4, false, false, []int{0, 2, 4, 6}},    // empties class 1
+		{4, false, true, []int{0, 2, 3, 5}},     // drops 0.6, 0.7 of class 0 and 0.05, 0.1 of class 1
+		{3, true, true, []int{1, 3, 4, 6, 7}},   // round-robin: 0.9 (c0), 0.3 (c1), 0.8 (c0)
+	}
+	for _, c := range cases {
+		keep, err := DropByFSI(fsi, labels, 2, c.k, c.most, c.balanced)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := append([]int(nil), c.want...)
+		slices.Sort(want)
+		if !slices.Equal(keep, want) {
+			t.Errorf("k %d most %v balanced %v: keep %v, want %v", c.k, c.most, c.balanced, keep, want)
+		}
+	}
+	if got := KeptPerClass([]int{0, 2, 3, 5}, labels, 2); !slices.Equal(got, []int{2, 2}) {
+		t.Errorf("KeptPerClass %v, want [2 2]", got)
+	}
+	for _, bad := range []struct {
+		k      int
+		labels []int32
+	}{{8, labels}, {-1, labels}, {2, labels[:3]}, {2, []int32{0, 1, 0, 1, 0, 2, 0, 1}}} {
+		if _, err := DropByFSI(fsi, bad.labels, 2, bad.k, true, true); err == nil {
+			t.Errorf("k %d labels %v: no error", bad.k, bad.labels)
+		}
+	}
+}
