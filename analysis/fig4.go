@@ -166,6 +166,15 @@ func ftRun(env *Env, nets *ftBackbones, spec ftSpec, splits *data.Splits, seed u
 	return r, p, nil
 }
 
+// ftRunCell is ftRun for runs that need only the result, cached as the
+// seed's cell name (see Cell) so that an interrupted seed resumes.
+func ftRunCell(env *Env, nets *ftBackbones, spec ftSpec, splits *data.Splits, seed uint64, name string) (*model.FinetuneResult, error) {
+	return Cell(env, seed, name, func() (*model.FinetuneResult, error) {
+		r, _, err := ftRun(env, nets, spec, splits, seed)
+		return r, err
+	})
+}
+
 // ftSeeds is "1 seed" or "N seeds".
 func ftSeeds(n int) string {
 	if n == 1 {
@@ -237,7 +246,7 @@ func runFig4(env *Env, seed uint64) (any, error) {
 				return nil, err
 			}
 			for _, spec := range fig4Specs(env.Quick) {
-				r, _, err := ftRun(env, nets, spec, splits, seed)
+				r, err := ftRunCell(env, nets, spec, splits, seed, fmt.Sprintf("%s/%d-shot/%s", name, k, spec.Name))
 				if err != nil {
 					return nil, fmt.Errorf("%s, %d shots: %w", name, k, err)
 				}

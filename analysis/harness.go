@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"math"
 	"os"
@@ -66,6 +67,62 @@ func (e *Env) Logf(format string, args ...any) {
 
 // Path returns a file name inside the experiment directory.
 func (e *Env) Path(name string) string { return filepath.Join(e.Dir, name) }
+
+// cellDir is where the cells of a seed's run are cached until the seed's
+// result is written.
+func (e *Env) cellDir(seed uint64) string {
+	return filepath.Join(e.Dir, "cells", fmt.Sprintf("seed-%d", seed))
+}
+
+// Cell returns the result of one expensive unit of a seed's run (a
+// fine-tuning grid search, say) named name, unique within the seed: cached
+// in <Dir>/cells/seed-<seed>/ if an earlier, interrupted run computed it,
+// else computed now and cached atomically. A seed that takes hours thus
+// resumes where it stopped; Reproduce removes the cells once the seed's
+// result is written. Like the seed cache, cells are not invalidated when
+// an experiment's settings change: delete the directory then.
+func Cell[T any](env *Env, seed uint64, name string, compute func() (T, error)) (T, error) {
+	var zero T
+	path := filepath.Join(env.cellDir(seed), cellFile(name))
+	if raw, err := os.ReadFile(path); err == nil {
+		var v T
+		if err := json.Unmarshal(raw, &v); err == nil {
+			env.Logf("cell %q: cached in %s", name, path)
+			return v, nil
+		}
+	}
+	v, err := compute()
+	if err != nil {
+		return zero, err
+	}
+	raw, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return zero, fmt.Errorf("cell %q: %w", name, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return zero, err
+	}
+	if err := atomicfile.WriteFile(path, func(w io.Writer) error { _, err := w.Write(raw); return err }); err != nil {
+		return zero, err
+	}
+	return v, nil
+}
+
+// cellFile is a file name for a cell: its name with characters other than
+// letters, digits, '.', '-' and '_' replaced, plus a hash of the exact name
+// so that names differing only there do not collide.
+func cellFile(name string) string {
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	safe := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '-', r == '_':
+			return r
+		}
+		return '_'
+	}, name)
+	return fmt.Sprintf("%s-%08x.json", safe, h.Sum32())
+}
 
 var experiments = map[string]Experiment{}
 
@@ -161,6 +218,11 @@ func Reproduce(be backends.Backend, x Experiment, dir string, seeds int, quick b
 		}
 		rep.Seconds[fmt.Sprint(seed)] = time.Since(start).Seconds()
 		results = append(results, raw)
+		// The seed's result supersedes its cells.
+		if err := os.RemoveAll(env.cellDir(seed)); err != nil {
+			return nil, err
+		}
+		os.Remove(filepath.Dir(env.cellDir(seed))) // only if empty
 	}
 	var err error
 	if rep.Summary, err = x.Summarize(env, results); err != nil {

@@ -60,6 +60,60 @@ func TestReproduceCachesSeeds(t *testing.T) {
 	}
 }
 
+// TestCellResumesASeed: a seed interrupted after its first cell reruns
+// only the cells not yet computed, a failed cell is not cached, and the
+// cells are removed once the seed's result is written.
+func TestCellResumesASeed(t *testing.T) {
+	dir := t.TempDir()
+	computed := map[string]int{}
+	failAt := "b (2)"
+	x := Experiment{ID: "fig98", Title: "t", Claim: "c",
+		Run: func(env *Env, seed uint64) (any, error) {
+			var out []int
+			for i, name := range []string{"a/1", "b (2)", "b__2_"} {
+				v, err := Cell(env, seed, name, func() (int, error) {
+					if name == failAt {
+						return 0, errors.New("interrupted")
+					}
+					computed[name]++
+					return 10*int(seed) + i, nil
+				})
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, v)
+			}
+			return out, nil
+		},
+		Summarize: func(env *Env, raw []json.RawMessage) (*Summary, error) {
+			r, err := Decode[[]int](raw)
+			if err != nil {
+				return nil, err
+			}
+			if len(r) != 1 || len(r[0]) != 3 || r[0][0] != 10 || r[0][1] != 11 || r[0][2] != 12 {
+				t.Errorf("seed result %v, want [[10 11 12]]", r)
+			}
+			return &Summary{Finding: "ok"}, nil
+		}}
+	if _, err := Reproduce(nil, x, dir, 1, true, nil); err == nil || !strings.Contains(err.Error(), "interrupted") {
+		t.Fatalf("interrupted run: error %v", err)
+	}
+	cells, _ := filepath.Glob(filepath.Join(dir, "fig98-quick", "cells", "seed-1", "*.json"))
+	if len(cells) != 1 || computed["a/1"] != 1 {
+		t.Fatalf("after the interruption: cells %v, computed %v; want the first cell only", cells, computed)
+	}
+	failAt = ""
+	if _, err := Reproduce(nil, x, dir, 1, true, nil); err != nil {
+		t.Fatal(err)
+	}
+	if computed["a/1"] != 1 || computed["b (2)"] != 1 || computed["b__2_"] != 1 {
+		t.Errorf("computed %v: want every cell once (names that map to the same characters must not collide)", computed)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "fig98-quick", "cells")); !os.IsNotExist(err) {
+		t.Errorf("cells left after the seed was written: %v", err)
+	}
+}
+
 // TestSummarizeFig7 aggregates two hand-made seeds.
 func TestSummarizeFig7(t *testing.T) {
 	env := &Env{Dir: t.TempDir()}

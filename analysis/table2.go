@@ -75,7 +75,7 @@ func runTable2(env *Env, seed uint64) (any, error) {
 			return nil, err
 		}
 		for _, spec := range table2Specs() {
-			r, _, err := ftRun(env, nets, spec, splits, seed)
+			r, err := ftRunCell(env, nets, spec, splits, seed, name+"/"+spec.Name)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", name, err)
 			}

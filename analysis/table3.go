@@ -105,7 +105,7 @@ func runTable3(env *Env, seed uint64) (any, error) {
 			return nil, err
 		}
 		for _, c := range table3Configs(env.Quick) {
-			r, _, err := ftRun(env, nets, c.Spec, splits, seed)
+			r, err := ftRunCell(env, nets, c.Spec, splits, seed, name+"/"+c.Spec.Name+"/"+c.Optimizer)
 			if err != nil {
 				return nil, fmt.Errorf("%s, %s: %w", name, c.Optimizer, err)
 			}
