@@ -135,16 +135,22 @@ func runFig1(env *Env, seed uint64) (any, error) {
 				for _, eta := range cfg.Etas[m] {
 					o.BatchSize, o.LearningRates = b, []float64{eta}
 					bs := min(b, splits.Train.Len())
-					pt := fig1Point{Task: name, Method: string(m), LearningRate: eta, BatchSize: bs, Momentum: o.Momentum,
-						ELR: effectiveLR(eta, o.Momentum, bs)}
-					r, _, err := model.Finetune(env.Backend, backbones[m.Activation()], splits, o)
-					switch {
-					case errors.Is(err, model.ErrDiverged):
-						pt.Diverged, pt.ValError, pt.TestError = true, chance, chance
-					case err != nil:
-						return nil, fmt.Errorf("%s, %s, eta %g, batch %d: %w", name, m, eta, b, err)
-					default:
-						pt.ValError, pt.TestError = r.ValError, r.TestError
+					pt, err := Cell(env, seed, fmt.Sprintf("%s/%s/eta=%g/batch=%d", name, m, eta, b), func() (fig1Point, error) {
+						pt := fig1Point{Task: name, Method: string(m), LearningRate: eta, BatchSize: bs, Momentum: o.Momentum,
+							ELR: effectiveLR(eta, o.Momentum, bs)}
+						r, _, err := model.Finetune(env.Backend, backbones[m.Activation()], splits, o)
+						switch {
+						case errors.Is(err, model.ErrDiverged):
+							pt.Diverged, pt.ValError, pt.TestError = true, chance, chance
+						case err != nil:
+							return pt, fmt.Errorf("%s, %s, eta %g, batch %d: %w", name, m, eta, b, err)
+						default:
+							pt.ValError, pt.TestError = r.ValError, r.TestError
+						}
+						return pt, nil
+					})
+					if err != nil {
+						return nil, err
 					}
 					env.Logf("fig1 seed %d: %s %s eta %g batch %d (ELR %.3g): val error %.4f%s", seed, name, m, eta, bs, pt.ELR, pt.ValError,
 						map[bool]string{true: " (diverged)"}[pt.Diverged])

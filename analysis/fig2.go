@@ -128,17 +128,23 @@ func runFig2(env *Env, seed uint64) (any, error) {
 		curvature := map[model.Activation]model.CurvatureFunc{model.LeakyReLU: table1KFAC(seed), model.ReLU: table1KFAC(seed)}
 		for _, v := range fig2Variants {
 			o, act := fig2Options(cfg, v.Name, seed, curvature)
-			c := fig2Cell{Task: name, Rank: task.Rank, Variant: v.Name}
-			r, diverged, err := finetuneEachPoint(env.Backend, backbones[act], splits, o)
-			c.Diverged = diverged
-			switch {
-			case errors.Is(err, model.ErrDiverged):
-				chance := 1 - 1/float64(splits.Train.NumClasses)
-				c.TestError, c.ValError = chance, chance
-			case err != nil:
-				return nil, fmt.Errorf("%s, %s: %w", name, v.Name, err)
-			default:
-				c.TestError, c.ValError, c.LearningRate, c.WeightDecay, c.Seconds = r.TestError, r.ValError, r.LearningRate, r.WeightDecay, r.Seconds
+			c, err := Cell(env, seed, name+"/"+v.Name, func() (fig2Cell, error) {
+				c := fig2Cell{Task: name, Rank: task.Rank, Variant: v.Name}
+				r, diverged, err := finetuneEachPoint(env.Backend, backbones[act], splits, o)
+				c.Diverged = diverged
+				switch {
+				case errors.Is(err, model.ErrDiverged):
+					chance := 1 - 1/float64(splits.Train.NumClasses)
+					c.TestError, c.ValError = chance, chance
+				case err != nil:
+					return c, fmt.Errorf("%s, %s: %w", name, v.Name, err)
+				default:
+					c.TestError, c.ValError, c.LearningRate, c.WeightDecay, c.Seconds = r.TestError, r.ValError, r.LearningRate, r.WeightDecay, r.Seconds
+				}
+				return c, nil
+			})
+			if err != nil {
+				return nil, err
 			}
 			env.Logf("fig2 seed %d: %s %s: test error %.4f (val %.4f, %d diverged)", seed, name, v.Name, c.TestError, c.ValError, c.Diverged)
 			res.Cells = append(res.Cells, c)

@@ -192,14 +192,20 @@ func computeTable1(env *Env, seed uint64) (*table1Result, error) {
 			if m == model.LQF || m == model.LQFFC {
 				o.Solver, solver = model.SolverExact, "closed form"
 			}
-			r, diverged, err := finetuneEachPoint(env.Backend, backbones[m.Activation()], splits, o)
+			c, err := Cell(env, seed, name+"/"+string(m), func() (table1Cell, error) {
+				r, diverged, err := finetuneEachPoint(env.Backend, backbones[m.Activation()], splits, o)
+				if err != nil {
+					return table1Cell{}, fmt.Errorf("%s, %s: %w", name, m, err)
+				}
+				return table1Cell{Task: name, Rank: task.Rank, Method: string(m), Solver: solver,
+					TestError: r.TestError, ValError: r.ValError, TrainError: r.TrainError, LearningRate: r.LearningRate,
+					WeightDecay: r.WeightDecay, Diverged: diverged, TrainSize: r.TrainSize, TestSize: r.TestSize, Seconds: r.Seconds}, nil
+			})
 			if err != nil {
-				return nil, fmt.Errorf("%s, %s: %w", name, m, err)
+				return nil, err
 			}
-			env.Logf("table1 seed %d: %s %s: test error %.4f (val %.4f, %.0fs)", seed, name, m, r.TestError, r.ValError, r.Seconds)
-			res.Cells = append(res.Cells, table1Cell{Task: name, Rank: task.Rank, Method: string(m), Solver: solver,
-				TestError: r.TestError, ValError: r.ValError, TrainError: r.TrainError, LearningRate: r.LearningRate,
-				WeightDecay: r.WeightDecay, Diverged: diverged, TrainSize: r.TrainSize, TestSize: r.TestSize, Seconds: r.Seconds})
+			env.Logf("table1 seed %d: %s %s: test error %.4f (val %.4f, %.0fs)", seed, name, m, c.TestError, c.ValError, c.Seconds)
+			res.Cells = append(res.Cells, c)
 		}
 	}
 	return res, nil
