@@ -84,7 +84,7 @@ func TestSummarizeFig6(t *testing.T) {
 	if len(s.Header) != 8 || len(s.Rows[1]) != 8 || s.Rows[1][7] != "+0.1500" {
 		t.Errorf("header %q, rows %q", s.Header, s.Rows)
 	}
-	if !strings.Contains(s.Finding, "as few as 2 images") || !strings.Contains(s.Finding, "most - least is +0.1500") {
+	if !strings.Contains(s.Finding, "as few as 2 images.") || !strings.Contains(s.Finding, "most - least is +0.1500") {
 		t.Errorf("finding %q", s.Finding)
 	}
 
