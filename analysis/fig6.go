@@ -470,7 +470,7 @@ func summarizeFig6(env *Env, raw []json.RawMessage) (*Summary, error) {
 	if s.Values["test_error_most"] <= s.Values["test_error_least"] {
 		verdict = "no faster than"
 	}
-	s.Finding = fmt.Sprintf("from a test error of %.4f with all %d training images, dropping the %d most informative by F-SI gives %.4f, the %d least informative %.4f and %d random ones %.4f (most - least %+.4f on average over the drop sizes): removing informative samples degrades LQF %s removing uninformative ones (paper: faster).",
+	s.Finding = fmt.Sprintf("From a test error of %.4f with all %d training images, dropping the %d most informative by F-SI gives %.4f, the %d least informative %.4f and %d random ones %.4f (most - least %+.4f on average over the drop sizes): removing informative samples degrades LQF %s removing uninformative ones (paper: faster).",
 		s.Values["test_error_base"], r0.TrainSize, last, s.Values["test_error_most"], last, s.Values["test_error_least"], last, s.Values["test_error_random"], gap, verdict)
 	if fewest >= 0 {
 		s.Finding += fmt.Sprintf(" The least informative samples gather in few classes: after dropping %d of them a class keeps as few as %s.", last, plural(fewest, "image"))
