@@ -271,3 +271,78 @@ func PlusMinus(x []float64, format string) string {
 	}
 	return fmt.Sprintf(format+" ± "+format, m, s)
 }
+
+// CacheStatus is what a results directory holds for one experiment in
+// one mode: the seeds whose results are cached and, per unfinished seed,
+// how many cells are.
+type CacheStatus struct {
+	Seeds []int
+	Cells map[int]int
+}
+
+// String is e.g. "seeds 1, 2; 5 cells of seed 3", or "nothing".
+func (c CacheStatus) String() string {
+	var parts []string
+	if len(c.Seeds) > 0 {
+		s := make([]string, len(c.Seeds))
+		for i, v := range c.Seeds {
+			s[i] = fmt.Sprint(v)
+		}
+		word := "seeds "
+		if len(s) == 1 {
+			word = "seed "
+		}
+		parts = append(parts, word+strings.Join(s, ", "))
+	}
+	var seeds []int
+	for s := range c.Cells {
+		seeds = append(seeds, s)
+	}
+	sort.Ints(seeds)
+	for _, s := range seeds {
+		parts = append(parts, fmt.Sprintf("%s of seed %d", plural(c.Cells[s], "cell"), s))
+	}
+	if len(parts) == 0 {
+		return "nothing"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Cached reports what <dir>/<id>[-quick]/ holds (Reproduce's layout).
+func Cached(dir, id string, quick bool) (CacheStatus, error) {
+	sub := id
+	if quick {
+		sub += "-quick"
+	}
+	st := CacheStatus{Cells: map[int]int{}}
+	base := filepath.Join(dir, sub)
+	seeds, err := filepath.Glob(filepath.Join(base, "seed-*.json"))
+	if err != nil {
+		return st, err
+	}
+	for _, f := range seeds {
+		var s int
+		if _, err := fmt.Sscanf(filepath.Base(f), "seed-%d.json", &s); err == nil {
+			st.Seeds = append(st.Seeds, s)
+		}
+	}
+	sort.Ints(st.Seeds)
+	dirs, err := filepath.Glob(filepath.Join(base, "cells", "seed-*"))
+	if err != nil {
+		return st, err
+	}
+	for _, d := range dirs {
+		var s int
+		if _, err := fmt.Sscanf(filepath.Base(d), "seed-%d", &s); err != nil {
+			continue
+		}
+		cells, err := filepath.Glob(filepath.Join(d, "*.json"))
+		if err != nil {
+			return st, err
+		}
+		if len(cells) > 0 {
+			st.Cells[s] = len(cells)
+		}
+	}
+	return st, nil
+}

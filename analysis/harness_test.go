@@ -112,6 +112,21 @@ func TestCellResumesASeed(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "fig98-quick", "cells")); !os.IsNotExist(err) {
 		t.Errorf("cells left after the seed was written: %v", err)
 	}
+	if st, err := Cached(dir, "fig98", true); err != nil || st.String() != "seed 1" {
+		t.Errorf("Cached after the seed: %q, %v; want \"seed 1\"", st, err)
+	}
+
+	// A second seed interrupted after its first cell.
+	failAt = "b (2)"
+	if _, err := Reproduce(nil, x, dir, 2, true, nil); err == nil {
+		t.Fatal("interrupted second seed: no error")
+	}
+	if st, err := Cached(dir, "fig98", true); err != nil || st.String() != "seed 1; 1 cell of seed 2" {
+		t.Errorf("Cached: %q, %v; want \"seed 1; 1 cell of seed 2\"", st, err)
+	}
+	if st, err := Cached(dir, "fig98", false); err != nil || st.String() != "nothing" {
+		t.Errorf("Cached in full mode: %q, %v; want \"nothing\"", st, err)
+	}
 }
 
 // TestSummarizeFig7 aggregates two hand-made seeds.

@@ -355,3 +355,23 @@ func TestInfluenceCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestReproduceList lists every experiment with what --out holds for it.
+func TestReproduceList(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "fig7-quick"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "fig7-quick", "seed-1.json"), []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLI("reproduce", "--list", "--out", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"fig1 ", "table3 ", "claim: ", "full mode nothing; quick mode seed 1"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("--list output lacks %q:\n%s", want, stdout)
+		}
+	}
+}

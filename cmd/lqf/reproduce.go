@@ -41,6 +41,15 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 	if *list {
 		for _, x := range analysis.Experiments() {
 			fmt.Fprintf(stdout, "%-8s %s\n         claim: %s\n", x.ID, x.Title, x.Claim)
+			full, err := analysis.Cached(*out, x.ID, false)
+			if err != nil {
+				return err
+			}
+			quickSt, err := analysis.Cached(*out, x.ID, true)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "         cached in %s: full mode %s; quick mode %s\n", *out, full, quickSt)
 		}
 		return nil
 	}
