@@ -125,9 +125,12 @@ func runFig1(env *Env, seed uint64) (any, error) {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		chance := 1 - 1/float64(splits.Train.NumClasses)
+		// LQF's Jacobian features are the same at every (eta, batch).
+		jacobians := &model.JacobianCache{}
 		for _, m := range fig1Methods {
 			o := model.DefaultFinetuneOptions(m)
 			o.Seed, o.Epochs, o.WeightDecays = seed, cfg.Epochs, []float64{cfg.WeightDecay}
+			o.JacobianCache = jacobians
 			if m == model.LQF {
 				o.Curvature = table1KFAC(seed) // one per task and seed
 			}

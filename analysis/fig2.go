@@ -126,8 +126,11 @@ func runFig2(env *Env, seed uint64) (any, error) {
 		// The K-FAC factors depend on the backbone and the training set:
 		// LQF and its MSE ablation share the Leaky-ReLU ones.
 		curvature := map[model.Activation]model.CurvatureFunc{model.LeakyReLU: table1KFAC(seed), model.ReLU: table1KFAC(seed)}
+		// So do their Jacobian features, at every grid point.
+		jacobians := &model.JacobianCache{}
 		for _, v := range fig2Variants {
 			o, act := fig2Options(cfg, v.Name, seed, curvature)
+			o.JacobianCache = jacobians
 			c, err := Cell(env, seed, name+"/"+v.Name, func() (fig2Cell, error) {
 				c := fig2Cell{Task: name, Rank: task.Rank, Variant: v.Name}
 				r, diverged, err := finetuneEachPoint(env.Backend, backbones[act], splits, o)

@@ -120,10 +120,13 @@ func ftOptions(spec ftSpec, quick bool, n int, seed uint64) model.FinetuneOption
 type ftBackbones struct {
 	be   backends.Backend
 	nets map[string]*model.Network
+	// jacobians shares the Jacobian features of the linear methods between
+	// the runs on one task (the most recent training set and backbone).
+	jacobians *model.JacobianCache
 }
 
 func newFTBackbones(be backends.Backend) *ftBackbones {
-	return &ftBackbones{be: be, nets: map[string]*model.Network{}}
+	return &ftBackbones{be: be, nets: map[string]*model.Network{}, jacobians: &model.JacobianCache{}}
 }
 
 // For returns the backbone of spec: Leaky-ReLU for LQF and LQF-FC, ReLU
@@ -159,6 +162,7 @@ func ftRun(env *Env, nets *ftBackbones, spec ftSpec, splits *data.Splits, seed u
 		return nil, nil, err
 	}
 	o := ftOptions(spec, env.Quick, splits.Train.Len(), seed)
+	o.JacobianCache = nets.jacobians
 	r, p, err := model.Finetune(env.Backend, base, splits, o)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", spec.Name, err)

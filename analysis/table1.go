@@ -230,11 +230,16 @@ func table1Backbones(be backends.Backend) (map[model.Activation]*model.Network, 
 // lowest validation error is returned (its Grid lists the points that
 // trained). The exact solver, which cannot diverge, runs the whole grid at
 // once. It fails if every point diverged. o.Curvature is called once per
-// point: wrap it with memoCurvature to compute the factors once.
+// point: wrap it with memoCurvature to compute the factors once (the
+// Jacobian features are shared through o.JacobianCache).
 func finetuneEachPoint(be backends.Backend, base *model.Network, splits *data.Splits, o model.FinetuneOptions) (best *model.FinetuneResult, diverged int, err error) {
 	if o.Solver == model.SolverExact {
 		r, _, err := model.Finetune(be, base, splits, o)
 		return r, 0, err
+	}
+	if o.JacobianCache == nil {
+		// The points share the linear methods' Jacobian features.
+		o.JacobianCache = &model.JacobianCache{}
 	}
 	var grid []model.GridPoint
 	for _, lr := range o.LearningRates {

@@ -646,3 +646,43 @@ func TestRowSpaceKappa(t *testing.T) {
 		t.Errorf("kappa %.12g, want %.12g (eigenvalues %v)", got, want, v)
 	}
 }
+
+// TestFinetuneLinearizationsAgreeWithKFAC: LQF preconditioned by K-FAC
+// gives the same iterates whether it evaluates f0 + J dw by the JVP pass or
+// on Jacobian features computed once (model.LinearizeJacobian): same final
+// losses and the same dw, to float32 rounding.
+func TestFinetuneLinearizationsAgreeWithKFAC(t *testing.T) {
+	be := testBackend(t)
+	net, _ := tinySetup(t, 1)
+	task, _ := data.TaskByName("mnist-5-9")
+	splits, err := task.Load(data.SplitOptions{Seed: 2, MaxTrain: 18, ValPerClass: 2, MaxTest: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tangents [][]float64
+	var losses [][]float64
+	for _, lin := range []model.Linearization{model.LinearizeJVP, model.LinearizeJacobian} {
+		o := model.DefaultFinetuneOptions(model.LQF)
+		o.LearningRates, o.WeightDecays, o.Epochs, o.BatchSize, o.Seed = []float64{0.003}, []float64{1e-3}, 3, 6, 3
+		o.Curvature = CurvatureFunc(Options{Expand: true, EigenCorrection: true, ExtraDamping: 1e-3, Seed: 3})
+		o.Linearization = lin
+		r, p, err := model.Finetune(be, net, splits, o)
+		if err != nil {
+			t.Fatalf("%s: %v", lin, err)
+		}
+		if r.Linearization != lin {
+			t.Errorf("result says linearization %q, want %q", r.Linearization, lin)
+		}
+		dw, err := p.(model.LinearizedNetwork).Tangent()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tangents, losses = append(tangents, dw), append(losses, r.EpochLoss)
+	}
+	if e := model.MaxRelError(losses[1], losses[0]); e > 1e-4 || math.IsNaN(e) || len(losses[0]) != 3 {
+		t.Errorf("epoch losses differ by %.2e: %v vs %v", e, losses[1], losses[0])
+	}
+	if e := model.MaxRelError(tangents[1], tangents[0]); e > 1e-4 || math.IsNaN(e) {
+		t.Errorf("dw differs by %.2e (relative)", e)
+	}
+}

@@ -81,8 +81,15 @@ type FinetuneOptions struct {
 	Curvature CurvatureFunc
 	// Solver is SolverSGD (iterative) or SolverExact (closed form, LQF and
 	// LQF-FC only; the learning rates are then ignored).
-	Solver   Solver
-	Progress io.Writer
+	Solver Solver
+	// Linearization is how LQF and GaF evaluate f0 + J dw while training
+	// (SolverSGD): by a JVP pass per batch or on Jacobian rows computed
+	// once; LinearizeAuto picks by memory.
+	Linearization Linearization
+	// JacobianCache, if set, keeps the Jacobian features between calls
+	// with the same pretrained network, training set and seed.
+	JacobianCache *JacobianCache
+	Progress      io.Writer
 }
 
 // Curvature is the constant curvature of a linearized network's loss over
@@ -181,6 +188,9 @@ type FinetuneResult struct {
 	Seconds      float64     `json:"seconds"`
 	Grid         []GridPoint `json:"grid"`
 	EpochLoss    []float64   `json:"epoch_loss"` // of the selected point
+	// Linearization is how LQF or GaF trained: "jvp" or "jacobian" (empty
+	// for the other methods and solvers).
+	Linearization Linearization `json:"linearization,omitempty"`
 }
 
 // Predictor gives the outputs [set.Len(), C] (row-major) of a fine-tuned
@@ -271,6 +281,12 @@ func Finetune(be backends.Backend, pretrained *Network, splits *data.Splits, opt
 		}
 		return curvature.Preconditioner(lambda)
 	}
+	res := &FinetuneResult{Method: opts.Method, Loss: opts.Loss, Epochs: opts.Epochs, BatchSize: opts.BatchSize,
+		TrainSize: splits.Train.Len(), ValSize: splits.Val.Len(), TestSize: splits.Test.Len()}
+	// features holds the Jacobian rows of LinearizeJacobian, computed at the
+	// first grid point: they depend on w0 and the new head (same seed at
+	// every point) only.
+	var features *JacobianFeatures
 	var run func(lr, wd float64, label string) (*fitted, error)
 	switch {
 	case opts.Solver == SolverExact:
@@ -305,7 +321,25 @@ func Finetune(be backends.Backend, pretrained *Network, splits *data.Splits, opt
 						return nil, err
 					}
 				}
-				r, err = TrainGraph(be, n.Ctx, cfg.LinearizedLogits, ImageBatches(splits.Train, o.BatchSize, o.Augment, o.Seed), classes, o)
+				if res.Linearization == "" {
+					if res.Linearization, err = opts.Linearization.resolve(splits.Train.Len(), classes, n.NumParameters(ScopeBackbone, ScopeHead), o.Augment); err != nil {
+						return nil, err
+					}
+				}
+				if res.Linearization == LinearizeJacobian {
+					if features == nil {
+						key := jacobianKey{pretrained, splits.Train, opts.Seed}
+						features, err = opts.JacobianCache.get(key, func() (*JacobianFeatures, error) {
+							return NewJacobianFeatures(be, n, splits.Train, opts.Progress)
+						})
+						if err != nil {
+							return nil, err
+						}
+					}
+					r, err = TrainGraph(be, n.Ctx, features.Logits, features.Batches(o.BatchSize, o.Seed), classes, o)
+				} else {
+					r, err = TrainGraph(be, n.Ctx, cfg.LinearizedLogits, ImageBatches(splits.Train, o.BatchSize, o.Augment, o.Seed), classes, o)
+				}
 				p = LinearizedNetwork{n}
 			}
 			if err != nil {
@@ -332,8 +366,6 @@ func Finetune(be backends.Backend, pretrained *Network, splits *data.Splits, opt
 	default:
 		return nil, nil, fmt.Errorf("unknown method %q", opts.Method)
 	}
-	res := &FinetuneResult{Method: opts.Method, Loss: opts.Loss, Epochs: opts.Epochs, BatchSize: opts.BatchSize,
-		TrainSize: splits.Train.Len(), ValSize: splits.Val.Len(), TestSize: splits.Test.Len()}
 	var best *fitted
 	for _, lr := range opts.LearningRates {
 		for _, wd := range opts.WeightDecays {

@@ -48,6 +48,7 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	kfacMC := fs.Bool("kfac-mc", false, "K-FAC output-side factors from Monte-Carlo output noise (one backward pass per batch instead of one per class)")
 	pooling := fs.String("pooling", "avg", "avg, or bilinear: square-root-normalized bilinear pooling (B-LQF, paper Table 2)")
 	solver := fs.String("solver", "sgd", "sgd, or exact: closed-form optimum of lqf (kernel form) and lqf-fc (primal form)")
+	linearization := fs.String("linearization", "auto", "how lqf and gaf evaluate f0 + J dw while training: jvp (a modified forward pass per batch), jacobian (per-image Jacobian rows computed once; N*C*P*4 bytes), or auto (jacobian when it fits in 2 GiB and --augment is none)")
 	aug := fs.String("augment", "none", "augmentation: none, crop or crop-flip")
 	seed := fs.Uint64("seed", 1, "seed of splits, head initialization and shuffling")
 	jsonPath := fs.String("json", "", "write results as JSON to this file")
@@ -77,6 +78,13 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	}
 	if *solver != string(model.SolverSGD) && *solver != string(model.SolverExact) {
 		return usagef("--solver %q: want sgd or exact", *solver)
+	}
+	lin, err := model.ParseLinearization(*linearization)
+	if err != nil {
+		return usagef("--linearization: %v", err)
+	}
+	if lin == model.LinearizeJacobian && augment != data.NoAugmentation {
+		return usagef("--linearization jacobian: needs --augment none (the Jacobian rows are computed once, on fixed images); use jvp or auto")
 	}
 	if *pooling != string(model.AvgPooling) && *pooling != string(model.BilinearPooling) {
 		return usagef("--pooling %q: want avg or bilinear", *pooling)
@@ -199,6 +207,7 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 			o = o.WithAdam()
 		}
 		o.Solver = model.Solver(*solver)
+		o.Linearization = lin
 		o.Alpha, o.BatchSize, o.Momentum, o.Augment, o.Seed, o.Progress = *alpha, *batch, *momentum, augment, *seed, progress
 		if *epochs > 0 {
 			o.Epochs = *epochs

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strings"
 )
@@ -32,7 +33,31 @@ func (e usageError) Error() string { return e.msg }
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
 func main() {
+	if path := os.Getenv("LQF_CPUPROFILE"); path != "" {
+		stop, err := startCPUProfile(path)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "lqf: LQF_CPUPROFILE: %v\n", err)
+			os.Exit(2)
+		}
+		code := run(os.Args[1:], os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// startCPUProfile writes a CPU profile of the whole command to path (for
+// `go tool pprof`), the way speed work on lqf's experiments starts.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -75,6 +100,7 @@ func printUsage(w io.Writer) {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nThe pure-Go GoMLX backend is used unless GOMLX_BACKEND names another (e.g. xla:cpu).")
+	fmt.Fprintln(w, "LQF_CPUPROFILE=file writes a CPU profile of the command (go tool pprof).")
 }
 
 // oneLine keeps an error on one line: GoMLX errors can carry stack traces.

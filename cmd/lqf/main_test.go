@@ -160,6 +160,7 @@ func TestCheckJVPCommand(t *testing.T) {
 func TestFinetuneLinearMethods(t *testing.T) {
 	for _, args := range [][]string{
 		{"--method", "lqf,gaf", "--lr", "0.001", "--wd", "1e-4"},
+		{"--method", "lqf,gaf", "--lr", "0.001", "--wd", "1e-4", "--linearization", "jvp"},
 		{"--method", "lqf,lqf-fc", "--solver", "exact", "--wd", "1e-4"},
 		{"--method", "lqf,lqf-fc", "--solver", "exact", "--wd", "1e-4", "--pooling", "bilinear"},
 	} {
@@ -181,6 +182,15 @@ func TestFinetuneLinearMethods(t *testing.T) {
 	code, _, stderr := runCLI("finetune", "--method", "nlft", "--solver", "exact")
 	if code != 2 || !strings.Contains(stderr, "lqf and lqf-fc") {
 		t.Errorf("exact solver for nlft: exit %d, %q", code, stderr)
+	}
+	for _, bad := range [][]string{
+		{"--linearization", "hessian"},
+		{"--linearization", "jacobian", "--augment", "crop"},
+	} {
+		code, _, stderr := runCLI(append([]string{"finetune", "--method", "lqf"}, bad...)...)
+		if code != 2 || !strings.Contains(stderr, "--linearization") {
+			t.Errorf("%v: exit %d, %q; want a usage error naming --linearization", bad, code, stderr)
+		}
 	}
 }
 

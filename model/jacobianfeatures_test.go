@@ -1,0 +1,124 @@
+package model
+
+import (
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/lqf-go/lqf/data"
+)
+
+// TestJacobianFeaturesRepeatJVPTraining trains the linearized network twice
+// from the same start, by the JVP pass on the images and on the Jacobian
+// features, and requires the same iterates: equal step losses and equal dw
+// at the end (float32 rounding apart). MSE with momentum (LQF) and
+// cross-entropy with Adam (GaF-like) cover both losses and optimizers.
+func TestJacobianFeaturesRepeatJVPTraining(t *testing.T) {
+	be := testBackend(t)
+	splits := loadTiny(t, "mnist-5-9", 20)
+	cfg := tinyConfig(5)
+	cfg.Activation = LeakyReLU
+	for _, o := range []TrainOptions{
+		{Loss: MSE, LearningRate: 0.01, Momentum: 0.9, WeightDecay: 1e-3},
+		{Loss: CrossEntropy, LearningRate: 0.01, Optimizer: Adam, WeightDecay: 1e-4},
+	} {
+		t.Run(fmt.Sprintf("%s-%s", o.Loss, o.Optimizer), func(t *testing.T) {
+			o.BatchSize, o.Epochs, o.Seed, o.Scopes = 6, 3, 5, []string{ScopeTangent}
+			jvp, err := NewNetwork(be, cfg, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			feat, err := NewNetwork(be, cfg, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rJVP, err := TrainGraph(be, jvp.Ctx, cfg.LinearizedLogits, ImageBatches(splits.Train, o.BatchSize, data.NoAugmentation, o.Seed), 5, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			features, err := NewJacobianFeatures(be, feat, splits.Train, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rFeat, err := TrainGraph(be, feat.Ctx, features.Logits, features.Batches(o.BatchSize, o.Seed), 5, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rJVP.StepLoss) != 9 || len(rFeat.StepLoss) != len(rJVP.StepLoss) {
+				t.Fatalf("%d and %d steps; want 9 each", len(rJVP.StepLoss), len(rFeat.StepLoss))
+			}
+			if e := MaxRelError(rFeat.StepLoss, rJVP.StepLoss); e > 1e-4 || math.IsNaN(e) {
+				t.Errorf("step losses differ by %.2e (relative): %v vs %v", e, rFeat.StepLoss, rJVP.StepLoss)
+			}
+			a, err := jvp.Tangent()
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := feat.Tangent()
+			if err != nil {
+				t.Fatal(err)
+			}
+			moved := 0.0
+			for _, v := range a {
+				moved = math.Max(moved, math.Abs(v))
+			}
+			if moved == 0 {
+				t.Fatal("dw did not move")
+			}
+			if e := MaxRelError(b, a); e > 1e-4 || math.IsNaN(e) {
+				t.Errorf("dw differs by %.2e (relative to its largest entry %.3g)", e, moved)
+			}
+		})
+	}
+}
+
+func TestParseLinearization(t *testing.T) {
+	for _, s := range []string{"auto", "jvp", "jacobian"} {
+		if _, err := ParseLinearization(s); err != nil {
+			t.Errorf("%q: %v", s, err)
+		}
+	}
+	if _, err := ParseLinearization("hessian"); err == nil {
+		t.Error("hessian: no error")
+	}
+	if l, err := LinearizeAuto.resolve(500, 10, 78000, data.NoAugmentation); err != nil || l != LinearizeJacobian {
+		t.Errorf("auto, 1.5 GB: %q, %v; want jacobian", l, err)
+	}
+	if l, _ := LinearizeAuto.resolve(500, 10, 78000, data.RandomCropFlip); l != LinearizeJVP {
+		t.Errorf("auto with augmentation: %q; want jvp", l)
+	}
+	if l, _ := LinearizeAuto.resolve(5000, 10, 78000, data.NoAugmentation); l != LinearizeJVP {
+		t.Errorf("auto, 15 GB: %q; want jvp", l)
+	}
+	if _, err := LinearizeJacobian.resolve(10, 10, 100, data.RandomCropFlip); err == nil {
+		t.Error("jacobian with augmentation: no error")
+	}
+}
+
+// TestJacobianCacheKeepsMostRecent: a hit returns the stored features
+// without computing, a different key recomputes and replaces them, and a
+// nil cache always computes.
+func TestJacobianCacheKeepsMostRecent(t *testing.T) {
+	a, b := &data.Set{}, &data.Set{}
+	calls := 0
+	compute := func() (*JacobianFeatures, error) { calls++; return &JacobianFeatures{p: calls}, nil }
+	var c JacobianCache
+	for i, step := range []struct {
+		key   jacobianKey
+		calls int
+	}{
+		{jacobianKey{nil, a, 1}, 1}, {jacobianKey{nil, a, 1}, 1}, {jacobianKey{nil, a, 2}, 2},
+		{jacobianKey{nil, b, 2}, 3}, {jacobianKey{nil, b, 2}, 3}, {jacobianKey{nil, a, 1}, 4},
+	} {
+		f, err := c.get(step.key, compute)
+		if err != nil || calls != step.calls || f.p != calls {
+			t.Fatalf("step %d: %d computations (want %d), features of computation %d, err %v", i, calls, step.calls, f.p, err)
+		}
+	}
+	var none *JacobianCache
+	none.get(jacobianKey{nil, a, 1}, compute)
+	none.get(jacobianKey{nil, a, 1}, compute)
+	if calls != 6 {
+		t.Errorf("nil cache: %d computations, want 6", calls)
+	}
+}
