@@ -188,11 +188,17 @@ func TestResultsMarkdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	write(full, Report{ID: "fig6", Seeds: []uint64{1, 2, 3}, Summary: &Summary{Finding: "dropped", Values: map[string]float64{"mean_most_minus_least": -0.03}}})
+	part := filepath.Join(dir, "fig5")
+	if err := os.MkdirAll(part, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(part, Report{ID: "fig5", Seeds: []uint64{1}, Summary: &Summary{Finding: "one seed",
+		Values: map[string]float64{"max_dw_rel_diff": 1e-9, "exact_incremental_minus_retrained": 0, "nlft_incremental_minus_paragon": 0.05}}})
 	md, err := ResultsMarkdown(dir, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"## fig7:", "measured something", "| 2 | 0.5 |", "](fig7-quick/fig7.png)", "quick mode, 1 seed", "lqf reproduce --fig 7 --quick --seeds 1", "Not run yet",
+	for _, want := range []string{"| full mode, 1 seed of 3 | provisionally ", "**Verdict** (provisional: 1 seed of the 3 planned).", "## fig7:", "measured something", "| 2 | 0.5 |", "](fig7-quick/fig7.png)", "quick mode, 1 seed", "lqf reproduce --fig 7 --quick --seeds 1", "Not run yet",
 		"| quick mode only | not tested |", "Not tested yet (quick mode). The criteria, read on the quick sizes: reproduced:",
 		"| full mode, 3 seeds | not reproduced |", "**Verdict.** not reproduced: dropping the most informative"} {
 		if !strings.Contains(md, want) {

@@ -8,6 +8,10 @@ import (
 	"strings"
 )
 
+// FullModeSeeds is the number of seeds a full-mode claim is judged on;
+// a summary of fewer seeds gives a provisional verdict in RESULTS.md.
+const FullModeSeeds = 3
+
 // ResultsMarkdown renders every experiment's summary found under dir (full
 // mode <dir>/<id>/summary.json, else quick mode <dir>/<id>-quick/) as the
 // Markdown of RESULTS.md: per experiment the paper's claim, the finding,
@@ -33,7 +37,7 @@ func ResultsMarkdown(dir, base string) (string, error) {
 			found, where = true, filepath.Join(dir, sub)
 			break
 		}
-		cmd := fmt.Sprintf("lqf reproduce --%s --seeds 3", idFlag(x.ID))
+		cmd := fmt.Sprintf("lqf reproduce --%s --seeds %d", idFlag(x.ID), FullModeSeeds)
 		if !found || rep.Summary == nil {
 			fmt.Fprintf(&b, "Not run yet. Command: `%s`.\n", cmd)
 			fmt.Fprintf(&index, "| [%s](#%s) | not run | not tested | `%s` |\n", x.ID, anchor(x.ID, x.Title), cmd)
@@ -50,10 +54,17 @@ func ResultsMarkdown(dir, base string) (string, error) {
 			return "", fmt.Errorf("%s: %w", filepath.Join(where, "summary.json"), err)
 		}
 		measured, outcome := fmt.Sprintf("full mode, %s", plural(len(rep.Seeds), "seed")), verdict.Outcome
-		if rep.Quick {
+		switch {
+		case rep.Quick:
 			measured, outcome = "quick mode only", "not tested"
 			fmt.Fprintf(&b, "**Verdict.** Not tested yet (quick mode). The criteria, read on the quick sizes: %s\n\n", verdict)
-		} else {
+		case len(rep.Seeds) < FullModeSeeds:
+			// Full sizes but fewer seeds than the protocol: the numbers
+			// are real, the verdict may still change.
+			measured = fmt.Sprintf("full mode, %s of %d", plural(len(rep.Seeds), "seed"), FullModeSeeds)
+			outcome = "provisionally " + verdict.Outcome
+			fmt.Fprintf(&b, "**Verdict** (provisional: %s of the %d planned). %s\n\n", plural(len(rep.Seeds), "seed"), FullModeSeeds, verdict)
+		default:
 			fmt.Fprintf(&b, "**Verdict.** %s\n\n", verdict)
 		}
 		if len(rep.Summary.Header) > 0 {
