@@ -177,13 +177,10 @@ func leverageSolve(l Leverage, S *mat.SymDense, e []float64) ([]float64, bool, e
 		return nil, false, fmt.Errorf("unknown leverage correction %q (want exact, none or paper)", l)
 	}
 	c := S.SymmetricDim()
-	var eig mat.EigenSym
-	if !eig.Factorize(S, true) {
-		return nil, false, errors.New("eigendecomposition of the leverage matrix failed")
+	v, vals, err := model.SymEigen(S)
+	if err != nil {
+		return nil, false, fmt.Errorf("leverage matrix: %w", err)
 	}
-	var v mat.Dense
-	eig.VectorsTo(&v)
-	vals := eig.Values(nil)
 	var t mat.VecDense
 	t.MulVec(v.T(), mat.NewVecDense(c, append([]float64(nil), e...)))
 	clamped := false
@@ -195,7 +192,7 @@ func leverageSolve(l Leverage, S *mat.SymDense, e []float64) ([]float64, bool, e
 		t.SetVec(j, t.AtVec(j)/d)
 	}
 	var out mat.VecDense
-	out.MulVec(&v, &t)
+	out.MulVec(v, &t)
 	return out.RawVector().Data, clamped, nil
 }
 

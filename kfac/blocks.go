@@ -50,13 +50,10 @@ func NewExactBlocks(J []float32, rows, p, n int, blocks []model.Block) (*ExactBl
 		// with eigenvalues (2/N) t.
 		g := mat.NewSymDense(rows, nil)
 		blas64.Syrk(blas.NoTrans, 1, blas64.General{Rows: rows, Cols: w, Stride: w, Data: jb}, 0, g.RawSymmetric())
-		var eig mat.EigenSym
-		if !eig.Factorize(g, true) {
-			return nil, fmt.Errorf("kfac: eigendecomposition of block %d failed", k)
+		v, t, err := model.SymEigen(g)
+		if err != nil {
+			return nil, fmt.Errorf("kfac: block %d: %w", k, err)
 		}
-		t := eig.Values(nil)
-		var v mat.Dense
-		eig.VectorsTo(&v)
 		var keep []int
 		for i, x := range t {
 			if x > 1e-12*t[len(t)-1] {

@@ -26,13 +26,9 @@ import (
 func (f *Factors) CorrectEigenvalues(be backends.Backend, net *model.Network, set *data.Set, opts Options) error {
 	bases := make([][2]*mat.Dense, len(f.Units))
 	for i, u := range f.Units {
-		ua, _, err := eigen(u.A)
+		ua, _, ug, _, err := u.eigenbases()
 		if err != nil {
-			return fmt.Errorf("kfac: %s A: %w", u.Scope, err)
-		}
-		ug, _, err := eigen(u.G)
-		if err != nil {
-			return fmt.Errorf("kfac: %s G: %w", u.Scope, err)
+			return err
 		}
 		bases[i] = [2]*mat.Dense{ua, ug}
 	}

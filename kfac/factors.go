@@ -89,6 +89,8 @@ type Unit struct {
 	// S, if set by CorrectEigenvalues, replaces the Kronecker eigenvalues
 	// a_i g_j [In, Out] (EK-FAC).
 	S *mat.Dense
+	// eig caches the eigendecompositions of A and G (eigenbases).
+	eig *unitEigen
 }
 
 // probe returns a Config.Probe that records every unit's patches (with a

@@ -46,11 +46,8 @@ func (f *Factors) Invert(d float64) (*DampedInverse, error) {
 	for _, u := range f.Units {
 		iu := &inverseUnit{Unit: u, constant: map[*Graph][]*Node{}}
 		var err error
-		if iu.ua, iu.ea, err = eigen(u.A); err != nil {
-			return nil, fmt.Errorf("kfac: %s A: %w", u.Scope, err)
-		}
-		if iu.ug, iu.eg, err = eigen(u.G); err != nil {
-			return nil, fmt.Errorf("kfac: %s G: %w", u.Scope, err)
+		if iu.ua, iu.ea, iu.ug, iu.eg, err = u.eigenbases(); err != nil {
+			return nil, err
 		}
 		for _, b := range u.BN {
 			// Inverse of [[gg + d, gb], [gb, bb + d]].
@@ -65,19 +62,39 @@ func (f *Factors) Invert(d float64) (*DampedInverse, error) {
 }
 
 func eigen(s *mat.SymDense) (*mat.Dense, []float64, error) {
-	var e mat.EigenSym
-	if !e.Factorize(s, true) {
-		return nil, nil, fmt.Errorf("eigendecomposition did not converge")
+	v, vals, err := model.SymEigen(s)
+	if err != nil {
+		return nil, nil, err
 	}
-	var v mat.Dense
-	e.VectorsTo(&v)
-	vals := e.Values(nil)
 	for i, x := range vals {
 		if x < 0 { // round-off of a positive semi-definite factor
 			vals[i] = 0
 		}
 	}
-	return &v, vals, nil
+	return v, vals, nil
+}
+
+// eigenbases returns the eigendecompositions of the unit's factors A and
+// G, computed on first use and kept: EK-FAC and every damping of Invert
+// share them (A and G do not change after Compute).
+func (u *Unit) eigenbases() (ua *mat.Dense, ea []float64, ug *mat.Dense, eg []float64, err error) {
+	if u.eig == nil {
+		var e unitEigen
+		if e.ua, e.ea, err = eigen(u.A); err != nil {
+			return nil, nil, nil, nil, fmt.Errorf("kfac: %s A: %w", u.Scope, err)
+		}
+		if e.ug, e.eg, err = eigen(u.G); err != nil {
+			return nil, nil, nil, nil, fmt.Errorf("kfac: %s G: %w", u.Scope, err)
+		}
+		u.eig = &e
+	}
+	return u.eig.ua, u.eig.ea, u.eig.ug, u.eig.eg, nil
+}
+
+// unitEigen caches a unit's factor eigendecompositions.
+type unitEigen struct {
+	ua, ug *mat.Dense
+	ea, eg []float64
 }
 
 // eigenvalue is the curvature of eigen-direction (i, j): a_i g_j, or the

@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/lqf-go/lqf/model"
 	"gonum.org/v1/gonum/mat"
 )
 
 // Path is LQF's exact solution path over the weight decay lambda in kernel
 // form, from one symmetric eigendecomposition of the empirical NTK
-// K = J J^T = U diag(s) U^T [N*C, N*C] (float64, gonum mat.EigenSym).
+// K = J J^T = U diag(s) U^T [N*C, N*C] (float64, model.SymEigen).
 //
 // With the mean-form objective (1/N) ||J dw - R||^2 + lambda/2 ||dw||^2 the
 // optimum is dw*(lambda) = J^T a(lambda) with coefficients
@@ -53,12 +54,11 @@ func NewPath(k *mat.SymDense, r []float64, n int) (*Path, error) {
 			}
 		}
 	}
-	var e mat.EigenSym
-	if !e.Factorize(k, true) {
-		return nil, errors.New("weightdecay: the eigendecomposition of the kernel did not converge")
+	u, s, err := model.SymEigen(k)
+	if err != nil {
+		return nil, fmt.Errorf("weightdecay: kernel: %w", err)
 	}
-	p := &Path{n: n, c: rows / n, rows: rows, s: e.Values(nil), u: new(mat.Dense)}
-	e.VectorsTo(p.u)
+	p := &Path{n: n, c: rows / n, rows: rows, s: s, u: u}
 	var ur mat.VecDense
 	ur.MulVec(p.u.T(), mat.NewVecDense(rows, append([]float64(nil), r...)))
 	p.ur = ur.RawVector().Data
@@ -84,8 +84,12 @@ func (p *Path) ridge(lambda float64) (float64, error) {
 		return 0, fmt.Errorf("weightdecay: lambda %g must be positive and finite", lambda)
 	}
 	rho := p.Ridge(lambda)
-	if !(p.s[0]+rho > 0) {
-		return 0, fmt.Errorf("weightdecay: K + rho I is not positive definite at lambda %g (smallest eigenvalue of K %g, rho %g)", lambda, p.s[0], rho)
+	// The eigenvalues of K carry round-off of about rows * eps * s_max, so
+	// below that K + rho I is not positive definite to working precision,
+	// whatever sign the solver gave the smallest one.
+	floor := float64(p.rows) * 0x1p-52 * math.Abs(p.s[len(p.s)-1])
+	if !(p.s[0]+rho > floor) {
+		return 0, fmt.Errorf("weightdecay: K + rho I is not positive definite to working precision at lambda %g (smallest eigenvalue of K %g, rho %g, round-off %g): use a larger lambda", lambda, p.s[0], rho, floor)
 	}
 	return rho, nil
 }
