@@ -196,7 +196,7 @@ func BenchmarkLinearizedTraining(b *testing.B) {
 							b.Fatal(err)
 						}
 					}
-					_, err = TrainGraph(be, net.Ctx, features.Logits, features.Batches(o.BatchSize, o.Seed), 5, o)
+					_, err = features.Train(be, net.Ctx, o)
 				}
 				if err != nil {
 					b.Fatal(err)

@@ -336,7 +336,7 @@ func Finetune(be backends.Backend, pretrained *Network, splits *data.Splits, opt
 							return nil, err
 						}
 					}
-					r, err = TrainGraph(be, n.Ctx, features.Logits, features.Batches(o.BatchSize, o.Seed), classes, o)
+					r, err = features.Train(be, n.Ctx, o)
 				} else {
 					r, err = TrainGraph(be, n.Ctx, cfg.LinearizedLogits, ImageBatches(splits.Train, o.BatchSize, o.Augment, o.Seed), classes, o)
 				}

@@ -40,7 +40,7 @@ func TestJacobianFeaturesRepeatJVPTraining(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rFeat, err := TrainGraph(be, feat.Ctx, features.Logits, features.Batches(o.BatchSize, o.Seed), 5, o)
+			rFeat, err := features.Train(be, feat.Ctx, o)
 			if err != nil {
 				t.Fatal(err)
 			}

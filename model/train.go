@@ -248,40 +248,61 @@ func TrainGraph(be backends.Backend, ctx *context.Context, forward func(ctx *con
 	if steps < 1 {
 		steps = 1
 	}
-	err = TryCatch(func() {
-		exec := context.MustNewExec(be, ctx, func(ctx *context.Context, x, y, lr *Node) *Node {
-			return sgdStep(ctx, forward, x, y, lr, opts)
+	var exec *context.Exec
+	dims := append([]int{bs}, src.Dims()...)
+	return trainLoop(src.BatchesPerEpoch(), bs, steps, numClasses, opts,
+		func() ([]float32, []int32) { return src.Next() },
+		func(xs, onehot []float32, lr float64) float64 {
+			if exec == nil {
+				exec = context.MustNewExec(be, ctx, func(ctx *context.Context, x, y, lr *Node) *Node {
+					return sgdStep(ctx, forward, x, y, lr, opts)
+				})
+			}
+			x := tensors.FromFlatDataAndDimensions(xs, dims...)
+			y := tensors.FromFlatDataAndDimensions(onehot, bs, numClasses)
+			return float64(tensors.ToScalar[float32](exec.MustExec(x, y, float32(lr))[0]))
+		},
+		func() {
+			if exec != nil {
+				exec.Finalize()
+			}
 		})
-		defer exec.Finalize()
-		dims := append([]int{bs}, src.Dims()...)
+}
+
+// trainLoop runs the steps of a training run: batches from next, one-hot
+// targets, the learning-rate schedule, divergence checks, epoch losses,
+// OnEpoch and progress; step applies one update and returns the batch's
+// data loss, finish releases its resources. Panics inside (GoMLX errors)
+// become the returned error.
+func trainLoop(perEpoch, bs, steps, numClasses int, opts TrainOptions, next func() ([]float32, []int32),
+	step func(xs, onehot []float32, lr float64) float64, finish func()) (res *TrainResult, err error) {
+	err = TryCatch(func() {
+		defer finish()
 		res = &TrainResult{}
 		bar := progress.New(opts.Progress, opts.Label, steps*bs, "img")
 		start := time.Now()
 		onehot := make([]float32, bs*numClasses)
 		epochSum, epochN := 0.0, 0
-		perEpoch := max(1, src.BatchesPerEpoch())
-		for step := range steps {
-			xs, labels := src.Next()
+		perEpoch := max(1, perEpoch)
+		for s := range steps {
+			xs, labels := next()
 			clear(onehot)
 			for i, l := range labels {
 				onehot[i*numClasses+int(l)] = 1
 			}
 			lr := opts.LearningRate
 			if !opts.ConstantLR {
-				lr *= 0.5 * (1 + math.Cos(math.Pi*float64(step)/float64(steps)))
+				lr *= 0.5 * (1 + math.Cos(math.Pi*float64(s)/float64(steps)))
 			}
-			x := tensors.FromFlatDataAndDimensions(xs, dims...)
-			y := tensors.FromFlatDataAndDimensions(onehot, bs, numClasses)
-			out := exec.MustExec(x, y, float32(lr))
-			loss := float64(tensors.ToScalar[float32](out[0]))
+			loss := step(xs, onehot, lr)
 			if math.IsNaN(loss) || math.IsInf(loss, 0) {
-				panic(fmt.Errorf("%w at step %d (loss %g): lower the learning rate (now %g)", ErrDiverged, step, loss, opts.LearningRate))
+				panic(fmt.Errorf("%w at step %d (loss %g): lower the learning rate (now %g)", ErrDiverged, s, loss, opts.LearningRate))
 			}
 			res.StepLoss = append(res.StepLoss, loss)
 			epochSum += loss
 			epochN++
 			res.Samples += bs
-			if epochN == perEpoch || step == steps-1 {
+			if epochN == perEpoch || s == steps-1 {
 				res.EpochLoss = append(res.EpochLoss, epochSum/float64(epochN))
 				epochSum, epochN = 0, 0
 				if opts.OnEpoch != nil {
@@ -349,7 +370,15 @@ func sgdStep(ctx *context.Context, forward func(*context.Context, *Node) *Node, 
 		}
 		total = Add(total, MulScalar(sq, opts.WeightDecay/2))
 	}
-	grads := Gradient(total, values...)
+	applyUpdates(ctx, params, values, Gradient(total, values...), lr, opts)
+	return loss
+}
+
+// applyUpdates turns the gradients of the trained parameters (values are
+// their current values in the graph) into the optimizer's update:
+// preconditioning, then momentum or Adam, then w <- w - lr dir.
+func applyUpdates(ctx *context.Context, params []*context.Variable, values, grads []*Node, lr *Node, opts TrainOptions) {
+	g := lr.Graph()
 	if opts.Preconditioner != nil {
 		grads = opts.Preconditioner.Precondition(ctx, params, grads)
 	}
@@ -389,7 +418,6 @@ func sgdStep(ctx *context.Context, forward func(*context.Context, *Node) *Node, 
 		}
 		p.SetValueGraph(Sub(values[i], Mul(ConvertDType(lr, dir.DType()), dir)))
 	}
-	return loss
 }
 
 // ResetOptimizer discards optimizer state (momentum), so that a new run
