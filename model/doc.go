@@ -4,6 +4,11 @@
 // GoMLX backend, including the pure-Go one), checkpoints, the SGD-with-
 // momentum training loop shared by every method, pretraining on the source
 // task (ReLU, then Leaky-ReLU), and the fine-tuning baselines NLFT and FC.
+// The linearized network f0(x) + J(x) dw (LQF, GaF) trains either by a
+// modified forward pass per batch (Config.LinearizedLogits) or on each
+// training image's Jacobian rows computed once (JacobianFeatures), with the
+// same iterates; its closed form uses the rows' Gram matrix (SolveKernel).
+// SymEigen is the host eigendecomposition of every package above.
 //
 // Shapes: images are [B, H, W, C] float32 in [0, 1] (NHWC); network outputs
 // are [B, NumClasses]. Losses are means over the batch; weight decay lambda
