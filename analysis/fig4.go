@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -171,12 +172,45 @@ func ftRun(env *Env, nets *ftBackbones, spec ftSpec, splits *data.Splits, seed u
 }
 
 // ftRunCell is ftRun for runs that need only the result, cached as the
-// seed's cell name (see Cell) so that an interrupted seed resumes.
+// seed's cell name (see Cell) so that an interrupted seed resumes. Grid
+// points whose training diverges are skipped (finetuneEachPoint: the
+// result's Grid lists the points that trained, ftDiverged counts the
+// others); when every point diverges the result is chance level (1 - 1/C)
+// with an empty Grid.
 func ftRunCell(env *Env, nets *ftBackbones, spec ftSpec, splits *data.Splits, seed uint64, name string) (*model.FinetuneResult, error) {
 	return Cell(env, seed, name, func() (*model.FinetuneResult, error) {
-		r, _, err := ftRun(env, nets, spec, splits, seed)
-		return r, err
+		base, err := nets.For(spec)
+		if err != nil {
+			return nil, err
+		}
+		o := ftOptions(spec, env.Quick, splits.Train.Len(), seed)
+		o.JacobianCache = nets.jacobians
+		if o.Curvature != nil {
+			o.Curvature = memoCurvature(o.Curvature) // once for every grid point
+		}
+		r, _, err := finetuneEachPoint(env.Backend, base, splits, o)
+		if errors.Is(err, model.ErrDiverged) {
+			chance := 1 - 1/float64(splits.Train.NumClasses)
+			return &model.FinetuneResult{Method: o.Method, Loss: o.Loss, Epochs: o.Epochs, BatchSize: o.BatchSize,
+				TrainError: chance, ValError: chance, TestError: chance,
+				TrainSize: splits.Train.Len(), ValSize: splits.Val.Len(), TestSize: splits.Test.Len()}, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", spec.Name, err)
+		}
+		return r, nil
 	})
+}
+
+// ftDiverged is the number of grid points of spec that diverged in a
+// result of ftRunCell.
+func ftDiverged(spec ftSpec, quick bool, n int, r *model.FinetuneResult) int {
+	o := ftOptions(spec, quick, n, 1)
+	points := len(o.WeightDecays)
+	if !spec.Exact {
+		points *= len(o.LearningRates)
+	}
+	return max(0, points-len(r.Grid))
 }
 
 // ftSeeds is "1 seed" or "N seeds".

@@ -242,6 +242,7 @@ func finetuneEachPoint(be backends.Backend, base *model.Network, splits *data.Sp
 		o.JacobianCache = &model.JacobianCache{}
 	}
 	var grid []model.GridPoint
+	seconds := 0.0
 	for _, lr := range o.LearningRates {
 		for _, wd := range o.WeightDecays {
 			p := o
@@ -255,6 +256,7 @@ func finetuneEachPoint(be backends.Backend, base *model.Network, splits *data.Sp
 				return nil, 0, fmt.Errorf("lr %g, wd %g: %w", lr, wd, err)
 			}
 			grid = append(grid, r.Grid...)
+			seconds += r.Seconds
 			if best == nil || r.ValError < best.ValError {
 				best = r
 			}
@@ -263,7 +265,7 @@ func finetuneEachPoint(be backends.Backend, base *model.Network, splits *data.Sp
 	if best == nil {
 		return nil, diverged, fmt.Errorf("every one of the %d grid points diverged: %w", diverged, model.ErrDiverged)
 	}
-	best.Grid = grid
+	best.Grid, best.Seconds = grid, seconds
 	return best, diverged, nil
 }
 

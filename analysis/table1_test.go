@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/model"
+	"github.com/lqf-go/lqf/pretrained"
 )
 
 // fakeTable1 returns a Table 1 seed result on two tasks where method k of
@@ -206,5 +208,35 @@ func TestMemoCurvature(t *testing.T) {
 	}
 	if c, err := f(nil, nil, a); err != nil || c.(table1FakeCurvature).id != 4 {
 		t.Fatalf("after an error: %v %v", c, err)
+	}
+}
+
+// TestFinetuneEachPointSkipsDivergence: a grid point whose training
+// overflows is counted and skipped, the others still select the best
+// point, and a grid that diverges everywhere is ErrDiverged.
+func TestFinetuneEachPointSkipsDivergence(t *testing.T) {
+	be, err := model.NewBackend()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := pretrained.Load(be, model.LeakyReLU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, _ := data.TaskByName("fashion-5-9")
+	splits, err := task.Load(data.SplitOptions{Seed: 1, MaxTrain: 10, ValPerClass: 2, MaxTest: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := model.DefaultFinetuneOptions(model.LQF)
+	o.Epochs, o.BatchSize, o.WeightDecays = 2, 5, []float64{1e-4}
+	o.LearningRates = []float64{1e6, 1e-3}
+	r, diverged, err := finetuneEachPoint(be, base, splits, o)
+	if err != nil || diverged != 1 || len(r.Grid) != 1 || r.LearningRate != 1e-3 {
+		t.Fatalf("lr 1e6 and 1e-3: diverged %d, err %v, result %+v; want lr 1e6 skipped", diverged, err, r)
+	}
+	o.LearningRates = []float64{1e6}
+	if _, diverged, err := finetuneEachPoint(be, base, splits, o); !errors.Is(err, model.ErrDiverged) || diverged != 1 {
+		t.Errorf("lr 1e6 alone: diverged %d, err %v; want ErrDiverged", diverged, err)
 	}
 }

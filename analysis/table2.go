@@ -53,7 +53,10 @@ type table2Cell struct {
 	ValError     float64 `json:"val_error"`
 	LearningRate float64 `json:"learning_rate"`
 	WeightDecay  float64 `json:"weight_decay"`
-	Seconds      float64 `json:"seconds"`
+	// Diverged counts the grid points whose training diverged (skipped;
+	// all of them: chance-level errors).
+	Diverged int     `json:"diverged,omitempty"`
+	Seconds  float64 `json:"seconds"`
 }
 
 type table2Result struct {
@@ -84,7 +87,8 @@ func runTable2(env *Env, seed uint64) (any, error) {
 				pool = model.AvgPooling
 			}
 			env.Logf("table2 seed %d: %s, %s: test error %.4f (%.0fs)", seed, name, spec.Name, r.TestError, r.Seconds)
-			res.Cells = append(res.Cells, table2Cell{name, spec.Name, string(pool), r.TestError, r.ValError, r.LearningRate, r.WeightDecay, r.Seconds})
+			res.Cells = append(res.Cells, table2Cell{name, spec.Name, string(pool), r.TestError, r.ValError, r.LearningRate, r.WeightDecay,
+				ftDiverged(spec, env.Quick, splits.Train.Len(), r), r.Seconds})
 		}
 	}
 	return res, nil
@@ -173,6 +177,15 @@ func summarizeTable2(env *Env, raw []json.RawMessage) (*Summary, error) {
 	s.Figures = []string{env.Path(name)}
 	s.Finding = fmt.Sprintf("Bilinear pooling changes the test error of LQF (closed form) by %+.4f on average (lower on %d of %d tasks) and NLFT's by %+.4f "+
 		"(paper: B-LQF clearly better than LQF on fine-grained tasks, B-NLFT about equal to NLFT).", ml, better, len(lqfGains), mn)
+	diverged := 0
+	for _, r := range results {
+		for _, c := range r.Cells {
+			diverged += c.Diverged
+		}
+	}
+	if diverged > 0 {
+		s.Finding += fmt.Sprintf(" %d grid points diverged over the seeds (skipped; a cell whose points all diverged has chance-level error).", diverged)
+	}
 	return s, nil
 }
 

@@ -81,7 +81,10 @@ type table3Cell struct {
 	TrainError   float64 `json:"train_error"`
 	LearningRate float64 `json:"learning_rate"`
 	WeightDecay  float64 `json:"weight_decay"`
-	Seconds      float64 `json:"seconds"`
+	// Diverged counts the grid points whose training diverged (skipped;
+	// all of them: chance-level errors).
+	Diverged int     `json:"diverged,omitempty"`
+	Seconds  float64 `json:"seconds"`
 }
 
 type table3Result struct {
@@ -110,7 +113,8 @@ func runTable3(env *Env, seed uint64) (any, error) {
 				return nil, fmt.Errorf("%s, %s: %w", name, c.Optimizer, err)
 			}
 			env.Logf("table3 seed %d: %s, %s with %s: test error %.4f (%.0fs)", seed, name, c.Spec.Name, c.Optimizer, r.TestError, r.Seconds)
-			res.Cells = append(res.Cells, table3Cell{name, c.Spec.Name, c.Optimizer, r.TestError, r.ValError, r.TrainError, r.LearningRate, r.WeightDecay, r.Seconds})
+			res.Cells = append(res.Cells, table3Cell{name, c.Spec.Name, c.Optimizer, r.TestError, r.ValError, r.TrainError, r.LearningRate, r.WeightDecay,
+				ftDiverged(c.Spec, env.Quick, splits.Train.Len(), r), r.Seconds})
 		}
 	}
 	return res, nil
@@ -127,6 +131,8 @@ func summarizeTable3(env *Env, raw []json.RawMessage) (*Summary, error) {
 	var tasks, methods, columns []string
 	errs := map[string][]float64{}
 	key := func(task, m, opt string) string { return task + "/" + m + "/" + opt }
+	diverged := map[string]int{} // key -> grid points that diverged, over seeds
+	var divergedKeys []string
 	for _, r := range results {
 		for _, c := range r.Cells {
 			if !slices.Contains(tasks, c.Task) {
@@ -140,6 +146,12 @@ func summarizeTable3(env *Env, raw []json.RawMessage) (*Summary, error) {
 			}
 			k := key(c.Task, c.Method, c.Optimizer)
 			errs[k] = append(errs[k], c.TestError)
+			if c.Diverged > 0 {
+				if _, ok := diverged[k]; !ok {
+					divergedKeys = append(divergedKeys, k)
+				}
+				diverged[k] += c.Diverged
+			}
 		}
 	}
 	if len(tasks) == 0 {
@@ -198,6 +210,13 @@ func summarizeTable3(env *Env, raw []json.RawMessage) (*Summary, error) {
 	s.Figures = []string{env.Path(name)}
 	s.Finding = fmt.Sprintf("Test error with Adam minus with SGD (K-FAC for LQF), mean over tasks, at least %d steps per grid point: %s "+
 		"(paper: Adam about equal for LQF and GaF, slightly worse for LQF-FC).", results[0].MinSteps, strings.Join(parts, ", "))
+	if len(divergedKeys) > 0 {
+		var d []string
+		for _, k := range divergedKeys {
+			d = append(d, fmt.Sprintf("%s %d", k, diverged[k]))
+		}
+		s.Finding += fmt.Sprintf(" Grid points whose training diverged (skipped; all of a cell's: chance-level error), over seeds: %s.", strings.Join(d, ", "))
+	}
 	return s, nil
 }
 

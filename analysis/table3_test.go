@@ -1,6 +1,9 @@
 package analysis
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestSummarizeTable3(t *testing.T) {
 	seed := func(lqfSGD, lqfAdam, gafSGD, gafAdam float64) table3Result {
@@ -28,5 +31,14 @@ func TestSummarizeTable3(t *testing.T) {
 	}
 	if v := s.Values["mean_adam_minus_sgd/GaF"]; !ftNear(v, -0.09) {
 		t.Errorf("GaF Adam - SGD = %g", v)
+	}
+	if strings.Contains(s.Finding, "diverged") {
+		t.Errorf("finding mentions divergence, none happened: %s", s.Finding)
+	}
+	a, b := seed(0.20, 0.30, 0.40, 0.30), seed(0.24, 0.30, 0.42, 0.34)
+	a.Cells[3].Diverged, b.Cells[3].Diverged = 1, 2
+	s = ftSummarizeFake(t, summarizeTable3, a, b)
+	if !strings.Contains(s.Finding, "fashion-5-9/GaF/"+table3SGD+" 3") {
+		t.Errorf("finding does not count the 3 diverged grid points of GaF with SGD: %s", s.Finding)
 	}
 }
