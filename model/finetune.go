@@ -526,10 +526,16 @@ func newExactSolver(be backends.Backend, pretrained *Network, splits *data.Split
 			return evaluate(dw, loss)
 		}, nil
 	}
-	J, p, err := base.JacobianRows(be, splits.Train, opts.Progress)
+	// The same rows as the iterative solvers' Jacobian features: shared
+	// through opts.JacobianCache (a run of LQF with SGD on the same set
+	// then skips computing them).
+	features, err := opts.JacobianCache.get(jacobianKey{pretrained, splits.Train, opts.Seed}, func() (*JacobianFeatures, error) {
+		return NewJacobianFeatures(be, base, splits.Train, opts.Progress)
+	})
 	if err != nil {
 		return nil, err
 	}
+	J, p := features.J, features.p
 	K := Gram(J, n*classes, p)
 	return func(lambda float64) (*fitted, error) {
 		dw, err := SolveKernel(J, n*classes, p, K, residual, RidgeTerm(lambda, n))
