@@ -322,8 +322,17 @@ func Finetune(be backends.Backend, pretrained *Network, splits *data.Splits, opt
 					}
 				}
 				if res.Linearization == "" {
-					if res.Linearization, err = opts.Linearization.resolve(splits.Train.Len(), classes, n.NumParameters(ScopeBackbone, ScopeHead), o.Augment); err != nil {
+					params := n.NumParameters(ScopeBackbone, ScopeHead)
+					if res.Linearization, err = opts.Linearization.resolve(splits.Train.Len(), classes, params, o.Augment); err != nil {
 						return nil, err
+					}
+					if opts.Progress != nil {
+						how := "a linearized forward pass per batch"
+						if res.Linearization == LinearizeJacobian {
+							how = fmt.Sprintf("Jacobian rows computed once (%d images x %d classes x %d parameters, %d MiB)",
+								splits.Train.Len(), classes, params, int64(splits.Train.Len())*int64(classes)*int64(params)*4>>20)
+						}
+						fmt.Fprintf(opts.Progress, "%s: f0 + J dw by %s (linearization %s)\n", opts.Method, how, res.Linearization)
 					}
 				}
 				if res.Linearization == LinearizeJacobian {
