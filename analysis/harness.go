@@ -9,6 +9,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -174,6 +176,53 @@ type Report struct {
 	Summary *Summary `json:"summary"`
 	// Seconds is the compute time of the seeds run now (cached ones: 0).
 	Seconds map[string]float64 `json:"seconds"`
+	// Runs records where each seed was computed (seeds cached before runs
+	// were recorded have none).
+	Runs map[string]SeedRun `json:"runs,omitempty"`
+	// Missing lists the seeds of 1..K neither cached nor computed now
+	// (ReproduceSeeds with a subset); Summary is nil then.
+	Missing []uint64 `json:"missing,omitempty"`
+}
+
+// SeedRun records the machine a seed's result was computed on, in
+// <Dir>/runs/seed-K.json beside the result: seeds of one experiment may be
+// spread over machines and backends (see ReproduceSeeds).
+type SeedRun struct {
+	Backend  string    `json:"backend"` // GoMLX backend name, e.g. "xla"
+	Device   string    `json:"device"`  // the backend's description of device 0
+	CPUs     int       `json:"cpus"`    // logical CPUs of the host
+	Seconds  float64   `json:"seconds,omitempty"`
+	Finished time.Time `json:"finished"`
+}
+
+// Machine is a short description of the run's backend and host, e.g.
+// "SimpleGo (go), 2 CPUs".
+func (r SeedRun) Machine() string {
+	s := r.Backend
+	if d := shortDevice(r.Device); d != "" {
+		s += " on " + d
+	}
+	return fmt.Sprintf("%s, %s", s, plural(r.CPUs, "CPU"))
+}
+
+// shortDevice keeps the device kind of a PJRT device description
+// (e.g. "NVIDIA H200" out of a debug string listing its attributes); "" for
+// the pure-Go backend's generic name.
+func shortDevice(d string) string {
+	if d == "" || strings.HasPrefix(d, "device#") {
+		return ""
+	}
+	if i := strings.Index(d, "NVIDIA "); i >= 0 {
+		d = d[i:]
+		if j := strings.IndexAny(d, ",;)]\n\""); j >= 0 {
+			d = d[:j]
+		}
+		return strings.TrimSpace(d)
+	}
+	if len(d) > 60 {
+		d = d[:60] + "..."
+	}
+	return d
 }
 
 // Reproduce runs experiment x for seeds 1..seeds in <dir>/<id>[-quick]/,
@@ -181,8 +230,22 @@ type Report struct {
 // then summarizes. Each seed's result is written atomically as soon as it
 // is done, so an interrupted run resumes.
 func Reproduce(be backends.Backend, x Experiment, dir string, seeds int, quick bool, progress io.Writer) (*Report, error) {
+	return ReproduceSeeds(be, x, dir, seeds, nil, quick, progress)
+}
+
+// ReproduceSeeds is Reproduce computing only the seeds in run (nil: all of
+// 1..seeds), so that the seeds of one experiment can be spread over
+// machines: each computes its seeds into a copy of dir, and the seed files
+// are merged. The summary is written only when every seed of 1..seeds is
+// cached; otherwise Report.Missing lists the others and Summary is nil.
+func ReproduceSeeds(be backends.Backend, x Experiment, dir string, seeds int, run []uint64, quick bool, progress io.Writer) (*Report, error) {
 	if seeds < 1 {
 		return nil, errors.New("analysis: need at least one seed")
+	}
+	for _, s := range run {
+		if s < 1 || s > uint64(seeds) {
+			return nil, fmt.Errorf("analysis: seed %d to run is outside 1..%d", s, seeds)
+		}
 	}
 	sub := x.ID
 	if quick {
@@ -192,7 +255,7 @@ func Reproduce(be backends.Backend, x Experiment, dir string, seeds int, quick b
 	if err := os.MkdirAll(env.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	rep := &Report{ID: x.ID, Title: x.Title, Claim: x.Claim, Quick: quick, Seconds: map[string]float64{}}
+	rep := &Report{ID: x.ID, Title: x.Title, Claim: x.Claim, Quick: quick, Seconds: map[string]float64{}, Runs: map[string]SeedRun{}}
 	var results []json.RawMessage
 	for s := 1; s <= seeds; s++ {
 		seed := uint64(s)
@@ -201,6 +264,13 @@ func Reproduce(be backends.Backend, x Experiment, dir string, seeds int, quick b
 		if raw, err := os.ReadFile(cache); err == nil && json.Valid(raw) {
 			env.Logf("%s seed %d: cached in %s", x.ID, seed, cache)
 			results = append(results, raw)
+			if r, ok := readSeedRun(env, seed); ok {
+				rep.Runs[fmt.Sprint(seed)] = r
+			}
+			continue
+		}
+		if run != nil && !slices.Contains(run, seed) {
+			rep.Missing = append(rep.Missing, seed)
 			continue
 		}
 		env.Logf("%s seed %d: running (%d of %d)", x.ID, seed, s, seeds)
@@ -213,10 +283,15 @@ func Reproduce(be backends.Backend, x Experiment, dir string, seeds int, quick b
 		if err != nil {
 			return nil, fmt.Errorf("%s seed %d: %w", x.ID, seed, err)
 		}
+		rec := newSeedRun(be, time.Since(start).Seconds())
+		if err := writeJSON(filepath.Join(env.Dir, "runs", fmt.Sprintf("seed-%d.json", seed)), rec); err != nil {
+			return nil, err
+		}
 		if err := atomicfile.WriteFile(cache, func(w io.Writer) error { _, err := w.Write(raw); return err }); err != nil {
 			return nil, err
 		}
-		rep.Seconds[fmt.Sprint(seed)] = time.Since(start).Seconds()
+		rep.Seconds[fmt.Sprint(seed)] = rec.Seconds
+		rep.Runs[fmt.Sprint(seed)] = rec
 		results = append(results, raw)
 		// The seed's result supersedes its cells.
 		if err := os.RemoveAll(env.cellDir(seed)); err != nil {
@@ -224,16 +299,47 @@ func Reproduce(be backends.Backend, x Experiment, dir string, seeds int, quick b
 		}
 		os.Remove(filepath.Dir(env.cellDir(seed))) // only if empty
 	}
+	if len(rep.Missing) > 0 {
+		env.Logf("%s: no summary yet, seeds %v are neither cached nor run now", x.ID, rep.Missing)
+		return rep, nil
+	}
 	var err error
 	if rep.Summary, err = x.Summarize(env, results); err != nil {
 		return nil, fmt.Errorf("%s: summary: %w", x.ID, err)
 	}
-	raw, err := json.MarshalIndent(rep, "", "  ")
-	if err != nil {
-		return nil, err
+	return rep, writeJSON(env.Path("summary.json"), rep)
+}
+
+func newSeedRun(be backends.Backend, seconds float64) SeedRun {
+	r := SeedRun{CPUs: runtime.NumCPU(), Seconds: seconds, Finished: time.Now().UTC().Round(time.Second)}
+	if be != nil {
+		r.Backend = be.Name()
+		if be.NumDevices() > 0 {
+			r.Device = be.DeviceDescription(0)
+		}
 	}
-	err = atomicfile.WriteFile(env.Path("summary.json"), func(w io.Writer) error { _, err := w.Write(raw); return err })
-	return rep, err
+	return r
+}
+
+func readSeedRun(env *Env, seed uint64) (SeedRun, bool) {
+	var r SeedRun
+	raw, err := os.ReadFile(filepath.Join(env.Dir, "runs", fmt.Sprintf("seed-%d.json", seed)))
+	if err != nil || json.Unmarshal(raw, &r) != nil {
+		return r, false
+	}
+	return r, true
+}
+
+// writeJSON writes v indented to path atomically, creating its directory.
+func writeJSON(path string, v any) error {
+	raw, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(path, func(w io.Writer) error { _, err := w.Write(raw); return err })
 }
 
 // Decode unmarshals every seed's raw result into a T.

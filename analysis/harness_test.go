@@ -3,8 +3,11 @@ package analysis
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -204,5 +207,57 @@ func TestResultsMarkdown(t *testing.T) {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
+	}
+}
+
+// TestReproduceSeedsSubset: seeds spread over two runs (machines) are
+// summarized only once all are cached, and each seed keeps the record of
+// the run that computed it.
+func TestReproduceSeedsSubset(t *testing.T) {
+	dir := t.TempDir()
+	var ran []uint64
+	x := Experiment{ID: "fig98", Title: "t", Claim: "c",
+		Run: func(env *Env, seed uint64) (any, error) {
+			ran = append(ran, seed)
+			return map[string]int{"seed": int(seed)}, nil
+		},
+		Summarize: func(env *Env, raw []json.RawMessage) (*Summary, error) {
+			return &Summary{Finding: fmt.Sprintf("%d seeds", len(raw))}, nil
+		}}
+	rep, err := ReproduceSeeds(nil, x, dir, 3, []uint64{2}, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Summary != nil || !slices.Equal(rep.Missing, []uint64{1, 3}) || !slices.Equal(ran, []uint64{2}) {
+		t.Fatalf("run of seed 2 of 3: summary %v, missing %v, ran %v; want no summary, missing [1 3], ran [2]", rep.Summary, rep.Missing, ran)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "fig98-quick", "summary.json")); !os.IsNotExist(err) {
+		t.Errorf("a partial run wrote a summary: %v", err)
+	}
+	rep, err = ReproduceSeeds(nil, x, dir, 3, []uint64{1, 3}, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Summary == nil || rep.Summary.Finding != "3 seeds" || len(rep.Missing) != 0 || !slices.Equal(ran, []uint64{2, 1, 3}) {
+		t.Fatalf("second run: summary %v, missing %v, ran %v", rep.Summary, rep.Missing, ran)
+	}
+	if len(rep.Runs) != 3 || rep.Runs["2"].CPUs != runtime.NumCPU() || rep.Runs["2"].Finished.IsZero() {
+		t.Errorf("run records %+v: want one per seed, from this host", rep.Runs)
+	}
+	if _, err := ReproduceSeeds(nil, x, dir, 3, []uint64{4}, true, nil); err == nil {
+		t.Error("a seed outside 1..3 was accepted")
+	}
+}
+
+func TestComputedOn(t *testing.T) {
+	cpu := SeedRun{Backend: "SimpleGo (go)", Device: "device#0", CPUs: 2}
+	gpu := SeedRun{Backend: "xla", Device: `id=0, process_index=0, device_kind="NVIDIA H200", compute_capability=9.0`, CPUs: 16}
+	rep := Report{Seeds: []uint64{1, 2, 3, 4}, Runs: map[string]SeedRun{"1": cpu, "2": gpu, "3": gpu}}
+	want := "seed 1 on SimpleGo (go), 2 CPUs; seeds 2, 3 on xla on NVIDIA H200, 16 CPUs; seed 4 on an unrecorded machine"
+	if got := computedOn(rep); got != want {
+		t.Errorf("computedOn = %q, want %q", got, want)
+	}
+	if got := computedOn(Report{Seeds: []uint64{1}}); got != "" {
+		t.Errorf("no records gave %q", got)
 	}
 }

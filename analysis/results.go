@@ -49,6 +49,9 @@ func ResultsMarkdown(dir, base string) (string, error) {
 			cmd = fmt.Sprintf("lqf reproduce --%s --quick --seeds %d", idFlag(x.ID), len(rep.Seeds))
 		}
 		fmt.Fprintf(&b, "**Measured here** (%s). %s\n\n", mode, rep.Summary.Finding)
+		if on := computedOn(rep); on != "" {
+			fmt.Fprintf(&b, "Computed on: %s.\n\n", on)
+		}
 		verdict, err := Judge(x.ID, rep.Summary.Values)
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", filepath.Join(where, "summary.json"), err)
@@ -129,4 +132,34 @@ func relTo(base, path string) string {
 		return r
 	}
 	return path
+}
+
+// computedOn groups rep's seeds by the machine that computed them, e.g.
+// "seed 1 on SimpleGo (go), 2 CPUs; seeds 2, 3 on xla on NVIDIA H200, 16
+// CPUs"; "" when no seed's run was recorded.
+func computedOn(rep Report) string {
+	if len(rep.Runs) == 0 {
+		return ""
+	}
+	var order []string
+	bySeeds := map[string][]string{}
+	for _, s := range rep.Seeds {
+		m := "an unrecorded machine"
+		if r, ok := rep.Runs[fmt.Sprint(s)]; ok {
+			m = r.Machine()
+		}
+		if _, ok := bySeeds[m]; !ok {
+			order = append(order, m)
+		}
+		bySeeds[m] = append(bySeeds[m], fmt.Sprint(s))
+	}
+	parts := make([]string, len(order))
+	for i, m := range order {
+		word := "seeds "
+		if len(bySeeds[m]) == 1 {
+			word = "seed "
+		}
+		parts[i] = word + strings.Join(bySeeds[m], ", ") + " on " + m
+	}
+	return strings.Join(parts, "; ")
 }

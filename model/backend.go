@@ -1,7 +1,10 @@
 package model
 
 import (
+	"fmt"
 	"os"
+	"strconv"
+	"strings"
 
 	"github.com/gomlx/gomlx/backends"
 	_ "github.com/gomlx/gomlx/backends/default" // pure Go, and XLA (PJRT) where it installs
@@ -18,9 +21,51 @@ import (
 // in order keeps the matmul parallelism, which is where the time goes.
 const DefaultBackendConfig = "go:ops_sequential"
 
+// GPUMemoryEnvVar configures how an XLA GPU backend claims device memory:
+// "grow" allocates on demand, a number in (0, 1] preallocates that fraction
+// of the memory. XLA's default preallocates 75% of the GPU, so that a second
+// lqf process on the same GPU runs out of memory; set "grow" (or a fraction
+// per process) to run several, e.g. seeds of `lqf reproduce` side by side.
+// Other backends ignore it.
+const GPUMemoryEnvVar = "LQF_XLA_GPU_MEMORY"
+
+// newXLAWithOptions creates an XLA backend with PJRT client options; nil
+// where lqf is built without XLA (tag noxla).
+var newXLAWithOptions func(config string, options map[string]any) (backends.Backend, error)
+
 // NewBackend returns the backend named by $GOMLX_BACKEND, or the pure-Go one.
 func NewBackend() (backends.Backend, error) {
-	return backends.NewWithConfig(BackendConfig())
+	config := BackendConfig()
+	name, pluginConfig, _ := strings.Cut(config, ":")
+	if name == "xla" {
+		options, err := xlaClientOptions(os.Getenv(GPUMemoryEnvVar))
+		if err != nil {
+			return nil, err
+		}
+		if options != nil {
+			if newXLAWithOptions == nil {
+				return nil, fmt.Errorf("%s is set but this lqf binary was built without XLA (tag noxla): unset it", GPUMemoryEnvVar)
+			}
+			return newXLAWithOptions(pluginConfig, options)
+		}
+	}
+	return backends.NewWithConfig(config)
+}
+
+// xlaClientOptions parses GPUMemoryEnvVar into the PJRT GPU client's
+// allocator options (nil: XLA's defaults).
+func xlaClientOptions(v string) (map[string]any, error) {
+	switch v = strings.TrimSpace(v); v {
+	case "":
+		return nil, nil
+	case "grow":
+		return map[string]any{"preallocate": false}, nil
+	}
+	f, err := strconv.ParseFloat(v, 32)
+	if err != nil || !(f > 0 && f <= 1) {
+		return nil, fmt.Errorf("%s=%q: want \"grow\" or a fraction of GPU memory in (0, 1], e.g. 0.2", GPUMemoryEnvVar, v)
+	}
+	return map[string]any{"preallocate": true, "memory_fraction": float32(f)}, nil
 }
 
 // BackendConfig is the backend configuration NewBackend uses.

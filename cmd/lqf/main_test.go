@@ -385,3 +385,14 @@ func TestReproduceList(t *testing.T) {
 		}
 	}
 }
+
+// TestReproduceRunSeedsFlag: seeds outside 1..--seeds are refused with the
+// flag named, before any work.
+func TestReproduceRunSeedsFlag(t *testing.T) {
+	for _, v := range []string{"0", "4", "2,x"} {
+		code, _, stderr := runCLI("reproduce", "--fig", "7", "--seeds", "3", "--run-seeds", v, "--out", t.TempDir())
+		if code != 2 || !strings.Contains(stderr, "--run-seeds") {
+			t.Errorf("--run-seeds %s: exit %d, stderr %q; want 2 and the flag named", v, code, stderr)
+		}
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/lqf-go/lqf/analysis"
@@ -22,6 +24,7 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 	list := fs.Bool("list", false, "list the experiments and exit")
 	quick := fs.Bool("quick", false, "small sizes (minutes; CI)")
 	seeds := fs.Int("seeds", 3, "seeds 1..K; results of seeds already in --out are reused")
+	runSeeds := fs.String("run-seeds", "", "compute only these of seeds 1..K, comma-separated (spread seeds over machines, then merge the seed files into one --out); the summary waits for every seed")
 	out := fs.String("out", "results/reproduce", "directory of the results (one sub-directory per experiment)")
 	markdown := fs.String("markdown", "", "after running, write RESULTS.md-style Markdown of every summary in --out to this file")
 	quiet := fs.Bool("quiet", false, "no progress lines")
@@ -55,6 +58,16 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 	}
 	if *seeds < 1 {
 		return usagef("--seeds %d: must be >= 1", *seeds)
+	}
+	var run []uint64
+	if *runSeeds != "" {
+		for _, f := range strings.Split(*runSeeds, ",") {
+			s, err := strconv.ParseUint(strings.TrimSpace(f), 10, 64)
+			if err != nil || s < 1 || s > uint64(*seeds) {
+				return usagef("--run-seeds %s: %q is not a seed in 1..%d (--seeds)", *runSeeds, f, *seeds)
+			}
+			run = append(run, s)
+		}
 	}
 	var ids []string
 	add := func(kind, flag string) error {
@@ -98,9 +111,13 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 	}
 	for _, id := range ids {
 		x, _ := analysis.ExperimentByID(id)
-		rep, err := analysis.Reproduce(be, x, *out, *seeds, *quick, progress)
+		rep, err := analysis.ReproduceSeeds(be, x, *out, *seeds, run, *quick, progress)
 		if err != nil {
 			return err
+		}
+		if rep.Summary == nil {
+			fmt.Fprintf(stdout, "\n%s: seeds %v are in %s; no summary until seeds %v are too\n", x.ID, present(rep), *out, rep.Missing)
+			continue
 		}
 		fmt.Fprintf(stdout, "\n%s: %s (%d seeds%s)\nclaim: %s\n", x.ID, x.Title, len(rep.Seeds), map[bool]string{true: ", quick"}[*quick], x.Claim)
 		table(stdout, rep.Summary.Header, rep.Summary.Rows)
@@ -110,4 +127,15 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return writeMarkdown()
+}
+
+// present lists the seeds of rep that are cached or were computed now.
+func present(rep *analysis.Report) []uint64 {
+	var out []uint64
+	for _, s := range rep.Seeds {
+		if !slices.Contains(rep.Missing, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
