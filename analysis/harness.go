@@ -97,15 +97,8 @@ func Cell[T any](env *Env, seed uint64, name string, compute func() (T, error)) 
 	if err != nil {
 		return zero, err
 	}
-	raw, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
+	if err := writeJSON(path, v); err != nil {
 		return zero, fmt.Errorf("cell %q: %w", name, err)
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return zero, err
-	}
-	if err := atomicfile.WriteFile(path, func(w io.Writer) error { _, err := w.Write(raw); return err }); err != nil {
-		return zero, err
 	}
 	return v, nil
 }
