@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
@@ -90,6 +91,31 @@ func TestSummarizeTable1(t *testing.T) {
 	table1CheckFigures(t, s, "table1.png")
 	if s.Finding == "" {
 		t.Error("no finding")
+	}
+	if strings.Contains(s.Finding, "low-data regime") {
+		t.Errorf("LQF above NLFT, yet the finding explains why LQF leads: %s", s.Finding)
+	}
+}
+
+// When LQF's median error is below NLFT's, the finding says why: these tasks
+// train on few images, and names the training-set cap.
+func TestSummarizeTable1LQFBelowNLFT(t *testing.T) {
+	r := fakeTable1(0.1)
+	for i := range r.Cells {
+		if r.Cells[i].Method == string(model.LQF) {
+			r.Cells[i].TestError /= 4 // 0.5x NLFT's error
+		}
+	}
+	s, err := summarizeTable1(&Env{Dir: t.TempDir(), Quick: true}, table1RawResults(t, r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Values["median_relative/"+string(model.LQF)]; math.Abs(got-0.5) > 1e-12 {
+		t.Fatalf("LQF median relative error %g, want 0.5", got)
+	}
+	want := fmt.Sprintf("at most %d images, the low-data regime", table1Settings(true).MaxTrain)
+	if !strings.Contains(s.Finding, want) {
+		t.Errorf("finding lacks %q: %s", want, s.Finding)
 	}
 }
 
