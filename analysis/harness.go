@@ -100,6 +100,9 @@ func Cell[T any](env *Env, seed uint64, name string, compute func() (T, error)) 
 	if err := writeJSON(path, v); err != nil {
 		return zero, fmt.Errorf("cell %q: %w", name, err)
 	}
+	if err := env.noteCellHost(seed); err != nil {
+		return zero, fmt.Errorf("cell %q: %w", name, err)
+	}
 	return v, nil
 }
 
@@ -186,16 +189,58 @@ type SeedRun struct {
 	CPUs     int       `json:"cpus"`    // logical CPUs of the host
 	Seconds  float64   `json:"seconds,omitempty"`
 	Finished time.Time `json:"finished"`
+	// CellsAlsoOn lists, by Machine, the other machines that computed some
+	// of the seed's cells: a seed interrupted on one machine and finished
+	// on another.
+	CellsAlsoOn []string `json:"cells_also_on,omitempty"`
 }
 
 // Machine is a short description of the run's backend and host, e.g.
-// "SimpleGo (go), 2 CPUs".
+// "SimpleGo (go), 2 CPUs", followed by the machines of CellsAlsoOn.
 func (r SeedRun) Machine() string {
+	s := r.host()
+	if len(r.CellsAlsoOn) > 0 {
+		s += " (some cells on " + strings.Join(r.CellsAlsoOn, "; ") + ")"
+	}
+	return s
+}
+
+// host is Machine without CellsAlsoOn.
+func (r SeedRun) host() string {
 	s := r.Backend
 	if d := shortDevice(r.Device); d != "" {
 		s += " on " + d
 	}
 	return fmt.Sprintf("%s, %s", s, plural(r.CPUs, "CPU"))
+}
+
+// cellHostsFile lists, one per line, the machines (SeedRun.host) that
+// computed cells of a seed, so that the seed's run record can name them.
+// Not a .json file: the cells are the directory's *.json files.
+const cellHostsFile = "hosts.txt"
+
+// noteCellHost adds this process's machine to the seed's cell hosts.
+func (e *Env) noteCellHost(seed uint64) error {
+	hosts := e.cellHosts(seed)
+	h := newSeedRun(e.Backend, 0).host()
+	if slices.Contains(hosts, h) {
+		return nil
+	}
+	hosts = append(hosts, h)
+	return atomicfile.WriteFile(filepath.Join(e.cellDir(seed), cellHostsFile), func(w io.Writer) error {
+		_, err := io.WriteString(w, strings.Join(hosts, "\n")+"\n")
+		return err
+	})
+}
+
+// cellHosts returns the machines that computed cells of the seed (none
+// recorded: nil).
+func (e *Env) cellHosts(seed uint64) []string {
+	raw, err := os.ReadFile(filepath.Join(e.cellDir(seed), cellHostsFile))
+	if err != nil {
+		return nil
+	}
+	return strings.FieldsFunc(string(raw), func(r rune) bool { return r == '\n' })
 }
 
 // shortDevice keeps the device kind of a PJRT device description
@@ -277,6 +322,11 @@ func ReproduceSeeds(be backends.Backend, x Experiment, dir string, seeds int, ru
 			return nil, fmt.Errorf("%s seed %d: %w", x.ID, seed, err)
 		}
 		rec := newSeedRun(be, time.Since(start).Seconds())
+		for _, h := range env.cellHosts(seed) {
+			if h != rec.host() {
+				rec.CellsAlsoOn = append(rec.CellsAlsoOn, h)
+			}
+		}
 		if err := writeJSON(filepath.Join(env.Dir, "runs", fmt.Sprintf("seed-%d.json", seed)), rec); err != nil {
 			return nil, err
 		}

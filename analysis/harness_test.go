@@ -261,3 +261,61 @@ func TestComputedOn(t *testing.T) {
 		t.Errorf("no records gave %q", got)
 	}
 }
+
+// TestCellHostsInRunRecord: a seed whose cells were partly computed on
+// another machine names that machine in its run record; a seed computed in
+// one go names none.
+func TestCellHostsInRunRecord(t *testing.T) {
+	dir := t.TempDir()
+	interrupt := true
+	x := Experiment{ID: "fig97", Title: "t", Claim: "c",
+		Run: func(env *Env, seed uint64) (any, error) {
+			var out []int
+			for i, name := range []string{"a", "b"} {
+				v, err := Cell(env, seed, name, func() (int, error) {
+					if name == "b" && interrupt {
+						return 0, errors.New("interrupted")
+					}
+					return i, nil
+				})
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, v)
+			}
+			return out, nil
+		},
+		Summarize: func(env *Env, raw []json.RawMessage) (*Summary, error) { return &Summary{Finding: "ok"}, nil }}
+	if _, err := Reproduce(nil, x, dir, 1, true, nil); err == nil {
+		t.Fatal("interrupted run: no error")
+	}
+	// Cell "a" came from a GPU machine: its copy of the cells directory.
+	gpu := "xla on NVIDIA H200, 16 CPUs"
+	hosts := filepath.Join(dir, "fig97-quick", "cells", "seed-1", cellHostsFile)
+	if err := os.WriteFile(hosts, []byte(gpu+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	interrupt = false
+	rep, err := Reproduce(nil, x, dir, 2, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1, r2 := rep.Runs["1"], rep.Runs["2"]
+	if len(r1.CellsAlsoOn) != 1 || r1.CellsAlsoOn[0] != gpu {
+		t.Errorf("seed 1 cells also on %q, want [%q]", r1.CellsAlsoOn, gpu)
+	}
+	if want := r1.host() + " (some cells on " + gpu + ")"; r1.Machine() != want {
+		t.Errorf("seed 1 machine %q, want %q", r1.Machine(), want)
+	}
+	if len(r2.CellsAlsoOn) != 0 || r2.Machine() != r2.host() {
+		t.Errorf("seed 2, computed in one go: cells also on %q, machine %q", r2.CellsAlsoOn, r2.Machine())
+	}
+	// The record on disk carries the hosts too (a later summary reads it).
+	rep, err = Reproduce(nil, x, dir, 2, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rep.Runs["1"].CellsAlsoOn; len(got) != 1 || got[0] != gpu {
+		t.Errorf("seed 1 from its run record: cells also on %q", got)
+	}
+}
