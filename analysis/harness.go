@@ -361,7 +361,43 @@ func newSeedRun(be backends.Backend, seconds float64) SeedRun {
 			r.Device = be.DeviceDescription(0)
 		}
 	}
+	if strings.HasPrefix(r.Device, "cuda") {
+		// PJRT's CUDA plugin names the device "cuda:0 [processId=0]";
+		// the record should say which GPU it was.
+		if m := nvidiaGPUModel(nvidiaProcDir); m != "" {
+			r.Device = m + ", " + r.Device
+		}
+	}
 	return r
+}
+
+// nvidiaProcDir is where the NVIDIA Linux driver describes each GPU.
+const nvidiaProcDir = "/proc/driver/nvidia/gpus"
+
+// nvidiaGPUModel returns the model of the GPUs described under dir (one
+// sub-directory per GPU, each with an "information" file holding a line
+// "Model: NVIDIA H200"): "" when there are none or their models differ.
+func nvidiaGPUModel(dir string) string {
+	files, _ := filepath.Glob(filepath.Join(dir, "*", "information"))
+	model := ""
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			return ""
+		}
+		m := ""
+		for _, line := range strings.Split(string(raw), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "Model" {
+				m = strings.TrimSpace(v)
+				break
+			}
+		}
+		if m == "" || (model != "" && m != model) {
+			return ""
+		}
+		model = m
+	}
+	return model
 }
 
 func readSeedRun(env *Env, seed uint64) (SeedRun, bool) {

@@ -319,3 +319,33 @@ func TestCellHostsInRunRecord(t *testing.T) {
 		t.Errorf("seed 1 from its run record: cells also on %q", got)
 	}
 }
+
+func TestNvidiaGPUModel(t *testing.T) {
+	dir := t.TempDir()
+	write := func(gpu, model string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Join(dir, gpu), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		info := "Model: \t\t " + model + "\nIRQ:   \t\t 42\nGPU UUID: \t GPU-1\n"
+		if err := os.WriteFile(filepath.Join(dir, gpu, "information"), []byte(info), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := nvidiaGPUModel(dir); got != "" {
+		t.Errorf("no GPUs: %q", got)
+	}
+	write("0000:19:00.0", "NVIDIA H200")
+	write("0000:3b:00.0", "NVIDIA H200")
+	if got := nvidiaGPUModel(dir); got != "NVIDIA H200" {
+		t.Errorf("two H200: %q", got)
+	}
+	r := SeedRun{Backend: "xla", Device: "NVIDIA H200, cuda:0 [processId=0]", CPUs: 16}
+	if got, want := r.Machine(), "xla on NVIDIA H200, 16 CPUs"; got != want {
+		t.Errorf("Machine() = %q, want %q", got, want)
+	}
+	write("0000:5d:00.0", "NVIDIA H100 80GB HBM3")
+	if got := nvidiaGPUModel(dir); got != "" {
+		t.Errorf("mixed models: %q, want none", got)
+	}
+}
