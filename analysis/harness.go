@@ -226,21 +226,30 @@ func (e *Env) noteCellHost(seed uint64) error {
 	if slices.Contains(hosts, h) {
 		return nil
 	}
-	hosts = append(hosts, h)
-	return atomicfile.WriteFile(filepath.Join(e.cellDir(seed), cellHostsFile), func(w io.Writer) error {
-		_, err := io.WriteString(w, strings.Join(hosts, "\n")+"\n")
-		return err
-	})
+	return writeLines(filepath.Join(e.cellDir(seed), cellHostsFile), append(hosts, h))
 }
 
 // cellHosts returns the machines that computed cells of the seed (none
 // recorded: nil).
 func (e *Env) cellHosts(seed uint64) []string {
-	raw, err := os.ReadFile(filepath.Join(e.cellDir(seed), cellHostsFile))
+	return readLines(filepath.Join(e.cellDir(seed), cellHostsFile))
+}
+
+// readLines returns the non-empty lines of a file (missing: nil).
+func readLines(path string) []string {
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil
 	}
 	return strings.FieldsFunc(string(raw), func(r rune) bool { return r == '\n' })
+}
+
+// writeLines writes lines to path atomically, one per line.
+func writeLines(path string, lines []string) error {
+	return atomicfile.WriteFile(path, func(w io.Writer) error {
+		_, err := io.WriteString(w, strings.Join(lines, "\n")+"\n")
+		return err
+	})
 }
 
 // shortDevice keeps the device kind of a PJRT device description

@@ -396,3 +396,27 @@ func TestReproduceRunSeedsFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestReproduceMerge: --merge copies another run's seeds into --out and
+// says so; a missing directory is an error naming the flag and the path.
+func TestReproduceMerge(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	if err := os.MkdirAll(filepath.Join(src, "fig7-quick"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "fig7-quick", "seed-2.json"), []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLI("reproduce", "--merge", src, "--out", dst)
+	if code != 0 || !strings.Contains(stdout, "fig7-quick: seeds [2]") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dst, "fig7-quick", "seed-2.json")); err != nil {
+		t.Errorf("seed not merged: %v", err)
+	}
+	missing := filepath.Join(src, "nope")
+	code, _, stderr = runCLI("reproduce", "--merge", missing, "--out", dst)
+	if code == 0 || !strings.Contains(stderr, "--merge") || !strings.Contains(stderr, missing) {
+		t.Errorf("missing --merge dir: exit %d, stderr %q", code, stderr)
+	}
+}

@@ -17,7 +17,7 @@ func init() {
 }
 
 func runReproduce(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("reproduce", "reproduce --fig N | --table N | --all [--quick] [--seeds K] [--out DIR] [--markdown RESULTS.md]", stderr)
+	fs := newFlags("reproduce", "reproduce --fig N | --table N | --all [--quick] [--seeds K] [--run-seeds S] [--merge DIR] [--out DIR] [--markdown RESULTS.md]", stderr)
 	fig := fs.String("fig", "", "figure number(s), comma-separated (e.g. 1,4)")
 	tab := fs.String("table", "", "table number(s), comma-separated")
 	all := fs.Bool("all", false, "every figure and table")
@@ -28,6 +28,7 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "results/reproduce", "directory of the results (one sub-directory per experiment)")
 	markdown := fs.String("markdown", "", "after running, write RESULTS.md-style Markdown of every summary in --out to this file")
 	quiet := fs.Bool("quiet", false, "no progress lines")
+	merge := fs.String("merge", "", "first copy into --out the seeds and cells that another machine's run wrote to this directory (its --out), keeping --out's where both have a seed")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -40,6 +41,13 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		return atomicfile.WriteFile(*markdown, func(w io.Writer) error { _, err := io.WriteString(w, md); return err })
+	}
+	if *merge != "" {
+		rep, err := analysis.Merge(*merge, *out)
+		if err != nil {
+			return fmt.Errorf("--merge %s: %w", *merge, err)
+		}
+		fmt.Fprintf(stdout, "merged %s into %s: %s\n", *merge, *out, rep)
 	}
 	if *list {
 		for _, x := range analysis.Experiments() {
@@ -96,7 +104,7 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if len(ids) == 0 {
-		if *markdown != "" {
+		if *markdown != "" || *merge != "" {
 			return writeMarkdown()
 		}
 		return usagef("name an experiment: --fig N, --table N or --all (--list shows them)")
