@@ -71,6 +71,21 @@ func TestSummarizeFig1(t *testing.T) {
 	if got := s.Values["diverged_points"]; got != 2 {
 		t.Errorf("%g diverged points, want 2", got)
 	}
+	// Within 0.02 of the best: LQF 0.11, 0.12, 0.10 (3 of 4); NLFT 0.2 only.
+	if got := s.Values["near_best_fraction/lqf"]; math.Abs(got-0.75) > 1e-12 {
+		t.Errorf("LQF near-best fraction %g, want 0.75", got)
+	}
+	if got := s.Values["near_best_fraction/nlft"]; math.Abs(got-0.25) > 1e-12 {
+		t.Errorf("NLFT near-best fraction %g, want 0.25", got)
+	}
+	// Excess over the best: LQF 0.01, 0.02, 0.05, 0 -> median 0.015;
+	// NLFT 0.6, 0.15, 0, 0.2 -> median 0.175.
+	if got := s.Values["median_excess/lqf"]; math.Abs(got-0.015) > 1e-12 {
+		t.Errorf("LQF median excess %g, want 0.015", got)
+	}
+	if got := s.Values["median_excess/nlft"]; math.Abs(got-0.175) > 1e-12 {
+		t.Errorf("NLFT median excess %g, want 0.175", got)
+	}
 	if len(s.Rows) != 2 || s.Rows[0][1] != "LQF" || s.Rows[1][9] != "2/8" {
 		t.Errorf("rows %v", s.Rows)
 	}

@@ -93,6 +93,12 @@ func Judge(id string, values map[string]float64) (Verdict, error) {
 			"LQF's median error relative to NLFT (%s) is below GaF's (%s) and FC's (%s)", pct(lqf), pct(gaf), pct(fc))}
 		if id == "fig1" {
 			l, n := v("mean_range/lqf"), v("mean_range/nlft")
+			// The best ELR's spread over tasks needs at least two tasks
+			// (full mode); quick mode runs one.
+			if _, ok := values["best_elr_span/lqf"]; ok {
+				ls, ns := v("best_elr_span/lqf"), v("best_elr_span/nlft")
+				parts = append(parts, part(ls < ns, "LQF's best effective learning rate varies less over tasks than NLFT's (%.3gx vs %.3gx)", ls, ns))
+			}
 			parts = append(parts, part(l < n, "LQF's validation error varies less over the eta x batch grid than NLFT's (range %.3f vs %.3f)", l, n))
 		}
 		verdict = verdictOf(parts...)

@@ -17,6 +17,16 @@ func TestJudgeOutcomes(t *testing.T) {
 		want   string
 	}{
 		{"fig6", map[string]float64{"mean_most_minus_least": 0.04}, Reproduced},
+		// Fig. 1 in quick mode (one task): no best-ELR spread to judge.
+		{"fig1", map[string]float64{"median_relative/lqf": 1.1, "median_relative/gaf": 1.5, "median_relative/fc": 1.7,
+			"mean_range/lqf": 0.05, "mean_range/nlft": 0.3}, Reproduced},
+		// Full mode: the best ELR is narrower for LQF, its error range is not.
+		{"fig1", map[string]float64{"median_relative/lqf": 1.1, "median_relative/gaf": 1.5, "median_relative/fc": 1.7,
+			"mean_range/lqf": 0.5, "mean_range/nlft": 0.3, "best_elr_span/lqf": 3, "best_elr_span/nlft": 10}, PartlyReproduced},
+		{"fig1", map[string]float64{"median_relative/lqf": 1.1, "median_relative/gaf": 1.5, "median_relative/fc": 1.7,
+			"mean_range/lqf": 0.05, "mean_range/nlft": 0.3, "best_elr_span/lqf": 3, "best_elr_span/nlft": 10}, Reproduced},
+		{"fig1", map[string]float64{"median_relative/lqf": 2, "median_relative/gaf": 1.5, "median_relative/fc": 1.7,
+			"mean_range/lqf": 0.5, "mean_range/nlft": 0.3, "best_elr_span/lqf": 30, "best_elr_span/nlft": 10}, NotReproduced},
 		{"fig6", map[string]float64{"mean_most_minus_least": -0.04}, NotReproduced},
 		{"fig5", map[string]float64{"max_dw_rel_diff": 1e-12, "exact_incremental_minus_retrained": 0, "nlft_incremental_minus_paragon": 0.03}, Reproduced},
 		{"fig5", map[string]float64{"max_dw_rel_diff": 1e-12, "exact_incremental_minus_retrained": 0, "nlft_incremental_minus_paragon": 0.002}, PartlyReproduced},
