@@ -14,6 +14,7 @@ import (
 	"github.com/lqf-go/lqf/figure"
 	"github.com/lqf-go/lqf/influence"
 	"github.com/lqf-go/lqf/kfac"
+	"github.com/lqf-go/lqf/linalg"
 	"github.com/lqf-go/lqf/model"
 )
 
@@ -163,19 +164,6 @@ func fig5LinearizedError(env *Env, net *model.Network, dw []float64, test *data.
 	return model.PredictError(env.Backend, model.LinearizedNetwork{Network: m}, test)
 }
 
-// fig5RelDiff is max|a - b| / max|b|.
-func fig5RelDiff(a, b []float64) float64 {
-	var d, m float64
-	for i := range b {
-		d = math.Max(d, math.Abs(a[i]-b[i]))
-		m = math.Max(m, math.Abs(b[i]))
-	}
-	if m == 0 {
-		return d
-	}
-	return d / m
-}
-
 func runFig5(env *Env, seed uint64) (any, error) {
 	cfg := fig5Config(env.Quick)
 	task, err := data.TaskByName(cfg.Task)
@@ -207,7 +195,7 @@ func runFig5(env *Env, seed uint64) (any, error) {
 		return nil, err
 	}
 	alpha := float64(model.DefaultAlpha)
-	rho := model.RidgeTerm(fig5Lambda, splits.Train.Len())
+	rho := linalg.RidgeTerm(fig5Lambda, splits.Train.Len())
 	res := fig5Result{Task: cfg.Task, Rho: rho}
 	var (
 		seenIdx  []int
@@ -237,15 +225,15 @@ func runFig5(env *Env, seed uint64) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		rc := model.Residuals(f0, chunk.Labels, classes, alpha)
+		rc := linalg.Residuals(f0, chunk.Labels, classes, alpha)
 		rowsC := chunk.Len() * classes
 
 		// LQF, exact incremental.
 		start := time.Now()
 		if exact == nil {
-			exact, err = influence.NewExact(model.Gram(jc, rowsC, p), rc, classes, rho)
+			exact, err = influence.NewExact(linalg.Gram(jc, rowsC, p), rc, classes, rho)
 		} else {
-			exact, err = exact.Add(model.CrossGram(jc, rowsC, J, len(residual), p), model.Gram(jc, rowsC, p), rc)
+			exact, err = exact.Add(linalg.CrossGram(jc, rowsC, J, len(residual), p), linalg.Gram(jc, rowsC, p), rc)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("chunk %d: exact update: %w", t+1, err)
@@ -260,12 +248,12 @@ func runFig5(env *Env, seed uint64) (any, error) {
 
 		// LQF, retrained from scratch in closed form.
 		start = time.Now()
-		dwPar, err := model.SolveKernel(J, len(residual), p, model.Gram(J, len(residual), p), residual, rho)
+		dwPar, err := linalg.SolveKernel(J, len(residual), p, linalg.Gram(J, len(residual), p), residual, rho)
 		if err != nil {
 			return nil, fmt.Errorf("chunk %d: closed form: %w", t+1, err)
 		}
 		parTime := time.Since(start)
-		step.DWRelDiff = fig5RelDiff(dwInc, dwPar)
+		step.DWRelDiff = linalg.MaxRelError(dwInc, dwPar)
 		e, err := fig5LinearizedError(env, lqfNet, dwInc, splits.Test)
 		if err != nil {
 			return nil, err
@@ -294,8 +282,8 @@ func runFig5(env *Env, seed uint64) (any, error) {
 		if t > 0 {
 			epochs = ftEpochs(n, sgd.BatchSize, cfg.SGDEpochs, ftMinSteps(env.Quick)/2)
 		}
-		lcfg := sgdNet.Config
-		_, err = model.TrainGraph(be, sgdNet.Ctx, lcfg.LinearizedLogits, model.ImageBatches(seen, sgd.BatchSize, data.NoAugmentation, seed+uint64(t)),
+		lcfgArch := sgdNet.Arch
+		_, err = model.TrainGraph(be, sgdNet.Ctx, lcfgArch.LinearizedLogits, model.ImageBatches(seen, sgd.BatchSize, data.NoAugmentation, seed+uint64(t)),
 			classes, model.TrainOptions{Loss: model.MSE, Alpha: alpha, LearningRate: ftKFACLearningRates(model.LQF)[0], WeightDecay: lambda,
 				Momentum: sgd.Momentum, BatchSize: sgd.BatchSize, Epochs: epochs, Seed: seed + uint64(t), Scopes: []string{model.ScopeTangent}, Preconditioner: pre})
 		if err != nil {
@@ -309,9 +297,9 @@ func runFig5(env *Env, seed uint64) (any, error) {
 		if e, err = model.PredictError(be, model.LinearizedNetwork{Network: sgdNet}, splits.Test); err != nil {
 			return nil, err
 		}
-		opt := model.Objective(J, p, residual, dwPar, lambda, n)
-		zero := model.Objective(J, p, residual, make([]float64, p), lambda, n)
-		step.SGDGap = (model.Objective(J, p, residual, dwSGD, lambda, n) - opt) / (zero - opt)
+		opt := linalg.Objective(J, p, residual, dwPar, lambda, n)
+		zero := linalg.Objective(J, p, residual, make([]float64, p), lambda, n)
+		step.SGDGap = (linalg.Objective(J, p, residual, dwSGD, lambda, n) - opt) / (zero - opt)
 		step.Points = append(step.Points, fig5Point{fig5SGDIncremental, e, sgdTime.Seconds()})
 		env.Logf("fig5 seed %d: chunk %d: %s: test error %.4f, objective gap left %.3g", seed, t+1, fig5SGDIncremental, e, step.SGDGap)
 

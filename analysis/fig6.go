@@ -15,6 +15,7 @@ import (
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/figure"
 	"github.com/lqf-go/lqf/influence"
+	"github.com/lqf-go/lqf/linalg"
 	"github.com/lqf-go/lqf/model"
 	"github.com/lqf-go/lqf/pretrained"
 )
@@ -145,12 +146,12 @@ func runFig6(env *Env, seed uint64) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	fsi, err := FSI(influence.Scores{D: d, Classes: p.Classes})
+	fsi, err := FSI(influence.Scores{D: d, Classes: p.C})
 	if err != nil {
 		return nil, err
 	}
 	rank := RankByFSI(fsi)
-	kt, err := fig6CrossKernel(env.Backend, p, test)
+	kt, err := fig6CrossKernel(env.Backend, p.Kernel, test)
 	if err != nil {
 		return nil, err
 	}
@@ -225,10 +226,10 @@ func runFig6(env *Env, seed uint64) (any, error) {
 }
 
 // fig6CrossKernel returns the kernel between set's outputs and the
-// training outputs of p, [T*C, N*C], computing set's Jacobian rows
+// training outputs of k, [T*C, N*C], computing set's Jacobian rows
 // fig6TestChunk images at a time.
-func fig6CrossKernel(be backends.Backend, p *influence.Problem, set *data.Set) (*mat.Dense, error) {
-	c, rows := p.Classes, p.Train.Len()*p.Classes
+func fig6CrossKernel(be backends.Backend, k *model.Kernel, set *data.Set) (*mat.Dense, error) {
+	c, rows := k.C, k.N*k.C
 	out := mat.NewDense(set.Len()*c, rows, nil)
 	for start := 0; start < set.Len(); start += fig6TestChunk {
 		end := min(start+fig6TestChunk, set.Len())
@@ -236,11 +237,11 @@ func fig6CrossKernel(be backends.Backend, p *influence.Problem, set *data.Set) (
 		for i := range idx {
 			idx[i] = start + i
 		}
-		k, _, err := p.TestKernel(be, set.Subset(idx), nil)
+		kx, _, err := k.Cross(be, set.Subset(idx), nil)
 		if err != nil {
 			return nil, err
 		}
-		out.Slice(start*c, end*c, 0, rows).(*mat.Dense).Copy(k)
+		out.Slice(start*c, end*c, 0, rows).(*mat.Dense).Copy(kx)
 	}
 	return out, nil
 }
@@ -253,7 +254,7 @@ func fig6Outputs(p *influence.Problem, kt *mat.Dense, f0 []float32, keep []int) 
 	if len(keep) == 0 {
 		return nil, errors.New("fig6: no training samples kept")
 	}
-	c := p.Classes
+	c := p.C
 	rows := make([]int, 0, len(keep)*c)
 	for _, i := range keep {
 		for a := range c {
@@ -266,9 +267,9 @@ func fig6Outputs(p *influence.Problem, kt *mat.Dense, f0 []float32, keep []int) 
 		for b := a; b < len(rows); b++ {
 			sub.SetSym(a, b, p.K.At(ra, rows[b]))
 		}
-		r.SetVec(a, p.Residual[ra])
+		r.SetVec(a, p.R[ra])
 	}
-	chol, err := model.ShiftedCholesky(sub, p.Ridge())
+	chol, err := linalg.ShiftedCholesky(sub, p.Ridge())
 	if err != nil {
 		return nil, err
 	}
@@ -301,7 +302,7 @@ func fig6Check(be backends.Backend, p *influence.Problem, kt *mat.Dense, f0 []fl
 	for i := range idx {
 		idx[i] = i
 	}
-	c := p.Classes
+	c := p.C
 	kernel, err := fig6Outputs(p, kt.Slice(0, m*c, 0, p.Train.Len()*c).(*mat.Dense), f0[:m*c], keep)
 	if err != nil {
 		return 0, err

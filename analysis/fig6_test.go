@@ -9,6 +9,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/lqf-go/lqf/backend"
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/influence"
 	"github.com/lqf-go/lqf/model"
@@ -98,7 +99,7 @@ func TestSummarizeFig6(t *testing.T) {
 // form against Problem.Retrain and the network's linearized pass, on a
 // small network and real images.
 func TestFig6Outputs(t *testing.T) {
-	be, err := model.NewBackend()
+	be, err := backend.New()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +123,7 @@ func TestFig6Outputs(t *testing.T) {
 	}
 	defer func(c int) { fig6TestChunk = c }(fig6TestChunk)
 	fig6TestChunk = 2 // 5 test images in chunks of 2, 2 and 1
-	kt, err := fig6CrossKernel(be, p, sp.Test)
+	kt, err := fig6CrossKernel(be, p.Kernel, sp.Test)
 	if err != nil {
 		t.Fatal(err)
 	}

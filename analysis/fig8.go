@@ -14,6 +14,7 @@ import (
 
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/figure"
+	"github.com/lqf-go/lqf/linalg"
 	"github.com/lqf-go/lqf/model"
 	"github.com/lqf-go/lqf/pretrained"
 	"github.com/lqf-go/lqf/weightdecay"
@@ -159,55 +160,39 @@ func runFig8(env *Env, seed uint64) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	f0, err := net.Logits(be, train)
+	k, err := model.NewKernel(be, net, train, model.DefaultAlpha, env.Progress)
 	if err != nil {
 		return nil, err
 	}
-	r := model.Residuals(f0, train.Labels, c, model.DefaultAlpha)
-	J, p, err := net.JacobianRows(be, train, env.Progress)
-	if err != nil {
-		return nil, err
-	}
-	K := model.Gram(J, n*c, p)
+	J, p, r, K := k.J, k.P, k.R, k.K
 	path, err := weightdecay.NewPath(K, r, n)
 	if err != nil {
 		return nil, err
 	}
-	// crossKernel returns set's base outputs and its cross kernel with the
-	// training outputs, Jacobian rows computed in chunks.
-	crossKernel := func(set *data.Set) ([]float32, *mat.Dense, error) {
-		fs, err := net.Logits(be, set)
+	// crossKernel returns set's base outputs, their residuals and set's
+	// cross kernel with the training outputs (Jacobian rows computed in
+	// chunks).
+	crossKernel := func(set *data.Set) ([]float32, []float64, *mat.Dense, error) {
+		fs, rs, err := k.Outputs(be, set)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
-		kx := mat.NewDense(set.Len()*c, n*c, nil)
-		for start := 0; start < set.Len(); start += fig6TestChunk {
-			end := min(start+fig6TestChunk, set.Len())
-			idx := make([]int, end-start)
-			for i := range idx {
-				idx[i] = start + i
-			}
-			js, _, err := net.JacobianRows(be, set.Subset(idx), nil)
-			if err != nil {
-				return nil, nil, err
-			}
-			kx.Slice(start*c, end*c, 0, n*c).(*mat.Dense).Copy(model.CrossGram(js, (end-start)*c, J, n*c, p))
-		}
-		return fs, kx, nil
+		kx, err := fig6CrossKernel(be, k, set)
+		return fs, rs, kx, err
 	}
-	fv, kv, err := crossKernel(val)
+	_, rv, kv, err := crossKernel(val)
 	if err != nil {
 		return nil, err
 	}
-	ft, kt, err := crossKernel(test)
+	ft, rt, kt, err := crossKernel(test)
 	if err != nil {
 		return nil, err
 	}
-	vval, err := path.Validation(kv, model.Residuals(fv, val.Labels, c, model.DefaultAlpha), val.Len())
+	vval, err := path.Validation(kv, rv, val.Len())
 	if err != nil {
 		return nil, err
 	}
-	vtest, err := path.Validation(kt, model.Residuals(ft, test.Labels, c, model.DefaultAlpha), test.Len())
+	vtest, err := path.Validation(kt, rt, test.Len())
 	if err != nil {
 		return nil, err
 	}
@@ -268,7 +253,7 @@ func runFig8(env *Env, seed uint64) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		opt := model.Objective(J, p, r, star, lambda, n)
+		opt := k.Objective(star, lambda)
 		point := fig8SGD{Lambda: lambda}
 		if _, point.ExactTestError, err = closedForm(lambda); err != nil {
 			return nil, err
@@ -285,13 +270,13 @@ func runFig8(env *Env, seed uint64) (any, error) {
 					return nil, err
 				}
 			}
-			gaps := []float64{(model.Objective(J, p, r, start, lambda, n) - opt) / opt}
+			gaps := []float64{(k.Objective(start, lambda) - opt) / opt}
 			label := fmt.Sprintf("lqf sgd lambda=%g scratch", lambda)
 			if warm {
 				label = fmt.Sprintf("lqf sgd %g -> %g", cfg.Lambda0, lambda)
 			}
-			cfgm := m.Config
-			_, err = model.TrainGraph(be, m.Ctx, cfgm.LinearizedLogits, model.ImageBatches(train, res.BatchSize, data.NoAugmentation, seed), c,
+			cfgmArch := m.Arch
+			_, err = model.TrainGraph(be, m.Ctx, cfgmArch.LinearizedLogits, model.ImageBatches(train, res.BatchSize, data.NoAugmentation, seed), c,
 				model.TrainOptions{Loss: model.MSE, Alpha: model.DefaultAlpha, LearningRate: cfg.LearningRate, Momentum: 0.9, WeightDecay: lambda,
 					BatchSize: res.BatchSize, Epochs: cfg.Epochs, Seed: seed, Scopes: []string{model.ScopeTangent}, Progress: env.Progress, Label: label,
 					OnEpoch: func(int) error {
@@ -299,7 +284,7 @@ func runFig8(env *Env, seed uint64) (any, error) {
 						if err != nil {
 							return err
 						}
-						gaps = append(gaps, (model.Objective(J, p, r, dw, lambda, n)-opt)/opt)
+						gaps = append(gaps, (k.Objective(dw, lambda)-opt)/opt)
 						return nil
 					}})
 			if err != nil {
@@ -378,15 +363,16 @@ func fig8Argmin(x []float64) int {
 }
 
 // fig8ConjugateGradient solves (K + rho I) a = r, rho = lambda n / 2, by
-// conjugate gradients from x0 (nil: zero) until the relative residual
-// ||r - (K + rho I) a|| / ||r|| is at most tol or maxIter iterations, and
-// returns that residual and the relative gap (L(a) - L*) / L* of LQF's
-// objective in kernel form, L(a) = (1/n) ||K a - r||^2 + lambda/2 a^T K a
-// (dw = J^T a), at the start and after every iteration; star is the exact
-// a(lambda). Unlike weightdecay.WarmStart it records the whole history.
+// conjugate gradients (linalg.CG) from x0 (nil: zero) until the relative
+// residual ||r - (K + rho I) a|| / ||r||, recomputed from K at every
+// iterate, is at most tol or maxIter iterations, and returns that residual
+// and the relative gap (L(a) - L*) / L* of LQF's objective in kernel form,
+// L(a) = (1/n) ||K a - r||^2 + lambda/2 a^T K a (dw = J^T a), at the start
+// and after every iteration; star is the exact a(lambda). Unlike
+// weightdecay.WarmStart it records the whole history.
 func fig8ConjugateGradient(k *mat.SymDense, r []float64, n int, lambda float64, x0, star []float64, tol float64, maxIter int) (residuals, gaps []float64, err error) {
 	rows := len(r)
-	rho := model.RidgeTerm(lambda, n)
+	rho := linalg.RidgeTerm(lambda, n)
 	rv := mat.NewVecDense(rows, append([]float64(nil), r...))
 	rnorm := mat.Norm(rv, 2)
 	if rnorm == 0 {
@@ -402,45 +388,25 @@ func fig8ConjugateGradient(k *mat.SymDense, r []float64, n int, lambda float64, 
 	if !(opt > 0) {
 		return nil, nil, fmt.Errorf("optimal objective %g is not positive", opt)
 	}
-	x := mat.NewVecDense(rows, nil)
-	if x0 != nil {
-		x.CopyVec(mat.NewVecDense(rows, x0))
-	}
-	// residual returns r - (K + rho I) x.
-	residual := func() *mat.VecDense {
+	// record appends the relative residual r - (K + rho I) x, recomputed,
+	// and the gap at x, and stops CG once the residual is within tol.
+	record := func(_ int, x []float64, _ float64) bool {
+		xv := mat.NewVecDense(rows, x)
 		var res mat.VecDense
-		res.MulVec(k, x)
-		res.AddScaledVec(&res, rho, x)
+		res.MulVec(k, xv)
+		res.AddScaledVec(&res, rho, xv)
 		res.SubVec(rv, &res)
-		return &res
-	}
-	record := func(res *mat.VecDense) float64 {
-		rel := mat.Norm(res, 2) / rnorm
+		rel := mat.Norm(&res, 2) / rnorm
 		residuals = append(residuals, rel)
-		gaps = append(gaps, (objective(x)-opt)/opt)
-		return rel
+		gaps = append(gaps, (objective(xv)-opt)/opt)
+		return rel <= tol
 	}
-	res := residual()
-	dir := mat.VecDenseCopyOf(res)
-	rr := mat.Dot(res, res)
-	var q mat.VecDense
-	for it := 0; ; it++ {
-		if record(residual()) <= tol || it == maxIter {
-			return residuals, gaps, nil
-		}
-		q.MulVec(k, dir)
-		q.AddScaledVec(&q, rho, dir)
-		pq := mat.Dot(dir, &q)
-		if !(pq > 0) {
-			return nil, nil, fmt.Errorf("K + rho I is not positive definite (p^T A p = %g)", pq)
-		}
-		step := rr / pq
-		x.AddScaledVec(x, step, dir)
-		res.AddScaledVec(res, -step, &q)
-		rrNew := mat.Dot(res, res)
-		dir.AddScaledVec(res, rrNew/rr, dir)
-		rr = rrNew
+	// With tolerance 0, CG's own test (on its recurrence) stops it only at
+	// an exactly zero residual: record decides.
+	if _, err := linalg.CG(linalg.ShiftedOperator(k, rho), r, 0, maxIter, linalg.CGOptions{X0: x0, Progress: record}); err != nil {
+		return nil, nil, err
 	}
+	return residuals, gaps, nil
 }
 
 // fig8Mean returns, index by index, the geometric mean over the curves of

@@ -10,7 +10,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
-	"github.com/lqf-go/lqf/model"
+	"github.com/lqf-go/lqf/linalg"
 	"github.com/lqf-go/lqf/weightdecay"
 )
 
@@ -48,7 +48,7 @@ func TestFig8ConjugateGradient(t *testing.T) {
 		start []float64
 		iters int
 		res0  float64 // relative residual at the start
-	}{{"warm", a0, ws.ItersWarm, math.Abs(model.RidgeTerm(lambda0, n)-model.RidgeTerm(lambda, n)) * math.Sqrt(fig8DotSelf(a0)) / rnorm},
+	}{{"warm", a0, ws.ItersWarm, math.Abs(linalg.RidgeTerm(lambda0, n)-linalg.RidgeTerm(lambda, n)) * math.Sqrt(fig8DotSelf(a0)) / rnorm},
 		{"cold", nil, ws.ItersCold, 1}} {
 		res, gaps, err := fig8ConjugateGradient(k, r, n, lambda, x.start, star, tol, 1000)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/lqf-go/lqf/backend"
 	"github.com/lqf-go/lqf/influence"
 	"github.com/lqf-go/lqf/internal/lqftest"
 	"github.com/lqf-go/lqf/model"
@@ -16,7 +17,7 @@ import (
 // mean squared change of the validation outputs through the network's
 // linearized pass.
 func TestFSIMatchesRetraining(t *testing.T) {
-	be, err := model.NewBackend()
+	be, err := backend.New()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +37,7 @@ func TestFSIMatchesRetraining(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fsi, err := FSI(influence.Scores{D: d, Classes: p.Classes})
+	fsi, err := FSI(influence.Scores{D: d, Classes: p.C})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gomlx/gomlx/backends"
 
+	"github.com/lqf-go/lqf/backend"
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/model"
 	"github.com/lqf-go/lqf/pretrained"
@@ -241,7 +242,7 @@ func TestMemoCurvature(t *testing.T) {
 // overflows is counted and skipped, the others still select the best
 // point, and a grid that diverges everywhere is ErrDiverged.
 func TestFinetuneEachPointSkipsDivergence(t *testing.T) {
-	be, err := model.NewBackend()
+	be, err := backend.New()
 	if err != nil {
 		t.Fatal(err)
 	}

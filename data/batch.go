@@ -11,10 +11,11 @@ type Augmentation int
 const (
 	NoAugmentation Augmentation = iota
 	// RandomCrop pads each image with 2 zero pixels on every side and takes
-	// a random 28x28 crop.
+	// a random crop of the image's size (a shift by -2 to 2 pixels in each
+	// direction, moving whole pixels with all their channels).
 	RandomCrop
-	// RandomCropFlip is RandomCrop followed by a horizontal flip with
-	// probability 0.5.
+	// RandomCropFlip is RandomCrop followed by a horizontal flip (of whole
+	// pixels) with probability 0.5.
 	RandomCropFlip
 )
 
@@ -46,6 +47,7 @@ func (a Augmentation) String() string {
 // not safe for concurrent use.
 type Batcher struct {
 	set       *Set
+	h, w, c   int // geometry of the set
 	batchSize int
 	aug       Augmentation
 	rng       *rand.Rand
@@ -56,19 +58,24 @@ type Batcher struct {
 	indices   []int
 }
 
-// NewBatcher returns a Batcher over s. A batchSize <= 0 or larger than
-// s.Len() is replaced by s.Len().
+// NewBatcher returns a Batcher over s, for images of any geometry
+// (s.Geometry()). A batchSize <= 0 or larger than s.Len() is replaced by
+// s.Len().
 func NewBatcher(s *Set, batchSize int, aug Augmentation, seed uint64) *Batcher {
 	if batchSize <= 0 || batchSize > s.Len() {
 		batchSize = s.Len()
 	}
+	h, w, c := s.Geometry()
 	b := &Batcher{
 		set:       s,
+		h:         h,
+		w:         w,
+		c:         c,
 		batchSize: batchSize,
 		aug:       aug,
 		rng:       rand.New(rand.NewPCG(seed, pcgStream)),
 		perm:      make([]int, s.Len()),
-		images:    make([]float32, batchSize*ImageSize),
+		images:    make([]float32, batchSize*h*w*c),
 		labels:    make([]int32, batchSize),
 		indices:   make([]int, batchSize),
 	}
@@ -90,9 +97,13 @@ func (b *Batcher) BatchesPerEpoch() int {
 	return b.set.Len() / b.batchSize
 }
 
-// Next returns the next batch: images ([BatchSize, Height, Width, Channels],
-// len BatchSize*ImageSize), labels (len BatchSize) and the indices of the
-// samples in the set. The returned slices are reused by the next call.
+// Geometry returns the height, width and channels of the batch images (those
+// of the set).
+func (b *Batcher) Geometry() (h, w, c int) { return b.h, b.w, b.c }
+
+// Next returns the next batch: images ([BatchSize, H, W, C] with the set's
+// geometry, len BatchSize*H*W*C), labels (len BatchSize) and the indices of
+// the samples in the set. The returned slices are reused by the next call.
 func (b *Batcher) Next() (images []float32, labels []int32, indices []int) {
 	if b.batchSize == 0 {
 		return nil, nil, nil
@@ -101,17 +112,18 @@ func (b *Batcher) Next() (images []float32, labels []int32, indices []int) {
 		b.rng.Shuffle(len(b.perm), func(i, j int) { b.perm[i], b.perm[j] = b.perm[j], b.perm[i] })
 		b.pos = 0
 	}
+	n := b.h * b.w * b.c
 	for k, i := range b.perm[b.pos : b.pos+b.batchSize] {
 		b.indices[k] = i
 		b.labels[k] = b.set.Labels[i]
-		dst := b.images[k*ImageSize : (k+1)*ImageSize]
+		dst := b.images[k*n : (k+1)*n]
 		src := b.set.Image(i)
 		switch b.aug {
 		case RandomCrop, RandomCropFlip:
 			dx := b.rng.IntN(2*cropPad+1) - cropPad
 			dy := b.rng.IntN(2*cropPad+1) - cropPad
 			flip := b.aug == RandomCropFlip && b.rng.IntN(2) == 1
-			shiftFlip(dst, src, dx, dy, flip)
+			shiftFlipHWC(dst, src, b.h, b.w, b.c, dx, dy, flip)
 		default:
 			copy(dst, src)
 		}
@@ -120,25 +132,25 @@ func (b *Batcher) Next() (images []float32, labels []int32, indices []int) {
 	return b.images, b.labels, b.indices
 }
 
-// shiftFlip writes into dst the crop of the zero-padded src whose top-left
-// corner is offset by (dx, dy) from the original, optionally flipped
-// horizontally: dst[y][x] = src[y+dy][x'+dx] (0 outside), with x' = x or
-// Width-1-x.
-func shiftFlip(dst, src []float32, dx, dy int, flip bool) {
-	for y := range Height {
+// shiftFlipHWC writes into dst the crop of the zero-padded src whose
+// top-left corner is offset by (dx, dy) from the original, optionally
+// flipped horizontally. Both are [h, w, c] images; whole pixels move, all c
+// channels together: dst[y][x][k] = src[y+dy][x'+dx][k] (0 outside), with
+// x' = x or w-1-x.
+func shiftFlipHWC(dst, src []float32, h, w, c, dx, dy int, flip bool) {
+	for y := range h {
 		sy := y + dy
-		for x := range Width {
+		for x := range w {
 			sx := x
 			if flip {
-				sx = Width - 1 - x
+				sx = w - 1 - x
 			}
 			sx += dx
-			for c := range Channels {
-				v := float32(0)
-				if sy >= 0 && sy < Height && sx >= 0 && sx < Width {
-					v = src[(sy*Width+sx)*Channels+c]
-				}
-				dst[(y*Width+x)*Channels+c] = v
+			d := dst[(y*w+x)*c : (y*w+x+1)*c]
+			if sy >= 0 && sy < h && sx >= 0 && sx < w {
+				copy(d, src[(sy*w+sx)*c:(sy*w+sx+1)*c])
+			} else {
+				clear(d)
 			}
 		}
 	}

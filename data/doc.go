@@ -1,14 +1,21 @@
-// Package data loads, splits, augments and batches the labeled 28x28
-// grayscale images that lqf pretrains and fine-tunes on.
+// Package data loads, splits, augments and batches labeled images for lqf
+// to pretrain and fine-tune on.
 //
 // It reads the MNIST and Fashion-MNIST idx files (see [LoadMNIST],
 // [LoadFashionMNIST] and [ParseIDX]) and folders of PNG/JPEG images
-// ([LoadImageFolder]), defines the source task used for pretraining and the
-// target tasks used for fine-tuning ordered from near to far ([Tasks]),
-// builds deterministic k-shot train/validation/test splits for a task
-// ([Task.Load]), and yields augmented shuffled mini-batches ([Batcher]).
+// ([LoadImageFolder], [LoadImageFolderAs]), defines the source task used for
+// pretraining and the target tasks used for fine-tuning ordered from near to
+// far ([Tasks]), builds deterministic k-shot train/validation/test splits
+// for a task ([Task.Load]) or a folder ([LoadImageFolderSplitsAs]), yields
+// augmented shuffled mini-batches ([Batcher]), converts sets between
+// geometries ([Resample]) and writes them back as image folders
+// ([WriteImageFolder]).
 //
-// All images are float32 in [0, 1], stored row-major as NHWC with
-// Height=Width=28 and Channels=1, so a set of N images is a flat slice of
-// N*ImageSize values.
+// All images are float32 in [0, 1], stored row-major as NHWC: a [Set] of N
+// images of geometry H x W x C ([Set.Geometry]) is a flat slice of
+// N*H*W*C values ([Set.ImageLen] per image), with C = 1 (grayscale) or 3
+// (RGB). The built-in tasks, the idx loader and [LoadImageFolder] give
+// 28x28x1 images (the constants [Height], [Width], [Channels] and
+// [ImageSize]), which is also the geometry of a Set whose Height, Width and
+// Channels fields are zero and of the zero [Geometry].
 package data

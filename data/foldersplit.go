@@ -9,7 +9,7 @@ import (
 )
 
 // SplitSet divides a labeled set (for example an image folder) into
-// train, validation and test sets, per class and deterministically for
+// train, validation and test sets of its geometry, per class and deterministically for
 // opts.Seed: a seeded permutation of each class gives testFraction of its
 // samples (at least one) to test, then opts.ValPerClass (0: 10% of the
 // class, at least one) to validation, and the rest, after opts.Shots and
@@ -68,19 +68,27 @@ func splitSet(s *Set, testFraction float64, opts SplitOptions) (*Splits, error) 
 	return &Splits{Train: flat(train), Val: flat(val), Test: flat(test)}, nil
 }
 
-// LoadImageFolderSplits loads a user's image folder as train, validation
-// and test sets: if dir has sub-directories "train" and "test" (each with
-// one folder per class, the same classes), they are used, with validation
-// samples taken from train; otherwise dir holds the class folders and is
-// split by SplitSet with a test fraction of 0.2.
+// LoadImageFolderSplits loads a user's image folder as 28x28x1 train,
+// validation and test sets: it is LoadImageFolderSplitsAs(dir, Geometry{},
+// opts).
 func LoadImageFolderSplits(dir string, opts SplitOptions) (*Splits, error) {
+	return LoadImageFolderSplitsAs(dir, Geometry{}, opts)
+}
+
+// LoadImageFolderSplitsAs loads a user's image folder as train, validation
+// and test sets of geometry g (images read as LoadImageFolderAs does; the
+// zero Geometry is 28x28x1): if dir has sub-directories "train" and "test"
+// (each with one folder per class, the same classes), they are used, with
+// validation samples taken from train; otherwise dir holds the class folders
+// and is split by SplitSet with a test fraction of 0.2.
+func LoadImageFolderSplitsAs(dir string, g Geometry, opts SplitOptions) (*Splits, error) {
 	trainDir, testDir := filepath.Join(dir, "train"), filepath.Join(dir, "test")
 	if isDir(trainDir) && isDir(testDir) {
-		train, err := LoadImageFolder(trainDir)
+		train, err := LoadImageFolderAs(trainDir, g)
 		if err != nil {
 			return nil, err
 		}
-		test, err := LoadImageFolder(testDir)
+		test, err := LoadImageFolderAs(testDir, g)
 		if err != nil {
 			return nil, err
 		}
@@ -94,7 +102,7 @@ func LoadImageFolderSplits(dir string, opts SplitOptions) (*Splits, error) {
 		sp.Test = test
 		return sp, nil
 	}
-	s, err := LoadImageFolder(dir)
+	s, err := LoadImageFolderAs(dir, g)
 	if err != nil {
 		return nil, err
 	}

@@ -127,7 +127,8 @@ func ReadIDXFile(path string) (*IDX, error) {
 }
 
 // LoadIDXPair reads an images idx file ([N, 28, 28]) and a labels idx file
-// ([N]) into a Set with pixels scaled to [0, 1] and Origin[i] = i. Labels
+// ([N]) into a 28x28x1 Set (Images [N, 28, 28, 1]) with pixels scaled to
+// [0, 1] and Origin[i] = i. Labels
 // must be below numClasses, and classNames must have numClasses entries.
 func LoadIDXPair(imagesPath, labelsPath string, numClasses int, classNames []string) (*Set, error) {
 	if numClasses <= 0 || len(classNames) != numClasses {
@@ -161,6 +162,9 @@ func LoadIDXPair(imagesPath, labelsPath string, numClasses int, classNames []str
 	}
 	s := &Set{
 		Images:     make([]float32, n*ImageSize),
+		Height:     Height,
+		Width:      Width,
+		Channels:   Channels,
 		Labels:     make([]int32, n),
 		NumClasses: numClasses,
 		ClassNames: append([]string(nil), classNames...),

@@ -3,24 +3,46 @@ package data
 import (
 	"fmt"
 	"image"
-	"image/color"
 	_ "image/jpeg" // register the JPEG decoder
 	_ "image/png"  // register the PNG decoder
 	"os"
 	"path/filepath"
 	"strings"
-
-	"golang.org/x/image/draw"
 )
 
-// LoadImageFolder loads a folder with one sub-directory per class. Class
-// names are the sorted sub-directory names (hidden ones, starting with '.',
-// are skipped); each class folder must hold at least one PNG or JPEG file
-// (.png, .jpg, .jpeg, any case; other files are ignored). Images are
-// converted to grayscale (luma), resized to 28x28 with Catmull-Rom
-// resampling and scaled to [0, 1]. Origin[i] is the index of sample i in the
-// folder's enumeration order (classes sorted, files sorted within a class).
+// LoadImageFolder loads a folder with one sub-directory per class as a
+// 28x28x1 set (Images [N, 28, 28, 1]): it is LoadImageFolderAs(dir,
+// Geometry{}).
 func LoadImageFolder(dir string) (*Set, error) {
+	return LoadImageFolderAs(dir, Geometry{})
+}
+
+// LoadImageFolderAs loads a folder with one sub-directory per class as a set
+// of geometry g (the zero Geometry is 28x28x1): Images [N, g.Height,
+// g.Width, g.Channels]. Class names are the sorted sub-directory names
+// (hidden ones, starting with '.', are skipped); each class folder must hold
+// at least one PNG or JPEG file (.png, .jpg, .jpeg, any case; other files
+// are ignored). Origin[i] is the index of sample i in the folder's
+// enumeration order (classes sorted, files sorted within a class).
+//
+// Each image is read at full resolution as RGB (g.Channels 3, in R, G, B
+// order) or as grayscale luma (g.Channels 1: 0.299 R + 0.587 G + 0.114 B),
+// with transparent pixels composited on black, and scaled to [0, 1] (8-bit
+// values v become exactly v/255). It is then scaled by s = max(g.Height/h,
+// g.Width/w) so that it covers the target (for a square target: its
+// shorter side becomes the target's side), and the centre g.Height x
+// g.Width is cropped: output pixel (y, x) samples the source at
+// ((y+0.5-g.Height/2)/s + h/2 - 0.5, (x+0.5-g.Width/2)/s + w/2 - 0.5) with
+// bilinear interpolation, widened into a tent filter over 1/s source pixels
+// when shrinking (this package's implementation of the
+// golang.org/x/image/draw.BiLinear kernel, in float32). An image of the
+// target's size is copied unchanged. g must have positive sizes and 1 or 3
+// channels; errors name the offending file.
+func LoadImageFolderAs(dir string, g Geometry) (*Set, error) {
+	if err := g.validate(); err != nil {
+		return nil, err
+	}
+	g = g.orDefault()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		if os.IsNotExist(err) {
@@ -28,7 +50,8 @@ func LoadImageFolder(dir string) (*Set, error) {
 		}
 		return nil, fmt.Errorf("data: reading image folder: %w", err)
 	}
-	s := &Set{}
+	s := &Set{Height: g.Height, Width: g.Width, Channels: g.Channels}
+	var rd imageReader
 	for _, e := range entries {
 		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
 			continue
@@ -45,7 +68,7 @@ func LoadImageFolder(dir string) (*Set, error) {
 				continue
 			}
 			path := filepath.Join(classDir, f.Name())
-			img, err := readImage28(path)
+			img, err := rd.read(path, g)
 			if err != nil {
 				return nil, err
 			}
@@ -74,9 +97,14 @@ func isImageFile(name string) bool {
 	return false
 }
 
-// readImage28 decodes the image at path and returns it as ImageSize
-// grayscale values in [0, 1].
-func readImage28(path string) ([]float32, error) {
+// imageReader decodes image files into geometry g, reusing its buffers.
+type imageReader struct {
+	row, tmp []float32
+}
+
+// read decodes the image at path and returns it as g.ImageLen() values in
+// [0, 1], [g.Height, g.Width, g.Channels] (see LoadImageFolderAs).
+func (rd *imageReader) read(path string, g Geometry) ([]float32, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
@@ -90,21 +118,43 @@ func readImage28(path string) ([]float32, error) {
 	if b.Empty() {
 		return nil, fmt.Errorf("data: image %s is empty (%dx%d)", path, b.Dx(), b.Dy())
 	}
-	// Convert to grayscale at full resolution, then resample.
-	gray := image.NewGray(image.Rect(0, 0, b.Dx(), b.Dy()))
-	for y := b.Min.Y; y < b.Max.Y; y++ {
-		for x := b.Min.X; x < b.Max.X; x++ {
-			gray.SetGray(x-b.Min.X, y-b.Min.Y, color.GrayModel.Convert(src.At(x, y)).(color.Gray))
+	h, w, c := b.Dy(), b.Dx(), g.Channels
+	rz := newResizer(h, w, g.Height, g.Width)
+	rd.row = grow(rd.row, w*c)
+	if !rz.identity() {
+		rd.tmp = grow(rd.tmp, h*g.Width*c)
+	}
+	rgba64, _ := src.(image.RGBA64Image)
+	pixel := func(x, y int) (r, g, b uint32) {
+		if rgba64 != nil {
+			p := rgba64.RGBA64At(x, y)
+			return uint32(p.R), uint32(p.G), uint32(p.B)
 		}
+		r, g, b, _ = src.At(x, y).RGBA()
+		return r, g, b
 	}
-	small := gray
-	if b.Dx() != Width || b.Dy() != Height {
-		small = image.NewGray(image.Rect(0, 0, Width, Height))
-		draw.CatmullRom.Scale(small, small.Bounds(), gray, gray.Bounds(), draw.Src, nil)
+	row := func(y int) []float32 {
+		out := rd.row[:w*c]
+		for x := range w {
+			r, gr, bl := pixel(b.Min.X+x, b.Min.Y+y)
+			if c == 3 {
+				out[3*x], out[3*x+1], out[3*x+2] = float32(r)/0xffff, float32(gr)/0xffff, float32(bl)/0xffff
+			} else {
+				// color.Gray16Model's luma: exact for gray inputs.
+				out[x] = float32((19595*r+38470*gr+7471*bl+1<<15)>>16) / 0xffff
+			}
+		}
+		return out
 	}
-	out := make([]float32, ImageSize)
-	for i, p := range small.Pix[:ImageSize] {
-		out[i] = float32(p) / 255
-	}
+	out := make([]float32, g.ImageLen())
+	rz.apply(out, c, row, rd.tmp)
 	return out, nil
+}
+
+// grow returns buf if it holds n values, else a new slice of n values.
+func grow(buf []float32, n int) []float32 {
+	if cap(buf) >= n {
+		return buf[:n]
+	}
+	return make([]float32, n)
 }

@@ -2,6 +2,7 @@ package data
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 )
@@ -175,14 +176,25 @@ func Invert(img []float32) {
 	}
 }
 
-// Rotate90 rotates one [Height, Width, 1] image 90 degrees clockwise, in
-// place: out[y][x] = in[Height-1-x][y].
+// Rotate90 rotates one square one-channel image ([n, n, 1], n*n values;
+// n is taken from len(img)) 90 degrees clockwise, in place:
+// out[y][x] = in[n-1-x][y]. It panics if len(img) is not a square.
 func Rotate90(img []float32) {
-	var in [ImageSize]float32
-	copy(in[:], img)
-	for y := range Height {
-		for x := range Width {
-			img[y*Width+x] = in[(Height-1-x)*Width+y]
+	n := int(math.Sqrt(float64(len(img))))
+	for n*n > len(img) {
+		n--
+	}
+	for (n+1)*(n+1) <= len(img) {
+		n++
+	}
+	if n*n != len(img) {
+		panic(fmt.Sprintf("data: Rotate90 needs a square one-channel image, but it has %d values", len(img)))
+	}
+	// Move each 4-cycle (y,x) <- (n-1-x,y) <- (n-1-y,n-1-x) <- (x,n-1-y) <- (y,x).
+	for y := range n / 2 {
+		for x := y; x < n-1-y; x++ {
+			p0, p1, p2, p3 := y*n+x, x*n+n-1-y, (n-1-y)*n+n-1-x, (n-1-x)*n+y
+			img[p0], img[p1], img[p2], img[p3] = img[p3], img[p0], img[p1], img[p2]
 		}
 	}
 }
@@ -340,14 +352,22 @@ func roundRobin(perClass [][]int, limit int) [][]int {
 }
 
 // build copies the chosen samples, class by class, into a new set with new
-// labels, applying the task's transform.
+// labels and the geometry of the pools (28x28x1), applying the task's
+// transform.
 func (t Task) build(pools []classPool, perClass [][]int) *Set {
 	n := 0
 	for _, idx := range perClass {
 		n += len(idx)
 	}
+	g := builtinGeometry
+	if len(pools) > 0 {
+		g = pools[0].src.geometry()
+	}
 	s := &Set{
-		Images:     make([]float32, 0, n*ImageSize),
+		Images:     make([]float32, 0, n*g.ImageLen()),
+		Height:     g.Height,
+		Width:      g.Width,
+		Channels:   g.Channels,
 		Labels:     make([]int32, 0, n),
 		NumClasses: len(t.ClassNames),
 		ClassNames: append([]string(nil), t.ClassNames...),

@@ -5,6 +5,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/lqf-go/lqf/backend"
 	"github.com/lqf-go/lqf/internal/lqftest"
 	"github.com/lqf-go/lqf/model"
 )
@@ -55,7 +56,7 @@ func TestBlockInfluenceOneBlockIsExact(t *testing.T) {
 // leverage corrections.
 func TestBlockInfluenceMatchesPrimal(t *testing.T) {
 	d := loadNTK(t)
-	be, err := model.NewBackend()
+	be, err := backend.New()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,7 +42,7 @@ import (
 // Convention: rho is fixed when samples are removed or added (retraining
 // minimizes sum_j ||f0_j + J_j dw - alpha y_j||^2 + rho ||dw||^2 over the
 // remaining samples); lqf's training objective, a mean over N plus
-// lambda/2 ||dw||^2, has rho = lambda N / 2 (model.RidgeTerm).
+// lambda/2 ||dw||^2, has rho = lambda N / 2 (linalg.RidgeTerm).
 type Exact struct {
 	Classes int
 	N       int

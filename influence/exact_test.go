@@ -8,8 +8,9 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/lqf-go/lqf/backend"
 	"github.com/lqf-go/lqf/internal/lqftest"
-	"github.com/lqf-go/lqf/model"
+	"github.com/lqf-go/lqf/linalg"
 )
 
 // ntk is the empirical NTK of a small network on real mnist-5-9 images,
@@ -40,7 +41,7 @@ func loadNTK(t *testing.T) *ntk {
 }
 
 func buildNTK() (*ntk, error) {
-	be, err := model.NewBackend()
+	be, err := backend.New()
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +54,7 @@ func buildNTK() (*ntk, error) {
 		return nil, err
 	}
 	n := sp.Train.Len()
-	return &ntk{n: n, c: k.C, p: k.P, J: k.J, Jx: k.Jx, K: k.K, Kx: k.Kx, r: k.R, ridge: model.RidgeTerm(1e-2, n)}, nil
+	return &ntk{n: n, c: k.C, p: k.P, J: k.J, Jx: k.Jx, K: k.K, Kx: k.Kx, r: k.R, ridge: linalg.RidgeTerm(1e-2, n)}, nil
 }
 
 // sampleRows returns the kernel rows (i*c+a) of the samples in order.
@@ -281,7 +282,7 @@ func TestExactRemove(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := model.SolveKernel(jKeep, len(keep)*d.c, d.p, subKernel(d.K, d.c, keep), subVec(d.r, d.c, keep), d.ridge)
+	want, err := linalg.SolveKernel(jKeep, len(keep)*d.c, d.p, subKernel(d.K, d.c, keep), subVec(d.r, d.c, keep), d.ridge)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -376,7 +377,7 @@ func TestExactAdd(t *testing.T) {
 	assertClose(t, "Add then Remove", back.Coefficients(), e.Coefficients(), 1e-9)
 }
 
-// TestExactWeights checks dw = J^T a against model.SolveKernel.
+// TestExactWeights checks dw = J^T a against linalg.SolveKernel.
 func TestExactWeights(t *testing.T) {
 	d := loadNTK(t)
 	e, err := NewExact(d.K, d.r, d.c, d.ridge)
@@ -387,7 +388,7 @@ func TestExactWeights(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := model.SolveKernel(d.J, d.n*d.c, d.p, d.K, d.r, d.ridge)
+	want, err := linalg.SolveKernel(d.J, d.n*d.c, d.p, d.K, d.r, d.ridge)
 	if err != nil {
 		t.Fatal(err)
 	}

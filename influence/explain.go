@@ -10,6 +10,7 @@ import (
 
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/kfac"
+	"github.com/lqf-go/lqf/linalg"
 	"github.com/lqf-go/lqf/model"
 )
 
@@ -121,11 +122,11 @@ func (k *kernelExplainer) Scores(be backends.Backend, set *data.Set) (Scores, er
 	}
 	var d [][]float64
 	if k.opts.Banzhaf > 0 {
-		d, err = Banzhaf(k.p.K, k.p.Residual, k.p.Classes, k.p.Ridge(), kt, k.opts.Banzhaf, k.opts.Seed, k.opts.Progress)
+		d, err = Banzhaf(k.p.K, k.p.R, k.p.C, k.p.Ridge(), kt, k.opts.Banzhaf, k.opts.Seed, k.opts.Progress)
 	} else {
 		d, err = k.p.Exact.LeaveOneOut(kt)
 	}
-	return Scores{d, k.p.Classes}, err
+	return Scores{d, k.p.C}, err
 }
 
 func (k *kernelExplainer) SelfInfluence() ([][]float64, error) { return k.p.Exact.SelfInfluence(), nil }
@@ -144,9 +145,9 @@ func newPrimalExplainer(be backends.Backend, net *model.Network, train *data.Set
 	if err != nil {
 		return nil, err
 	}
-	c := net.Config.NumClasses
-	r := model.Residuals(f0, train.Labels, c, opts.Alpha)
-	pr, err := NewPrimal(feats, net.Config.FeatureDim(), r, c, model.RidgeTerm(opts.Lambda, train.Len()))
+	c := net.NumClasses()
+	r := linalg.Residuals(f0, train.Labels, c, opts.Alpha)
+	pr, err := NewPrimal(feats, net.FeatureDim(), r, c, linalg.RidgeTerm(opts.Lambda, train.Len()))
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +179,7 @@ func (e *primalExplainer) Scores(be backends.Backend, set *data.Set) (Scores, er
 		return Scores{}, err
 	}
 	d, err := e.pr.LeaveOneOut(feats)
-	return Scores{d, e.net.Config.NumClasses}, err
+	return Scores{d, e.net.NumClasses()}, err
 }
 
 func (e *primalExplainer) SelfInfluence() ([][]float64, error) { return e.pr.SelfInfluence() }
@@ -216,7 +217,7 @@ func newKFACExplainer(be backends.Backend, backbone, net *model.Network, train *
 			return nil, errors.New("influence: the LQF fit diverged (non-finite outputs): lower its learning rate or raise the preconditioner's extra damping")
 		}
 	}
-	e := model.Residuals(pred, train.Labels, net.Config.NumClasses, opts.Alpha)
+	e := linalg.Residuals(pred, train.Labels, net.NumClasses(), opts.Alpha)
 	f, err := kfac.Compute(be, net, train, opts.KFAC)
 	if err != nil {
 		return nil, err

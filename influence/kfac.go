@@ -11,6 +11,7 @@ import (
 
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/kfac"
+	"github.com/lqf-go/lqf/linalg"
 	"github.com/lqf-go/lqf/model"
 )
 
@@ -87,9 +88,9 @@ const minShrink = 1e-3
 // backbone with the task's head), its K-FAC factors f computed on train,
 // weight decay lambda (mean-form objective; rho = lambda N / 2) and the
 // residuals e [N*C] of the fitted model on train (alpha Y minus its
-// outputs, e.g. model.Residuals of its predictions).
+// outputs, e.g. linalg.Residuals of its predictions).
 func NewKFAC(be backends.Backend, net *model.Network, f *kfac.Factors, train *data.Set, lambda float64, e []float64, opts KFACOptions) (*KFAC, error) {
-	n, c := train.Len(), net.Config.NumClasses
+	n, c := train.Len(), net.NumClasses()
 	switch {
 	case n < 2:
 		return nil, errors.New("influence: K-FAC leave-one-out needs at least 2 training samples")
@@ -177,7 +178,7 @@ func leverageSolve(l Leverage, S *mat.SymDense, e []float64) ([]float64, bool, e
 		return nil, false, fmt.Errorf("unknown leverage correction %q (want exact, none or paper)", l)
 	}
 	c := S.SymmetricDim()
-	v, vals, err := model.SymEigen(S)
+	v, vals, err := linalg.SymEigen(S)
 	if err != nil {
 		return nil, false, fmt.Errorf("leverage matrix: %w", err)
 	}

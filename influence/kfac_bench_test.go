@@ -5,8 +5,10 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/lqf-go/lqf/backend"
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/kfac"
+	"github.com/lqf-go/lqf/linalg"
 	"github.com/lqf-go/lqf/model"
 	"github.com/lqf-go/lqf/pretrained"
 )
@@ -22,7 +24,7 @@ import (
 // (the test image's gradient pass plus a product with the N x 1024 store)
 // depends on the shapes only.
 func BenchmarkKFACQuery(b *testing.B) {
-	be, err := model.NewBackend()
+	be, err := backend.New()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -47,7 +49,7 @@ func BenchmarkKFACQuery(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	e := model.Residuals(f0, sp.Train.Labels, sp.Train.NumClasses, model.DefaultAlpha)
+	e := linalg.Residuals(f0, sp.Train.Labels, sp.Train.NumClasses, model.DefaultAlpha)
 	b.ResetTimer()
 	k, err := NewKFAC(be, net, f, sp.Train, 1e-4, e, KFACOptions{Sketch: 1024, Seed: 1})
 	if err != nil {

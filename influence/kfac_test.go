@@ -6,8 +6,10 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/lqf-go/lqf/backend"
 	"github.com/lqf-go/lqf/internal/lqftest"
 	"github.com/lqf-go/lqf/kfac"
+	"github.com/lqf-go/lqf/linalg"
 	"github.com/lqf-go/lqf/model"
 )
 
@@ -17,7 +19,7 @@ import (
 // kfac.DampedInverse.Apply: g(x) H^-1 g_i^T (I - S_i)^-1 e_i with
 // H^-1 = (2/N)(F_kfac + lambda I)^-1.
 func TestKFACMatchesItsDefinition(t *testing.T) {
-	be, err := model.NewBackend()
+	be, err := backend.New()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +36,7 @@ func TestKFACMatchesItsDefinition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := model.Residuals(f0, sp.Train.Labels, c, model.DefaultAlpha)
+	e := linalg.Residuals(f0, sp.Train.Labels, c, model.DefaultAlpha)
 	const lambda = 5.0 // leverages well below 1: nothing is clamped
 	var got [][]float64
 	trows := sp.Test.Len() * c

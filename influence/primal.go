@@ -13,7 +13,7 @@ import (
 // Primal holds the primal form of an LQF-FC solution (only the linear head
 // is trained), ready for exact data attribution queries at any N. With the
 // features phi_i = [h_i, 1] (F values plus a bias column, which the ridge
-// also penalizes, as in model.SolveLinearHead), Phi [N, F+1], residuals
+// also penalizes, as in linalg.SolveLinearHead), Phi [N, F+1], residuals
 // R [N, C] and ridge rho, the C classes decouple and share
 //
 //	M = Phi^T Phi + rho I   ((F+1) x (F+1)),   W = M^-1 Phi^T R   [F+1, C],
@@ -46,7 +46,7 @@ type Primal struct {
 // NewPrimal solves the LQF-FC closed form for features [N, numFeatures]
 // (row-major, for example from model.Network.Features), residuals
 // r [N*C] = alpha Y - f0 (row i*C+c) and the ridge rho (sum form, see
-// Exact; model.RidgeTerm(lambda, N) for lqf's objective). The samples get
+// Exact; linalg.RidgeTerm(lambda, N) for lqf's objective). The samples get
 // ids 0..N-1 (see Indices).
 func NewPrimal(features []float32, numFeatures int, r []float64, classes int, ridge float64) (*Primal, error) {
 	switch {
@@ -125,7 +125,7 @@ func (p *Primal) dim() int { return p.Features + 1 }
 func (p *Primal) Indices() []int { return append([]int(nil), p.indices...) }
 
 // Weights returns the head displacement: dW [F, C] and db [C], row-major
-// as from model.SolveLinearHead.
+// as from linalg.SolveLinearHead.
 func (p *Primal) Weights() (dW, db []float64) {
 	f, c := p.Features, p.Classes
 	return append([]float64(nil), p.w[:f*c]...), append([]float64(nil), p.w[f*c:]...)

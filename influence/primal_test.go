@@ -9,6 +9,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/lqf-go/lqf/data"
+	"github.com/lqf-go/lqf/linalg"
 	"github.com/lqf-go/lqf/model"
 )
 
@@ -21,7 +22,7 @@ type pixels struct {
 	labels      []int32
 	r           []float64 // alpha Y - f0 [n*c]
 	lambda      float64
-	ridge       float64 // model.RidgeTerm(lambda, n)
+	ridge       float64 // linalg.RidgeTerm(lambda, n)
 }
 
 func loadPixels(t *testing.T, pool, nTrain int) *pixels {
@@ -59,8 +60,8 @@ func loadPixels(t *testing.T, pool, nTrain int) *pixels {
 			px.f0[i*px.c+a] = float32(0.3 * math.Sin(float64(a)+20*mean))
 		}
 	}
-	px.r = model.Residuals(px.f0, px.labels, px.c, model.DefaultAlpha)
-	px.ridge = model.RidgeTerm(px.lambda, px.n)
+	px.r = linalg.Residuals(px.f0, px.labels, px.c, model.DefaultAlpha)
+	px.ridge = linalg.RidgeTerm(px.lambda, px.n)
 	return px
 }
 
@@ -138,7 +139,7 @@ func TestPrimalWeightsMatchSolveLinearHead(t *testing.T) {
 		t.Fatal(err)
 	}
 	dW, db := p.Weights()
-	wantW, wantB, err := model.SolveLinearHead(px.train, px.f0, px.labels, px.f, px.c, model.DefaultAlpha, px.lambda)
+	wantW, wantB, err := linalg.SolveLinearHead(px.train, px.f0, px.labels, px.f, px.c, model.DefaultAlpha, px.lambda)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,35 +9,29 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/lqf-go/lqf/data"
+	"github.com/lqf-go/lqf/linalg"
 	"github.com/lqf-go/lqf/model"
 )
 
 // Problem is LQF's closed form on one training set in kernel form, with
-// what attribution needs: the network at w0 (backbone with the task's
-// head), the training Jacobian rows J [N*C, P], the empirical NTK
-// K = J J^T (float64), the residuals R = alpha Y - f0 and the ridge
-// rho = lambda N / 2 of the mean-form objective
-// (1/N) ||J dw - R||^2 + lambda/2 ||dw||^2.
+// what attribution needs: the kernel set-up of the network at w0 (backbone
+// with the task's head; model.Kernel: outputs F0, residuals
+// R = alpha Y - F0, training Jacobian rows J [N*C, P], empirical NTK
+// K = J J^T in float64), the weight decay and the ridge rho = lambda N / 2
+// of the mean-form objective (1/N) ||J dw - R||^2 + lambda/2 ||dw||^2.
 type Problem struct {
-	Net      *model.Network
-	Train    *data.Set
-	Classes  int
-	Lambda   float64
-	Alpha    float64
-	F0       []float32 // [N, C] outputs at w0
-	Residual []float64 // [N*C]
-	J        []float32 // [N*C, P]
-	P        int
-	K        *mat.SymDense
+	*model.Kernel
+	Train  *data.Set
+	Lambda float64
 	// Exact holds the factorized solution for leave-one-out queries.
 	Exact *Exact
 }
 
-// NewProblem computes the Jacobian rows (C backward passes per image), the
-// Gram matrix and the exact solution. net must carry the task's head
-// (model.Network.ReplaceHead).
+// NewProblem computes the kernel set-up (C backward passes per image for
+// the Jacobian rows, the Gram matrix) and the exact solution. net must
+// carry the task's head (model.Network.ReplaceHead).
 func NewProblem(be backends.Backend, net *model.Network, train *data.Set, lambda, alpha float64, progress io.Writer) (*Problem, error) {
-	c := net.Config.NumClasses
+	c := net.NumClasses()
 	switch {
 	case train.Len() < 2:
 		return nil, errors.New("influence: attribution needs at least 2 training samples")
@@ -46,41 +40,32 @@ func NewProblem(be backends.Backend, net *model.Network, train *data.Set, lambda
 	case !(lambda > 0):
 		return nil, fmt.Errorf("influence: lambda %g must be > 0", lambda)
 	}
-	p := &Problem{Net: net, Train: train, Classes: c, Lambda: lambda, Alpha: alpha}
-	var err error
-	if p.F0, err = net.Logits(be, train); err != nil {
+	k, err := model.NewKernel(be, net, train, alpha, progress)
+	if err != nil {
 		return nil, err
 	}
-	p.Residual = model.Residuals(p.F0, train.Labels, c, alpha)
-	if p.J, p.P, err = net.JacobianRows(be, train, progress); err != nil {
-		return nil, err
-	}
-	p.K = model.Gram(p.J, train.Len()*c, p.P)
-	if p.Exact, err = NewExact(p.K, p.Residual, c, p.Ridge()); err != nil {
+	p := &Problem{Kernel: k, Train: train, Lambda: lambda}
+	if p.Exact, err = NewExact(p.K, p.R, c, p.Ridge()); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
 // Ridge is rho = lambda N / 2, fixed when samples are removed.
-func (p *Problem) Ridge() float64 { return model.RidgeTerm(p.Lambda, p.Train.Len()) }
+func (p *Problem) Ridge() float64 { return linalg.RidgeTerm(p.Lambda, p.Train.Len()) }
 
 // TestKernel returns the kernel between the outputs of set and the
-// training outputs, [T*C, N*C], and set's Jacobian rows [T*C, P].
+// training outputs, [T*C, N*C], and set's Jacobian rows [T*C, P]
+// (model.Kernel.Cross).
 func (p *Problem) TestKernel(be backends.Backend, set *data.Set, progress io.Writer) (*mat.Dense, []float32, error) {
-	Jt, _, err := p.Net.JacobianRows(be, set, progress)
-	if err != nil {
-		return nil, nil, err
-	}
-	c := p.Classes
-	return model.CrossGram(Jt, set.Len()*c, p.J, p.Train.Len()*c, p.P), Jt, nil
+	return p.Cross(be, set, progress)
 }
 
 // Retrain solves the closed form again from scratch on the training
 // samples keep (a new Cholesky of their kernel, the same rho) and returns
 // dw [P]: the brute-force reference of attribution and unlearning.
 func (p *Problem) Retrain(keep []int) ([]float64, error) {
-	c := p.Classes
+	c := p.C
 	rows := make([]int, 0, len(keep)*c)
 	for _, i := range keep {
 		if i < 0 || i >= p.Train.Len() {
@@ -97,10 +82,10 @@ func (p *Problem) Retrain(keep []int) ([]float64, error) {
 		for b := a; b < len(rows); b++ {
 			sub.SetSym(a, b, p.K.At(ra, rows[b]))
 		}
-		r[a] = p.Residual[ra]
+		r[a] = p.R[ra]
 		J = append(J, p.J[ra*p.P:(ra+1)*p.P]...)
 	}
-	return model.SolveKernel(J, len(rows), p.P, sub, r, p.Ridge())
+	return linalg.SolveKernel(J, len(rows), p.P, sub, r, p.Ridge())
 }
 
 // Outputs returns the linearized network's outputs f0(x) + J(x) dw on set

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -17,6 +16,7 @@ import (
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/internal/progress"
 	"github.com/lqf-go/lqf/kfac"
+	"github.com/lqf-go/lqf/linalg"
 	"github.com/lqf-go/lqf/model"
 )
 
@@ -194,7 +194,7 @@ func Validate(be backends.Backend, leaky, relu *model.Network, splits *data.Spli
 	}
 	bar.Finish()
 	v.ExactVsRetrainPearson = stat.Correlation(v.Predicted, v.Actual, nil)
-	v.ExactVsRetrainMaxRelError = maxRelError(v.Predicted, v.Actual)
+	v.ExactVsRetrainMaxRelError = linalg.MaxRelError(v.Predicted, v.Actual)
 	lap("retrain")
 
 	// Unlearning a set at once vs retraining on the rest.
@@ -273,7 +273,7 @@ func Validate(be backends.Backend, leaky, relu *model.Network, splits *data.Spli
 		subsets[j] = rng.Perm(n)[:n/2]
 		sort.Ints(subsets[j])
 	}
-	ban, err := Banzhaf(p.K, p.Residual, c, p.Ridge(), kTest, opts.BanzhafSamples, opts.Seed+1, opts.Progress)
+	ban, err := Banzhaf(p.K, p.R, c, p.Ridge(), kTest, opts.BanzhafSamples, opts.Seed+1, opts.Progress)
 	if err != nil {
 		return nil, err
 	}
@@ -331,7 +331,7 @@ func checkUnlearning(p *Problem, kTest *mat.Dense, Jt []float32, removed []int) 
 		return 0, err
 	}
 	keep := u.Indices()
-	c := p.Classes
+	c := p.C
 	cols := make([]int, 0, len(keep)*c)
 	J := make([]float32, 0, len(keep)*c*p.P)
 	for _, i := range keep {
@@ -360,7 +360,7 @@ func checkUnlearning(p *Problem, kTest *mat.Dense, Jt []float32, removed []int) 
 		return 0, err
 	}
 	want := kernelOutputs(make([]float32, rows), Jt, p.P, dw)
-	return max(maxRelError(got, want), maxRelError(gotW, dw)), nil
+	return max(linalg.MaxRelError(got, want), linalg.MaxRelError(gotW, dw)), nil
 }
 
 // kernelOutputs returns f0 + J dw in float64 from Jacobian rows J [T*C, P].
@@ -450,19 +450,6 @@ func ranks(x []float64) []float64 {
 		lo = hi + 1
 	}
 	return r
-}
-
-// maxRelError is max |a - b| / max |b|.
-func maxRelError(a, b []float64) float64 {
-	var d, m float64
-	for i := range a {
-		d = math.Max(d, math.Abs(a[i]-b[i]))
-		m = math.Max(m, math.Abs(b[i]))
-	}
-	if m == 0 {
-		return d
-	}
-	return d / m
 }
 
 func flatten(d [][]float64) []float64 {

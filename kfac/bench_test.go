@@ -32,10 +32,10 @@ func BenchmarkFactorsVsLQFEpoch(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N*n), "ms/image")
 	}
 	b.Run("lqf-epoch", func(b *testing.B) {
-		cfg := net.Config
+		arch := net.Arch
 		for range b.N {
-			if _, err := model.TrainGraph(be, net.Ctx, cfg.LinearizedLogits, model.ImageBatches(sp.Train, 28, data.NoAugmentation, 1),
-				cfg.NumClasses, model.TrainOptions{Loss: model.MSE, LearningRate: 1e-6, Momentum: 0.9, Scopes: []string{model.ScopeTangent}}); err != nil {
+			if _, err := model.TrainGraph(be, net.Ctx, arch.LinearizedLogits, model.ImageBatches(sp.Train, 28, data.NoAugmentation, 1),
+				arch.NumClasses(), model.TrainOptions{Loss: model.MSE, LearningRate: 1e-6, Momentum: 0.9, Scopes: []string{model.ScopeTangent}}); err != nil {
 				b.Fatal(err)
 			}
 		}

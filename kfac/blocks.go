@@ -8,6 +8,7 @@ import (
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/lqf-go/lqf/linalg"
 	"github.com/lqf-go/lqf/model"
 )
 
@@ -50,7 +51,7 @@ func NewExactBlocks(J []float32, rows, p, n int, blocks []model.Block) (*ExactBl
 		// with eigenvalues (2/N) t.
 		g := mat.NewSymDense(rows, nil)
 		blas64.Syrk(blas.NoTrans, 1, blas64.General{Rows: rows, Cols: w, Stride: w, Data: jb}, 0, g.RawSymmetric())
-		v, t, err := model.SymEigen(g)
+		v, t, err := linalg.SymEigen(g)
 		if err != nil {
 			return nil, fmt.Errorf("kfac: block %d: %w", k, err)
 		}

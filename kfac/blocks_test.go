@@ -20,7 +20,7 @@ func TestExactBlocksMatchDense(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := set.Len()
-	rows := n * net.Config.NumClasses
+	rows := n * net.NumClasses()
 	blocks := model.LayerBlocks(net)
 	eb, err := NewExactBlocks(J, rows, p, n, blocks)
 	if err != nil {
@@ -93,7 +93,7 @@ func TestExactBlocksWholeIsIdentity(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := set.Len()
-	eb, err := NewExactBlocks(J, n*net.Config.NumClasses, p, n, []model.Block{{Start: 0, End: p}})
+	eb, err := NewExactBlocks(J, n*net.NumClasses(), p, n, []model.Block{{Start: 0, End: p}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/internal/progress"
+	"github.com/lqf-go/lqf/linalg"
 	"github.com/lqf-go/lqf/model"
 )
 
@@ -106,24 +107,18 @@ func CheckConvergence(be backends.Backend, net *model.Network, train *data.Set, 
 		return nil, errors.New("kfac: give learning rates for both optimizers")
 	}
 	n := train.Len()
-	classes := net.Config.NumClasses
-	f0, err := net.Logits(be, train)
+	classes := net.NumClasses()
+	k, err := model.NewKernel(be, net, train, model.DefaultAlpha, opts.Progress)
 	if err != nil {
 		return nil, err
 	}
-	residual := model.Residuals(f0, train.Labels, classes, model.DefaultAlpha)
-	J, p, err := net.JacobianRows(be, train, opts.Progress)
+	J, p, residual, rows := k.J, k.P, k.R, n*classes
+	objective := func(dw []float64) float64 { return k.Objective(dw, opts.Lambda) }
+	exact, err := k.Solve(opts.Lambda)
 	if err != nil {
 		return nil, err
 	}
-	rows := n * classes
-	objective := func(dw []float64) float64 { return model.Objective(J, p, residual, dw, opts.Lambda, n) }
-	gram := model.Gram(J, rows, p)
-	exact, err := model.SolveKernel(J, rows, p, gram, residual, model.RidgeTerm(opts.Lambda, n))
-	if err != nil {
-		return nil, err
-	}
-	kappaRow, err := rowSpaceKappa(gram, n, opts.Lambda)
+	kappaRow, err := rowSpaceKappa(k.K, n, opts.Lambda)
 	if err != nil {
 		return nil, err
 	}
@@ -149,8 +144,8 @@ func CheckConvergence(be backends.Backend, net *model.Network, train *data.Set, 
 		if err != nil {
 			return res, err
 		}
-		cfg := m.Config
-		_, err = model.TrainGraph(be, m.Ctx, cfg.LinearizedLogits, model.ImageBatches(train, n, data.NoAugmentation, opts.Seed), classes,
+		arch := m.Arch
+		_, err = model.TrainGraph(be, m.Ctx, arch.LinearizedLogits, model.ImageBatches(train, n, data.NoAugmentation, opts.Seed), classes,
 			model.TrainOptions{Loss: model.MSE, LearningRate: lr, ConstantLR: true, Momentum: opts.Momentum, WeightDecay: opts.Lambda,
 				BatchSize: n, Epochs: float64(opts.MaxEpochs), Scopes: []string{model.ScopeTangent}, Preconditioner: pre,
 				Progress: opts.Progress, Label: fmt.Sprintf("%s lr=%g", label, lr),
@@ -244,7 +239,7 @@ func hostHeavyBall(J []float32, p, n int, residual []float64, opts ConvergenceOp
 	precondition func([]float64) ([]float64, error), optimum float64) (RateResult, error) {
 	res := RateResult{LearningRate: lr}
 	dw, vel, g := make([]float64, p), make([]float64, p), make([]float64, p)
-	objectiveAndGradient := func() float64 { return model.ObjectiveGradient(J, p, residual, dw, opts.Lambda, n, g) }
+	objectiveAndGradient := func() float64 { return linalg.ObjectiveGradient(J, p, residual, dw, opts.Lambda, n, g) }
 	objectiveAndGradient()
 	bar := progress.New(opts.Progress, fmt.Sprintf("exact blocks lr=%g", lr), opts.MaxEpochs, "epochs")
 	defer bar.Finish()

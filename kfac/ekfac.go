@@ -33,14 +33,14 @@ func (f *Factors) CorrectEigenvalues(be backends.Backend, net *model.Network, se
 		bases[i] = [2]*mat.Dense{ua, ug}
 	}
 	bs := opts.batchSize(set.Len())
-	cfg := net.Config
+	arch := net.Arch
 	var units []unitNodes
-	cfg.Probe = probe(&units)
+	arch = arch.WithProbe(probe(&units))
 	var sums [][]float64
 	err := model.TryCatch(func() {
 		exec := context.MustNewExec(be, net.Ctx, func(ctx *context.Context, x, noise *Node) []*Node {
 			units = units[:0]
-			z := cfg.Logits(ctx, x, model.Eval)
+			z := arch.Logits(ctx, x, model.Eval)
 			if len(units) != len(f.Units) {
 				panic(fmt.Errorf("kfac: the network has %d units, the factors %d", len(units), len(f.Units)))
 			}
@@ -57,7 +57,7 @@ func (f *Factors) CorrectEigenvalues(be backends.Backend, net *model.Network, se
 		})
 		defer exec.Finalize()
 		bar := progress.New(opts.Progress, "kfac eigenvalue correction", set.Len(), "img")
-		sums = accumulate(exec, set, cfg, bs, opts.Seed+1, bar)
+		sums = accumulate(exec, set, arch, bs, opts.Seed+1, bar)
 		bar.Finish()
 	})
 	if err != nil {
@@ -100,7 +100,7 @@ func eigenbasisGradients(z *Node, cots []*Node, units []unitNodes, bases [][2]*m
 			g := Reshape(grads[i], b*u.t, out)
 			gs := g
 			var u1, u2 *Node
-			if !u.unit.IsHead {
+			if u.unit.Conv {
 				gs = Mul(g, Reshape(u.unit.Scale, 1, out))
 				u1 = ReduceSum(Reshape(Mul(g, u.xhat), b, u.t, out), 1)
 				u2 = ReduceSum(Reshape(g, b, u.t, out), 1)

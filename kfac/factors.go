@@ -15,6 +15,7 @@ import (
 
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/internal/progress"
+	"github.com/lqf-go/lqf/layers"
 	"github.com/lqf-go/lqf/model"
 )
 
@@ -75,13 +76,15 @@ type Factors struct {
 	ExtraDamping float64
 }
 
-// Unit holds the factors of one convolution + batch-norm unit or of the
-// head. Parameters are laid out as matrices [in, out]: a kernel
-// [k, k, cin, cout] as [k*k*cin, cout]; the head's weights [F, C] with its
-// biases as a last row, [F+1, C].
+// Unit holds the factors of one convolution + batch-norm unit or of a dense
+// layer with biases (IsHead: the classifier, or any dense layer).
+// Parameters are laid out as matrices [in, out]: a kernel [k, k, cin, cout]
+// as [k*k*cin, cout]; a dense layer's weights [F, C] with its biases as a
+// last row, [F+1, C].
 type Unit struct {
 	Scope   string // e.g. "/backbone/stage1/conv1" or "/head"
-	IsHead  bool
+	BNScope string // the batch norm's scope, e.g. "/backbone/stage1/conv1/bn" (convolutions)
+	IsHead  bool   // a dense layer
 	In, Out int
 	A, G    *mat.SymDense
 	// BN[o] = {F_gg, F_gb, F_bb}: the Fisher block of (gamma_o, beta_o).
@@ -93,21 +96,31 @@ type Unit struct {
 	eig *unitEigen
 }
 
-// probe returns a Config.Probe that records every unit's patches (with a
-// ones column for the head) and, for convolutions, the normalized
-// pre-activations xhat.
-func probe(units *[]unitNodes) func(model.Unit) {
-	return func(u model.Unit) {
+// probe returns a layers.Net probe that records every unit's patches (with
+// a ones column for dense layers) and, for convolutions, the normalized
+// pre-activations xhat. K-FAC covers convolutions followed by a batch norm
+// (without their own bias) and dense layers with biases; other units panic
+// with an error naming the layer.
+func probe(units *[]unitNodes) func(layers.Unit) {
+	return func(u layers.Unit) {
 		var un unitNodes
 		un.unit = u
-		if u.IsHead {
+		switch {
+		case u.Kernel == nil:
+			panic(fmt.Errorf("kfac: the batch norm %s follows no convolution: K-FAC supports convolutions with a batch norm and dense layers with biases", u.BNScope))
+		case u.Conv && (u.BNScope == "" || u.HasBias):
+			panic(fmt.Errorf("kfac: the convolution %s has no batch norm after it or has its own bias: K-FAC supports convolutions with a batch norm and no bias, and dense layers with biases", u.Scope))
+		case !u.Conv && !u.HasBias:
+			panic(fmt.Errorf("kfac: the dense layer %s has no biases: K-FAC supports dense layers with biases", u.Scope))
+		}
+		if !u.Conv {
 			b := u.Input.Shape().Dimensions[0]
 			un.patches = Concatenate([]*Node{u.Input, Ones(u.Input.Graph(), shapes.Make(u.Input.DType(), b, 1))}, 1)
 			un.t = 1
 		} else {
 			d := u.Output.Shape().Dimensions
 			un.t = d[1] * d[2]
-			p := model.Im2Col(u.Input, u.Geometry)
+			p := layers.Im2Col(u.Input, u.Geometry)
 			kk := p.Shape().Dimensions[3]
 			un.patches = Reshape(p, d[0]*un.t, kk)
 			z := MatMul(un.patches, Reshape(u.Kernel, kk, d[3]))
@@ -136,10 +149,10 @@ func cotangents(z, noise *Node, mc bool) []*Node {
 // accumulate runs exec over set in batches of bs (the last one with its own
 // size), with Gaussian noise [n, classes] as second input, and returns the
 // float64 sums of its outputs.
-func accumulate(exec *context.Exec, set *data.Set, cfg model.Config, bs int, seed uint64, bar *progress.Bar) [][]float64 {
+func accumulate(exec *context.Exec, set *data.Set, arch *layers.Net, bs int, seed uint64, bar *progress.Bar) [][]float64 {
 	var sums [][]float64
 	rng := rand.New(rand.NewPCG(seed, 0x6b666163))
-	classes := cfg.NumClasses
+	classes := arch.NumClasses()
 	noise := make([]float32, bs*classes)
 	for start := 0; start < set.Len(); start += bs {
 		n := min(bs, set.Len()-start)
@@ -148,7 +161,7 @@ func accumulate(exec *context.Exec, set *data.Set, cfg model.Config, bs int, see
 		}
 		// The last partial batch runs with its own size (one more
 		// compilation): padding images would add to the sums.
-		outs := exec.MustExec(tensors.FromFlatDataAndDimensions(set.Images[start*data.ImageSize:(start+n)*data.ImageSize], n, cfg.Height, cfg.Width, cfg.Channels),
+		outs := exec.MustExec(tensors.FromFlatDataAndDimensions(set.Images[start*data.ImageSize:(start+n)*data.ImageSize], n, arch.Input.Height, arch.Input.Width, arch.Input.Channels),
 			tensors.FromFlatDataAndDimensions(noise[:n*classes], n, classes))
 		if sums == nil {
 			sums = make([][]float64, len(outs))
@@ -167,7 +180,7 @@ func accumulate(exec *context.Exec, set *data.Set, cfg model.Config, bs int, see
 }
 
 type unitNodes struct {
-	unit    model.Unit
+	unit    layers.Unit
 	patches *Node // [B*T, in]
 	xhat    *Node // [B*T, out] (conv only)
 	t       int
@@ -180,15 +193,15 @@ func Compute(be backends.Backend, net *model.Network, set *data.Set, opts Option
 		return nil, errors.New("kfac: empty training set")
 	}
 	bs := opts.batchSize(set.Len())
-	cfg := net.Config
+	arch := net.Arch
 	var units []unitNodes
-	cfg.Probe = probe(&units)
+	arch = arch.WithProbe(probe(&units))
 	f := &Factors{}
 	var sums [][]float64 // per unit: A sum, G sum, BN sums (3*out)
 	err := model.TryCatch(func() {
 		exec := context.MustNewExec(be, net.Ctx, func(ctx *context.Context, x, noise *Node) []*Node {
 			units = units[:0]
-			z := cfg.Logits(ctx, x, model.Eval)
+			z := arch.Logits(ctx, x, model.Eval)
 			outs := make([]*Node, len(units))
 			for i, u := range units {
 				outs[i] = u.unit.Output
@@ -204,7 +217,7 @@ func Compute(be backends.Backend, net *model.Network, set *data.Set, opts Option
 					out := d[len(d)-1]
 					g := Reshape(grads[i], b*u.t, out)
 					gs := g
-					if !u.unit.IsHead {
+					if u.unit.Conv {
 						gs = Mul(g, Reshape(u.unit.Scale, 1, out))
 						if reduce {
 							gs = ReduceSum(Reshape(gs, b, u.t, out), 1) // [B, out]
@@ -216,7 +229,7 @@ func Compute(be backends.Backend, net *model.Network, set *data.Set, opts Option
 					} else {
 						gSum[i] = Add(gSum[i], gg)
 					}
-					if !u.unit.IsHead {
+					if u.unit.Conv {
 						// Per sample: u1 = sum_t g xhat (d/dgamma), u2 = sum_t g (d/dbeta).
 						u1 := ReduceSum(Reshape(Mul(g, u.xhat), b, u.t, out), 1)
 						u2 := ReduceSum(Reshape(g, b, u.t, out), 1)
@@ -232,7 +245,7 @@ func Compute(be backends.Backend, net *model.Network, set *data.Set, opts Option
 			var res []*Node
 			for i, u := range units {
 				p := u.patches
-				if reduce && !u.unit.IsHead {
+				if reduce && u.unit.Conv {
 					kk := p.Shape().Dimensions[1]
 					p = ReduceMean(Reshape(p, b, u.t, kk), 1) // [B, in]
 				}
@@ -245,7 +258,7 @@ func Compute(be backends.Backend, net *model.Network, set *data.Set, opts Option
 		})
 		defer exec.Finalize()
 		bar := progress.New(opts.Progress, "kfac factors", set.Len(), "img")
-		sums = accumulate(exec, set, cfg, bs, opts.Seed, bar)
+		sums = accumulate(exec, set, arch, bs, opts.Seed, bar)
 		bar.Finish()
 	})
 	if err != nil {
@@ -258,7 +271,7 @@ func Compute(be backends.Backend, net *model.Network, set *data.Set, opts Option
 		d := u.unit.Output.Shape().Dimensions
 		out := d[len(d)-1]
 		in := u.patches.Shape().Dimensions[1]
-		fu := &Unit{Scope: u.unit.Scope, IsHead: u.unit.IsHead, In: in, Out: out}
+		fu := &Unit{Scope: u.unit.Scope, BNScope: u.unit.BNScope, IsHead: !u.unit.Conv, In: in, Out: out}
 		a := sums[k]
 		g := sums[k+1]
 		k += 2
@@ -278,7 +291,7 @@ func Compute(be backends.Backend, net *model.Network, set *data.Set, opts Option
 				fu.G.SetSym(i, j, 2*g[i*out+j]/(n*t))
 			}
 		}
-		if !u.unit.IsHead {
+		if u.unit.Conv {
 			bn := sums[k]
 			k++
 			fu.BN = make([][3]float64, out)

@@ -28,7 +28,7 @@ type Gradients struct {
 // ProjectGradients computes the Gradients of every image of set at w0
 // (one backward pass per output and batch).
 func (inv *DampedInverse) ProjectGradients(be backends.Backend, net *model.Network, set *data.Set, opts Options) (*Gradients, error) {
-	g := &Gradients{Rows: set.Len() * net.Config.NumClasses, Width: inv.GradientWidth()}
+	g := &Gradients{Rows: set.Len() * net.NumClasses(), Width: inv.GradientWidth()}
 	g.Data = make([]float32, 0, g.Rows*g.Width)
 	err := inv.EachGradientBatch(be, net, set, opts, func(_, _ int, rows []float32) error {
 		g.Data = append(g.Data, rows...)
@@ -62,16 +62,16 @@ func (inv *DampedInverse) EachGradientBatch(be backends.Backend, net *model.Netw
 	for i, u := range inv.units {
 		bases[i] = [2]*mat.Dense{u.ua, u.ug}
 	}
-	cfg := net.Config
-	classes := cfg.NumClasses
+	arch := net.Arch
+	classes := arch.NumClasses()
 	var units []unitNodes
-	cfg.Probe = probe(&units)
+	arch = arch.WithProbe(probe(&units))
 	bs := opts.batchSize(set.Len())
 	var fnErr error
 	err := model.TryCatch(func() {
 		exec := context.MustNewExec(be, net.Ctx, func(ctx *context.Context, x *Node) *Node {
 			units = units[:0]
-			z := cfg.Logits(ctx, x, model.Eval)
+			z := arch.Logits(ctx, x, model.Eval)
 			if len(units) != len(inv.units) {
 				panic(fmt.Errorf("kfac: the network has %d units, the inverse %d", len(units), len(inv.units)))
 			}
@@ -95,7 +95,7 @@ func (inv *DampedInverse) EachGradientBatch(be backends.Backend, net *model.Netw
 		var buf []float32
 		for start := 0; start < set.Len(); start += bs {
 			n := min(bs, set.Len()-start)
-			x := tensors.FromFlatDataAndDimensions(set.Images[start*data.ImageSize:(start+n)*data.ImageSize], n, cfg.Height, cfg.Width, cfg.Channels)
+			x := tensors.FromFlatDataAndDimensions(set.Images[start*data.ImageSize:(start+n)*data.ImageSize], n, arch.Input.Height, arch.Input.Width, arch.Input.Channels)
 			out := exec.MustExec(x)[0]
 			if size := out.Shape().Size(); cap(buf) < size {
 				buf = make([]float32, size)

@@ -13,6 +13,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/lqf-go/lqf/linalg"
 	"github.com/lqf-go/lqf/model"
 )
 
@@ -24,9 +25,10 @@ import (
 // with A = U_A diag(a) U_A^T and G = U_G diag(g) U_G^T, and each batch-norm
 // channel's 2x2 block directly.
 type DampedInverse struct {
-	Damping float64
-	units   []*inverseUnit
-	byScope map[string]*inverseUnit
+	Damping   float64
+	units     []*inverseUnit
+	byScope   map[string]*inverseUnit
+	byBNScope map[string]*inverseUnit
 }
 
 type inverseUnit struct {
@@ -42,7 +44,7 @@ func (f *Factors) Invert(d float64) (*DampedInverse, error) {
 	if d <= 0 {
 		return nil, fmt.Errorf("kfac: damping %g must be > 0", d)
 	}
-	inv := &DampedInverse{Damping: d, byScope: map[string]*inverseUnit{}}
+	inv := &DampedInverse{Damping: d, byScope: map[string]*inverseUnit{}, byBNScope: map[string]*inverseUnit{}}
 	for _, u := range f.Units {
 		iu := &inverseUnit{Unit: u, constant: map[*Graph][]*Node{}}
 		var err error
@@ -57,12 +59,15 @@ func (f *Factors) Invert(d float64) (*DampedInverse, error) {
 		}
 		inv.units = append(inv.units, iu)
 		inv.byScope[u.Scope] = iu
+		if u.BNScope != "" {
+			inv.byBNScope[u.BNScope] = iu
+		}
 	}
 	return inv, nil
 }
 
 func eigen(s *mat.SymDense) (*mat.Dense, []float64, error) {
-	v, vals, err := model.SymEigen(s)
+	v, vals, err := linalg.SymEigen(s)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -133,8 +138,8 @@ func (inv *DampedInverse) lookup(scope, name string) (u *inverseUnit, kind strin
 	switch {
 	case name == "kernel":
 		return inv.byScope[scope], "kernel"
-	case strings.HasSuffix(scope, "/bn") && (name == "gamma" || name == "beta"):
-		return inv.byScope[strings.TrimSuffix(scope, "/bn")], name
+	case name == "gamma" || name == "beta":
+		return inv.byBNScope[scope], name
 	case name == "weights" || name == "biases":
 		if u := inv.byScope[scope]; u != nil && u.IsHead {
 			return u, name
@@ -179,7 +184,7 @@ func (inv *DampedInverse) ApplyPower(net *model.Network, v []float64, power floa
 		k := offsets[u.Scope+"/kernel"]
 		copy(out[k:], u.applyBlockPower(v[k:k+u.In*u.Out], d, power))
 		markDone(done, k, u.In*u.Out)
-		g, b := offsets[u.Scope+"/bn/gamma"], offsets[u.Scope+"/bn/beta"]
+		g, b := offsets[u.BNScope+"/gamma"], offsets[u.BNScope+"/beta"]
 		for o, blk := range u.BN {
 			m := pow2x2(blk[0]+d, blk[1], blk[2]+d, power)
 			vg, vb := v[g+o], v[b+o]

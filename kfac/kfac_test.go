@@ -14,7 +14,9 @@ import (
 	"github.com/gomlx/gomlx/backends"
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/lqf-go/lqf/backend"
 	"github.com/lqf-go/lqf/data"
+	"github.com/lqf-go/lqf/linalg"
 	"github.com/lqf-go/lqf/model"
 )
 
@@ -25,7 +27,7 @@ var (
 )
 
 func testBackend(t testing.TB) backends.Backend {
-	beOnce.Do(func() { be, beErr = model.NewBackend() })
+	beOnce.Do(func() { be, beErr = backend.New() })
 	if beErr != nil {
 		t.Fatal(beErr)
 	}
@@ -480,8 +482,8 @@ func TestCheckConvergence(t *testing.T) {
 	}
 
 	// The host iteration with no preconditioner is the graph's SGD.
-	J, p, residual := tinyProblem(t, net, set)
-	host, err := hostHeavyBall(J, p, set.Len(), residual, opts, opts.SGDRates[0],
+	k := tinyProblem(t, net, set)
+	host, err := hostHeavyBall(k.J, k.P, set.Len(), k.R, opts, opts.SGDRates[0],
 		func(g []float64) ([]float64, error) { return g, nil }, rep.Optimum)
 	if err != nil {
 		t.Fatal(err)
@@ -498,20 +500,15 @@ func TestCheckConvergence(t *testing.T) {
 	}
 }
 
-// tinyProblem returns the Jacobian rows [N*C, p] and the residuals of the
-// tiny problem.
-func tinyProblem(t *testing.T, net *model.Network, set *data.Set) ([]float32, int, []float64) {
+// tinyProblem returns the kernel form of the tiny problem (Jacobian rows,
+// residuals, NTK).
+func tinyProblem(t *testing.T, net *model.Network, set *data.Set) *model.Kernel {
 	t.Helper()
-	be := testBackend(t)
-	f0, err := net.Logits(be, set)
+	k, err := model.NewKernel(testBackend(t), net, set, model.DefaultAlpha, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	J, p, err := net.JacobianRows(be, set, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return J, p, model.Residuals(f0, set.Labels, net.Config.NumClasses, model.DefaultAlpha)
+	return k
 }
 
 // TestHostHeavyBallNewtonStep: preconditioned by the exact Gauss-Newton
@@ -520,13 +517,14 @@ func tinyProblem(t *testing.T, net *model.Network, set *data.Set) ([]float32, in
 // closed-form optimum, computed independently in kernel form.
 func TestHostHeavyBallNewtonStep(t *testing.T) {
 	net, set := tinySetup(t, 6)
-	J, p, residual := tinyProblem(t, net, set)
+	k := tinyProblem(t, net, set)
+	J, p, residual := k.J, k.P, k.R
 	n, rows, lambda := set.Len(), len(residual), 0.05
-	exact, err := model.SolveKernel(J, rows, p, model.Gram(J, rows, p), residual, model.RidgeTerm(lambda, n))
+	exact, err := k.Solve(lambda)
 	if err != nil {
 		t.Fatal(err)
 	}
-	optimum := model.Objective(J, p, residual, exact, lambda, n)
+	optimum := k.Objective(exact, lambda)
 	eb, err := NewExactBlocks(J, rows, p, n, []model.Block{{Start: 0, End: p}})
 	if err != nil {
 		t.Fatal(err)
@@ -591,7 +589,7 @@ func TestWhitenMatchesInnerProducts(t *testing.T) {
 	// Streaming with another batch size gives the same rows.
 	var streamed []float32
 	err = inv.EachGradientBatch(be, net, set, Options{BatchSize: 3}, func(start, n int, rows []float32) error {
-		if start*net.Config.NumClasses*g.Width != len(streamed) || len(rows) != n*net.Config.NumClasses*g.Width {
+		if start*net.NumClasses()*g.Width != len(streamed) || len(rows) != n*net.NumClasses()*g.Width {
 			t.Errorf("batch at %d of %d images has %d values", start, n, len(rows))
 		}
 		streamed = append(streamed, rows...)
@@ -618,7 +616,7 @@ func TestRowSpaceKappa(t *testing.T) {
 	for i := range J {
 		J[i] = float32(rng.NormFloat64())
 	}
-	got, err := rowSpaceKappa(model.Gram(J, rows, p), n, lambda)
+	got, err := rowSpaceKappa(linalg.Gram(J, rows, p), n, lambda)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -679,10 +677,10 @@ func TestFinetuneLinearizationsAgreeWithKFAC(t *testing.T) {
 		}
 		tangents, losses = append(tangents, dw), append(losses, r.EpochLoss)
 	}
-	if e := model.MaxRelError(losses[1], losses[0]); e > 1e-4 || math.IsNaN(e) || len(losses[0]) != 3 {
+	if e := linalg.MaxRelError(losses[1], losses[0]); e > 1e-4 || math.IsNaN(e) || len(losses[0]) != 3 {
 		t.Errorf("epoch losses differ by %.2e: %v vs %v", e, losses[1], losses[0])
 	}
-	if e := model.MaxRelError(tangents[1], tangents[0]); e > 1e-4 || math.IsNaN(e) {
+	if e := linalg.MaxRelError(tangents[1], tangents[0]); e > 1e-4 || math.IsNaN(e) {
 		t.Errorf("dw differs by %.2e (relative)", e)
 	}
 }

@@ -96,7 +96,7 @@ func Spectra(be backends.Backend, net *model.Network, train *data.Set, o Spectra
 		if err != nil {
 			return nil, err
 		}
-		eb, err := NewExactBlocks(J, train.Len()*net.Config.NumClasses, p, train.Len(), model.LayerBlocks(net))
+		eb, err := NewExactBlocks(J, train.Len()*net.NumClasses(), p, train.Len(), model.LayerBlocks(net))
 		if err != nil {
 			return nil, err
 		}

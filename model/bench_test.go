@@ -8,6 +8,8 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/lqf-go/lqf/backend"
+	"github.com/lqf-go/lqf/layers"
 )
 
 const benchBatch = 64
@@ -27,28 +29,41 @@ func reportPerImage(b *testing.B, batch int) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch)/1e6, "ms/image")
 }
 
+// BenchmarkBackboneForward times the default backbone's Eval forward pass
+// built from its layer graph ("graph") and, in the same run, by the
+// hand-written code it replaced ("handwritten", legacy_test.go): the graph
+// must not be slower.
 func BenchmarkBackboneForward(b *testing.B) {
 	be := testBackend(b)
 	cfg := DefaultConfig(10)
-	ctx := context.New()
-	exec := context.MustNewExec(be, ctx, func(ctx *context.Context, x *Node) *Node {
-		return cfg.Logits(ctx, x, Eval)
-	})
-	x := benchImages(cfg, benchBatch)
-	exec.MustExec(x)
-	b.ResetTimer()
-	for range b.N {
-		exec.MustExec(x)
+	arch := cfg.MustNet()
+	for _, impl := range []string{"graph", "handwritten"} {
+		b.Run(impl, func(b *testing.B) {
+			ctx := context.New()
+			exec := context.MustNewExec(be, ctx, func(ctx *context.Context, x *Node) *Node {
+				if impl == "graph" {
+					return arch.Logits(ctx, x, Eval)
+				}
+				return legacyConfig(cfg).Logits(ctx, x, Eval)
+			})
+			x := benchImages(cfg, benchBatch)
+			exec.MustExec(x)
+			b.ResetTimer()
+			for range b.N {
+				exec.MustExec(x)
+			}
+			reportPerImage(b, benchBatch)
+		})
 	}
-	reportPerImage(b, benchBatch)
 }
 
 func BenchmarkBackboneForwardBackward(b *testing.B) {
 	be := testBackend(b)
 	cfg := DefaultConfig(10)
+	arch := cfg.MustNet()
 	ctx := context.New()
 	exec := context.MustNewExec(be, ctx, func(ctx *context.Context, x *Node) []*Node {
-		logits := cfg.Logits(ctx, x, TrainBatchStats)
+		logits := arch.Logits(ctx, x, TrainBatchStats)
 		loss := ReduceAllSum(Square(logits))
 		return ctx.BuildTrainableVariablesGradientsGraph(loss)
 	})
@@ -61,62 +76,13 @@ func BenchmarkBackboneForwardBackward(b *testing.B) {
 	reportPerImage(b, benchBatch)
 }
 
-// nativeConv is GoMLX's built-in convolution with the same geometry, the
-// baseline of BenchmarkConv2D.
-func nativeConv(x, kernel *Node, geo ConvGeometry) *Node {
-	p := geo.Padding
-	return Convolve(x, kernel).StridePerAxis(geo.Stride, geo.Stride).PaddingPerDim([][2]int{{p, p}, {p, p}}).Done()
-}
-
-// BenchmarkConv2D compares the im2col convolution (Conv2D) with GoMLX's
-// native Convolve on the backbone's layer shapes, forward only (the pure-Go
-// backend cannot differentiate native convolution), plus Conv2D's
-// forward+backward. Run both in one `go test -bench Conv2D` so the ratio is
-// measured on the same machine and load.
-func BenchmarkConv2D(b *testing.B) {
-	layers := []struct {
-		name      string
-		h, cin, c int
-		geo       ConvGeometry
-	}{
-		{"28x28x16-16-3x3s1", 28, 16, 16, ConvGeometry{3, 1, 1}},
-		{"28x28x16-32-3x3s2", 28, 16, 32, ConvGeometry{3, 2, 1}},
-		{"7x7x64-64-3x3s1", 7, 64, 64, ConvGeometry{3, 1, 1}},
-	}
-	be := testBackend(b)
-	for _, l := range layers {
-		x := tensors.FromShape(shapes.Make(dtypes.Float32, benchBatch, l.h, l.h, l.cin))
-		k := tensors.FromShape(shapes.Make(dtypes.Float32, 3, 3, l.cin, l.c))
-		for _, impl := range []string{"im2col", "native", "im2col-fwd+bwd"} {
-			b.Run(l.name+"/"+impl, func(b *testing.B) {
-				exec := MustNewExec(be, func(x, k *Node) []*Node {
-					switch impl {
-					case "native":
-						return []*Node{nativeConv(x, k, l.geo)}
-					case "im2col":
-						return []*Node{Conv2D(x, k, nil, l.geo)}
-					}
-					y := Conv2D(x, k, nil, l.geo)
-					return Gradient(ReduceAllSum(Square(y)), x, k)
-				})
-				exec.MustExec(x, k)
-				b.ResetTimer()
-				for range b.N {
-					exec.MustExec(x, k)
-				}
-				reportPerImage(b, benchBatch)
-			})
-		}
-	}
-}
-
-// MultiplyAccumulates walks the architecture by hand; this counts the same
-// products from the shapes of the units an Eval graph actually builds
-// (Config.Probe): output positions x kernel window x input x output
+// MultiplyAccumulates counts from the layer graph's shapes; this counts
+// the same products from the units an Eval graph actually builds
+// (layers.Net.WithProbe): output positions x kernel window x input x output
 // channels per convolution, features x classes for the head, tripled in the
 // linearized pass except for the unit that reads the image.
 func TestMultiplyAccumulatesMatchGraph(t *testing.T) {
-	be, err := NewBackend()
+	be, err := backend.New()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,10 +97,9 @@ func TestMultiplyAccumulatesMatchGraph(t *testing.T) {
 		}
 		var fwd, lin int64
 		first := true
-		c := net.Config
-		c.Probe = func(u Unit) {
+		arch := net.Arch.WithProbe(func(u layers.Unit) {
 			var m int64
-			if u.IsHead {
+			if !u.Conv {
 				m = int64(u.Input.Shape().Dimensions[1]) * int64(u.Output.Shape().Dimensions[1])
 			} else {
 				od, kd := u.Output.Shape().Dimensions, u.Kernel.Shape().Dimensions
@@ -147,11 +112,14 @@ func TestMultiplyAccumulatesMatchGraph(t *testing.T) {
 				lin += 3 * m
 			}
 			first = false
-		}
-		e := context.MustNewExec(be, net.Ctx, func(ctx *context.Context, x *Node) *Node { return c.Logits(ctx, x, Eval) })
-		e.MustExec(tensors.FromShape(shapes.Make(dtypes.Float32, 1, c.Height, c.Width, c.Channels)))
+		})
+		e := context.MustNewExec(be, net.Ctx, func(ctx *context.Context, x *Node) *Node { return arch.Logits(ctx, x, Eval) })
+		e.MustExec(tensors.FromShape(shapes.Make(dtypes.Float32, 1, cfg.Height, cfg.Width, cfg.Channels)))
 		e.Finalize()
-		gotF, gotL := cfg.MultiplyAccumulates()
+		gotF, gotL, err := arch.MultiplyAccumulates()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if gotF != fwd || gotL != lin {
 			t.Errorf("%dx%d stem %d stages %v: MultiplyAccumulates = %d, %d; the graph's units give %d, %d", cfg.Height, cfg.Width, cfg.StemWidth, cfg.StageWidths, gotF, gotL, fwd, lin)
 		}
@@ -172,6 +140,7 @@ func BenchmarkLinearizedTraining(b *testing.B) {
 	splits := loadTiny(b, "mnist-5-9", 56)
 	cfg := DefaultConfig(5)
 	cfg.Activation = LeakyReLU
+	arch := cfg.MustNet()
 	o := TrainOptions{Loss: MSE, LearningRate: 1e-3, Momentum: 0.9, WeightDecay: 1e-4, BatchSize: 28, Epochs: epochs, Seed: 1,
 		Scopes: []string{ScopeTangent}}
 	n := splits.Train.Len()
@@ -189,7 +158,7 @@ func BenchmarkLinearizedTraining(b *testing.B) {
 			for range b.N {
 				switch how {
 				case "jvp":
-					_, err = TrainGraph(be, net.Ctx, cfg.LinearizedLogits, ImageBatches(splits.Train, o.BatchSize, o.Augment, o.Seed), 5, o)
+					_, err = TrainGraph(be, net.Ctx, arch.LinearizedLogits, ImageBatches(splits.Train, o.BatchSize, o.Augment, o.Seed), 5, o)
 				default:
 					if how == "jacobian-rows+steps" {
 						if features, err = NewJacobianFeatures(be, net, splits.Train, nil); err != nil {

@@ -3,6 +3,7 @@ package model_test
 import (
 	"testing"
 
+	"github.com/lqf-go/lqf/backend"
 	"github.com/lqf-go/lqf/internal/lqftest"
 	"github.com/lqf-go/lqf/model"
 )
@@ -10,7 +11,7 @@ import (
 // LayerBlocks tiles the parameter vector with one block per layer: the
 // stem, three convolutions per stage and the head.
 func TestLayerBlocks(t *testing.T) {
-	be, err := model.NewBackend()
+	be, err := backend.New()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -19,7 +20,7 @@ func TestLayerBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	blocks := model.LayerBlocks(net)
-	if want := 1 + 3*len(net.Config.StageWidths) + 1; len(blocks) != want {
+	if want := 1 + 3*3 + 1; len(blocks) != want {
 		t.Fatalf("%d blocks, want %d", len(blocks), want)
 	}
 	p := 0
@@ -37,7 +38,7 @@ func TestLayerBlocks(t *testing.T) {
 		t.Fatalf("blocks end at %d, parameters %d", end, p)
 	}
 	// The head's block is its weights and biases: F*C + C.
-	if last := blocks[len(blocks)-1]; last.End-last.Start != net.Config.FeatureDim()*5+5 {
-		t.Fatalf("head block %v, want %d parameters", last, net.Config.FeatureDim()*5+5)
+	if last := blocks[len(blocks)-1]; last.End-last.Start != net.FeatureDim()*5+5 {
+		t.Fatalf("head block %v, want %d parameters", last, net.FeatureDim()*5+5)
 	}
 }

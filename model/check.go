@@ -2,7 +2,6 @@ package model
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 
 	"github.com/gomlx/gomlx/backends"
@@ -10,6 +9,8 @@ import (
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/lqf-go/lqf/layers"
+	"github.com/lqf-go/lqf/linalg"
 )
 
 // JVPCheck reports how well the hand-written linearized pass agrees with two
@@ -32,8 +33,8 @@ type JVPCheck struct {
 // random dw drawn with seed. The network's parameters are copied to float64
 // for the finite differences.
 func CheckJVP(be backends.Backend, net *Network, images []float32, n int, seed uint64) (*JVPCheck, error) {
-	cfg := net.Config
-	size := cfg.Height * cfg.Width * cfg.Channels
+	arch := net.Arch
+	size := arch.Input.Height * arch.Input.Width * arch.Input.Channels
 	if len(images) < n*size || n < 1 {
 		return nil, fmt.Errorf("CheckJVP: need %d images of %d values", n, size)
 	}
@@ -81,7 +82,7 @@ func CheckJVP(be backends.Backend, net *Network, images []float32, n int, seed u
 	for i := range x64 {
 		x64[i] = float64(images[i])
 	}
-	dims := []int{n, cfg.Height, cfg.Width, cfg.Channels}
+	dims := []int{n, arch.Input.Height, arch.Input.Width, arch.Input.Channels}
 	err := TryCatch(func() {
 		// Hand-written pass and finite differences in float64.
 		ctx, err := copyNet(dtypes.Float64, 0, true)
@@ -90,7 +91,7 @@ func CheckJVP(be backends.Backend, net *Network, images []float32, n int, seed u
 		}
 		x := tensors.FromFlatDataAndDimensions(x64, dims...)
 		jdw := tensors.MustCopyFlatData[float64](context.MustNewExec(be, ctx, func(ctx *context.Context, x *Node) *Node {
-			_, j := cfg.Linearized(ctx, x)
+			_, j := arch.Linearized(ctx, x)
 			return j
 		}).MustExec(x)[0])
 		eval := func(eps float64) []float64 {
@@ -98,7 +99,7 @@ func CheckJVP(be backends.Backend, net *Network, images []float32, n int, seed u
 			if err != nil {
 				panic(err)
 			}
-			out := context.MustNewExec(be, c, func(ctx *context.Context, x *Node) *Node { return cfg.Logits(ctx, x, Eval) }).MustExec(x)[0]
+			out := context.MustNewExec(be, c, func(ctx *context.Context, x *Node) *Node { return arch.Logits(ctx, x, Eval) }).MustExec(x)[0]
 			return tensors.MustCopyFlatData[float64](out)
 		}
 		plus, minus := eval(res.FDStep), eval(-res.FDStep)
@@ -106,7 +107,7 @@ func CheckJVP(be backends.Backend, net *Network, images []float32, n int, seed u
 		for i := range fd {
 			fd[i] = (plus[i] - minus[i]) / (2 * res.FDStep)
 		}
-		res.FDMaxRelError = MaxRelError(jdw, fd)
+		res.FDMaxRelError = linalg.MaxRelError(jdw, fd)
 
 		// Hand-written vs double-VJP in float32.
 		ctx32, err := copyNet(dtypes.Float32, 0, true)
@@ -122,16 +123,16 @@ func CheckJVP(be backends.Backend, net *Network, images []float32, n int, seed u
 		sortVariables(params)
 		x32 := tensors.FromFlatDataAndDimensions(images[:n*size], dims...)
 		out := context.MustNewExec(be, ctx32, func(ctx *context.Context, x *Node) []*Node {
-			_, j := cfg.Linearized(ctx, x)
+			_, j := arch.Linearized(ctx, x)
 			g := x.Graph()
 			values, tangents := make([]*Node, len(params)), make([]*Node, len(params))
 			for i, p := range params {
-				values[i], tangents[i] = p.ValueGraph(g), tangentVariable(ctx, g, p)
+				values[i], tangents[i] = p.ValueGraph(g), layers.TangentVariable(ctx, g, p)
 			}
-			return []*Node{j, JVPByDoubleVJP(cfg.Logits(ctx, x, Eval), values, tangents)}
+			return []*Node{j, layers.JVPByDoubleVJP(arch.Logits(ctx, x, Eval), values, tangents)}
 		}).MustExec(x32)
 		a, b := tensors.MustCopyFlatData[float32](out[0]), tensors.MustCopyFlatData[float32](out[1])
-		res.DoubleVJPMaxRelError = MaxRelError(float64s(a), float64s(b))
+		res.DoubleVJPMaxRelError = linalg.MaxRelError(float64s(a), float64s(b))
 	})
 	return res, err
 }
@@ -153,19 +154,4 @@ func float64s(v []float32) []float64 {
 		out[i] = float64(x)
 	}
 	return out
-}
-
-// MaxRelError is max_i |got_i - want_i| / max_i |want_i| (NaN if any value
-// is NaN).
-func MaxRelError(got, want []float64) float64 {
-	var num, den float64
-	for i := range got {
-		d := math.Abs(got[i] - want[i])
-		if math.IsNaN(d) {
-			return math.NaN()
-		}
-		num = math.Max(num, d)
-		den = math.Max(den, math.Abs(want[i]))
-	}
-	return num / den
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/lqf-go/lqf/internal/atomicfile"
+	"github.com/lqf-go/lqf/layers"
 )
 
 // checkpointMagic starts every lqf checkpoint. The format is the magic line,
@@ -26,8 +27,13 @@ import (
 // little-endian, in the header's order.
 const checkpointMagic = "LQF-CHECKPOINT-1\n"
 
+// checkpointHeader describes the network by its layer graph (Net). Headers
+// written before lqf's networks became layer graphs hold a ResNet Config
+// instead; ReadCheckpoint builds its graph (Config.Net), whose parameter
+// scopes are the same, so those checkpoints load unchanged.
 type checkpointHeader struct {
-	Config    Config           `json:"config"`
+	Net       *layers.Net      `json:"net,omitempty"`
+	Config    *Config          `json:"config,omitempty"`
 	Variables []checkpointVar  `json:"variables"`
 	Meta      *json.RawMessage `json:"meta,omitempty"`
 }
@@ -47,7 +53,7 @@ func sortVariables(vars []*context.Variable) {
 // (not optimizer state) to w. meta, if not nil, is stored as JSON beside
 // them (for example how the checkpoint was trained).
 func (n *Network) WriteCheckpoint(w io.Writer, meta any) error {
-	h := checkpointHeader{Config: n.Config}
+	h := checkpointHeader{Net: n.Arch}
 	if meta != nil {
 		raw, err := json.Marshal(meta)
 		if err != nil {
@@ -114,8 +120,18 @@ func ReadCheckpoint(be backends.Backend, r io.Reader, meta any) (*Network, error
 	if err := json.Unmarshal(bytes.TrimSpace(line), &h); err != nil {
 		return nil, fmt.Errorf("corrupt checkpoint header: %w", err)
 	}
-	if err := h.Config.Validate(); err != nil {
-		return nil, fmt.Errorf("checkpoint configuration: %w", err)
+	arch := h.Net
+	switch {
+	case arch == nil && h.Config != nil:
+		if arch, err = h.Config.Net(); err != nil {
+			return nil, fmt.Errorf("checkpoint configuration: %w", err)
+		}
+	case arch == nil:
+		return nil, errors.New("corrupt checkpoint header: it describes no network")
+	default:
+		if err := arch.Validate(); err != nil {
+			return nil, fmt.Errorf("checkpoint network: %w", err)
+		}
 	}
 	if meta != nil && h.Meta != nil {
 		if err := json.Unmarshal(*h.Meta, meta); err != nil {
@@ -139,7 +155,7 @@ func ReadCheckpoint(be backends.Backend, r io.Reader, meta any) (*Network, error
 	if _, err := br.ReadByte(); err != io.EOF {
 		return nil, errors.New("corrupt checkpoint: data after the last variable")
 	}
-	n := &Network{Config: h.Config, Ctx: ctx}
+	n := &Network{Arch: arch, Ctx: ctx}
 	before := len(n.Variables())
 	if err := n.materialize(be); err != nil {
 		return nil, fmt.Errorf("checkpoint does not fit its configuration: %w", err)

@@ -1,19 +1,25 @@
-// Package model holds lqf's networks and how they are trained: the
-// ResNet-style backbone (convolutions as im2col matrix products with
-// hand-written reverse-mode rules, so they run and differentiate on every
-// GoMLX backend, including the pure-Go one), checkpoints, the SGD-with-
-// momentum training loop shared by every method, pretraining on the source
-// task (ReLU, then Leaky-ReLU), and the fine-tuning baselines NLFT and FC.
+// Package model holds lqf's networks with their parameters and how they are
+// trained: a Network is a layer graph (package layers) with its parameters
+// in a GoMLX context; Config builds lqf's ResNet-style backbone family as a
+// layer graph; checkpoints; the SGD-with-momentum training loop shared by
+// every method, pretraining on the source task (ReLU, then Leaky-ReLU,
+// paper Sec. 3.3), and the fine-tuning methods NLFT, FC, LQF, LQF-FC and GaF
+// with their grids (paper eq. 1 and 3, Appendix A.2).
 // The linearized network f0(x) + J(x) dw (LQF, GaF) trains either by a
-// modified forward pass per batch (Config.LinearizedLogits) or on each
+// modified forward pass per batch (layers.Net.LinearizedLogits) or on each
 // training image's Jacobian rows computed once (JacobianFeatures), with the
-// same iterates; its closed form uses the rows' Gram matrix (SolveKernel).
-// SymEigen is the host eigendecomposition of every package above.
+// same iterates. Its closed form starts from Kernel (outputs f0, residuals
+// R = alpha Y - f0, Jacobian rows J, NTK K = J J^T: NewKernel) and is
+// solved on the host by package linalg; GaussNewton solves it matrix-free
+// by conjugate gradients (linalg.CG).
 //
 // Shapes: images are [B, H, W, C] float32 in [0, 1] (NHWC); network outputs
 // are [B, NumClasses]. Losses are means over the batch; weight decay lambda
 // adds lambda/2 ||w||^2 to the loss.
 //
 // Graph functions follow GoMLX: func(ctx *context.Context, x *Node) *Node,
-// with parameters in ctx under ScopeBackbone and ScopeHead.
+// with parameters in ctx under ScopeBackbone and ScopeHead. Checkpoints
+// written before networks became layer graphs (a ResNet Config in the
+// header) load unchanged: the graph Config.Net builds has the same
+// parameter scopes.
 package model

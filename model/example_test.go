@@ -3,6 +3,7 @@ package model_test
 import (
 	"fmt"
 
+	"github.com/lqf-go/lqf/backend"
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/model"
 )
@@ -10,7 +11,7 @@ import (
 // A backbone is a Config; a Network holds its parameters. Fine-tuning starts
 // from a pretrained network whose head is replaced for the target classes.
 func ExampleNetwork_ReplaceHead() {
-	be, err := model.NewBackend()
+	be, err := backend.New()
 	if err != nil {
 		panic(err)
 	}
@@ -39,7 +40,7 @@ func ExampleNetwork_ReplaceHead() {
 // (Config.LinearizedLogits). Finetune does this by itself when the rows
 // fit in memory (LinearizeAuto).
 func ExampleJacobianFeatures_Train() {
-	be, err := model.NewBackend()
+	be, err := backend.New()
 	if err != nil {
 		panic(err)
 	}

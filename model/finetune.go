@@ -10,6 +10,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/lqf-go/lqf/data"
+	"github.com/lqf-go/lqf/linalg"
 )
 
 // Method is a fine-tuning method.
@@ -211,8 +212,8 @@ type LinearizedNetwork struct{ *Network }
 
 // Predict returns f0(x) + J(x) dw for every image of set.
 func (l LinearizedNetwork) Predict(be backends.Backend, set *data.Set) ([]float32, error) {
-	cfg := l.Config
-	out, _, err := Apply(be, l.Ctx, func(ctx *context.Context, x *Node) *Node { return cfg.LinearizedLogits(ctx, x) },
+	arch := l.Arch
+	out, _, err := Apply(be, l.Ctx, func(ctx *context.Context, x *Node) *Node { return arch.LinearizedLogits(ctx, x) },
 		set.Images, []int{data.Height, data.Width, data.Channels}, set.Len())
 	return out, err
 }
@@ -314,7 +315,7 @@ func Finetune(be backends.Backend, pretrained *Network, splits *data.Splits, opt
 				o.BatchNorm = TrainBatchStats
 				r, err = n.Train(be, splits.Train, o)
 			} else {
-				cfg := n.Config
+				arch := n.Arch
 				o.Scopes = []string{ScopeTangent}
 				if opts.Method == LQF && opts.Curvature != nil {
 					if o.Preconditioner, err = precondition(n, wd); err != nil {
@@ -347,7 +348,7 @@ func Finetune(be backends.Backend, pretrained *Network, splits *data.Splits, opt
 					}
 					r, err = features.Train(be, n.Ctx, o)
 				} else {
-					r, err = TrainGraph(be, n.Ctx, cfg.LinearizedLogits, ImageBatches(splits.Train, o.BatchSize, o.Augment, o.Seed), classes, o)
+					r, err = TrainGraph(be, n.Ctx, arch.LinearizedLogits, ImageBatches(splits.Train, o.BatchSize, o.Augment, o.Seed), classes, o)
 				}
 				p = LinearizedNetwork{n}
 			}
@@ -424,7 +425,7 @@ func newFeatureProbe(be backends.Backend, pretrained *Network, splits *data.Spli
 		return nil, err
 	}
 	p := &featureProbe{base: base, trainLabels: splits.Train.Labels, valSet: splits.Val,
-		featureDim: pretrained.Config.FeatureDim(), classes: classes, seed: seed}
+		featureDim: pretrained.FeatureDim(), classes: classes, seed: seed}
 	if p.train, err = pretrained.Features(be, splits.Train); err != nil {
 		return nil, err
 	}
@@ -441,12 +442,12 @@ func (p *featureProbe) fit(be backends.Backend, linearized bool, o TrainOptions)
 	if err != nil {
 		return nil, err
 	}
-	cfg := n.Config
-	head := func(ctx *context.Context, h *Node) *Node { return cfg.Head(ctx, h) }
+	arch := n.Arch
+	head := func(ctx *context.Context, h *Node) *Node { return arch.Head(ctx, h) }
 	var model Predictor = n
 	o.Scopes = []string{ScopeHead}
 	if linearized {
-		head = cfg.LinearizedHead
+		head = arch.LinearizedHead
 		o.Scopes = []string{ScopeTangent + context.ScopeSeparator + ScopeHead}
 		model = LinearizedNetwork{n}
 	}
@@ -478,7 +479,7 @@ func newExactSolver(be backends.Backend, pretrained *Network, splits *data.Split
 	if err != nil {
 		return nil, err
 	}
-	residual := Residuals(f0, splits.Train.Labels, classes, opts.Alpha)
+	residual := linalg.Residuals(f0, splits.Train.Labels, classes, opts.Alpha)
 	// evaluate returns the validation error of w0 + dw; loss is the LQF
 	// objective at dw (data term plus lambda/2 ||dw||^2).
 	evaluate := func(dw []float64, loss float64) (*fitted, error) {
@@ -498,9 +499,9 @@ func newExactSolver(be backends.Backend, pretrained *Network, splits *data.Split
 		if err != nil {
 			return nil, err
 		}
-		f := base.Config.FeatureDim()
+		f := base.FeatureDim()
 		return func(lambda float64) (*fitted, error) {
-			dW, db, err := SolveLinearHead(feats, f0, splits.Train.Labels, f, classes, opts.Alpha, lambda)
+			dW, db, err := linalg.SolveLinearHead(feats, f0, splits.Train.Labels, f, classes, opts.Alpha, lambda)
 			if err != nil {
 				return nil, err
 			}
@@ -545,12 +546,12 @@ func newExactSolver(be backends.Backend, pretrained *Network, splits *data.Split
 		return nil, err
 	}
 	J, p := features.J, features.p
-	K := Gram(J, n*classes, p)
+	K := linalg.Gram(J, n*classes, p)
 	return func(lambda float64) (*fitted, error) {
-		dw, err := SolveKernel(J, n*classes, p, K, residual, RidgeTerm(lambda, n))
+		dw, err := linalg.SolveKernel(J, n*classes, p, K, residual, linalg.RidgeTerm(lambda, n))
 		if err != nil {
 			return nil, err
 		}
-		return evaluate(dw, Objective(J, p, residual, dw, lambda, n))
+		return evaluate(dw, linalg.Objective(J, p, residual, dw, lambda, n))
 	}, nil
 }

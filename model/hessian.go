@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 
 	"github.com/gomlx/gomlx/backends"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/internal/progress"
+	"github.com/lqf-go/lqf/linalg"
 )
 
 // GaussNewton is the exact curvature of LQF's loss as a matrix-free
@@ -42,7 +42,7 @@ func NewGaussNewton(be backends.Backend, net *Network, set *data.Set) (*GaussNew
 		return nil, err
 	}
 	gn := &GaussNewton{be: be, net: m, set: set, batch: min(EvalBatchSize, set.Len()), params: m.NumParameters()}
-	cfg := m.Config
+	arch := m.Arch
 	// jtu returns J^T u as one flat vector, given the linearized outputs.
 	jtu := func(ctx *context.Context, jdw, u *Node) *Node {
 		tangents := TangentVariables(ctx)
@@ -59,12 +59,12 @@ func NewGaussNewton(be backends.Backend, net *Network, set *data.Set) (*GaussNew
 	err = TryCatch(func() {
 		// J^T J v, with the tangent variables holding v.
 		gn.jtjv = context.MustNewExec(be, m.Ctx, func(ctx *context.Context, x *Node) *Node {
-			_, jdw := cfg.Linearized(ctx, x)
+			_, jdw := arch.Linearized(ctx, x)
 			return jtu(ctx, jdw, StopGradient(jdw))
 		})
 		// J^T u for an input cotangent u.
 		gn.jtu = context.MustNewExec(be, m.Ctx, func(ctx *context.Context, x, u *Node) *Node {
-			_, jdw := cfg.Linearized(ctx, x)
+			_, jdw := arch.Linearized(ctx, x)
 			return jtu(ctx, jdw, u)
 		})
 	})
@@ -107,7 +107,7 @@ func (gn *GaussNewton) Apply(v []float64, lambda float64) ([]float64, error) {
 
 // JT returns J^T r for residuals r [N, C] (row-major).
 func (gn *GaussNewton) JT(r []float64) ([]float64, error) {
-	c := gn.net.Config.NumClasses
+	c := gn.net.NumClasses()
 	return gn.sum(func(x *tensors.Tensor, start, n int) *tensors.Tensor {
 		u := make([]float32, n*c)
 		for i := range u {
@@ -118,9 +118,9 @@ func (gn *GaussNewton) JT(r []float64) ([]float64, error) {
 }
 
 // SolveCG minimizes LQF's objective for weight decay lambda by conjugate
-// gradients on H dw = (2/N) J^T R, R = alpha Y - f0, matrix-free and full
-// batch, until ||H dw - b|| <= tol ||b|| or maxIter products. It returns dw
-// and the relative residual reached.
+// gradients (linalg.CG) on H dw = (2/N) J^T R, R = alpha Y - f0,
+// matrix-free and full batch, until ||H dw - b|| <= tol ||b|| or maxIter
+// products. It returns dw and the relative residual reached.
 func (gn *GaussNewton) SolveCG(residual []float64, lambda, tol float64, maxIter int, w io.Writer) ([]float64, float64, error) {
 	jtr, err := gn.JT(residual)
 	if err != nil {
@@ -131,53 +131,29 @@ func (gn *GaussNewton) SolveCG(residual []float64, lambda, tol float64, maxIter 
 	for i := range b {
 		b[i] = 2 / n * jtr[i]
 	}
-	x := make([]float64, len(b))
-	r := append([]float64(nil), b...)
-	p := append([]float64(nil), b...)
-	rr := dot(r, r)
-	bnorm := math.Sqrt(dot(b, b))
-	if bnorm == 0 {
-		return x, 0, nil
+	apply := func(v, out []float64) error {
+		hv, err := gn.Apply(v, lambda)
+		copy(out, hv)
+		return err
 	}
 	bar := progress.New(w, "cg", maxIter, "iter")
-	rel := math.Sqrt(rr) / bnorm
-	for it := 0; it < maxIter && rel > tol; it++ {
-		hp, err := gn.Apply(p, lambda)
-		if err != nil {
-			return nil, 0, err
+	res, err := linalg.CG(apply, b, tol, maxIter, linalg.CGOptions{Progress: func(k int, _ []float64, rel float64) bool {
+		if k > 0 {
+			bar.SetStatus("relative residual %.2e", rel)
+			bar.Add(1)
 		}
-		alpha := rr / dot(p, hp)
-		for i := range x {
-			x[i] += alpha * p[i]
-			r[i] -= alpha * hp[i]
-		}
-		rrNew := dot(r, r)
-		for i := range p {
-			p[i] = r[i] + rrNew/rr*p[i]
-		}
-		rr = rrNew
-		rel = math.Sqrt(rr) / bnorm
-		bar.SetStatus("relative residual %.2e", rel)
-		bar.Add(1)
-	}
+		return false
+	}})
 	bar.Finish()
-	if math.IsNaN(rel) {
-		return nil, rel, fmt.Errorf("conjugate gradients broke down")
+	if err != nil {
+		return nil, 0, fmt.Errorf("conjugate gradients broke down: %w", err)
 	}
-	return x, rel, nil
-}
-
-func dot(a, b []float64) float64 {
-	s := 0.0
-	for i := range a {
-		s += a[i] * b[i]
-	}
-	return s
+	return res.X, res.RelResidual, nil
 }
 
 // ClosedFormCheck compares LQF solved iteratively (matrix-free conjugate
 // gradients, GaussNewton.SolveCG) with the closed form (kernel form,
-// SolveKernel) on the same task and lambda.
+// Kernel.Solve) on the same task and lambda.
 type ClosedFormCheck struct {
 	// PredRelDistance is ||P_cg - P_exact|| / ||P_exact|| over the test
 	// outputs f0 + J dw.
@@ -202,17 +178,11 @@ func CheckClosedForm(be backends.Backend, pretrained *Network, splits *data.Spli
 	if err != nil {
 		return nil, err
 	}
-	n := splits.Train.Len()
-	f0, err := base.Logits(be, splits.Train)
+	k, err := NewKernel(be, base, splits.Train, alpha, w)
 	if err != nil {
 		return nil, err
 	}
-	residual := Residuals(f0, splits.Train.Labels, classes, alpha)
-	J, p, err := base.JacobianRows(be, splits.Train, w)
-	if err != nil {
-		return nil, err
-	}
-	exact, err := SolveKernel(J, n*classes, p, Gram(J, n*classes, p), residual, RidgeTerm(lambda, n))
+	exact, err := k.Solve(lambda)
 	if err != nil {
 		return nil, err
 	}
@@ -220,13 +190,13 @@ func CheckClosedForm(be backends.Backend, pretrained *Network, splits *data.Spli
 	if err != nil {
 		return nil, err
 	}
-	cg, rel, err := gn.SolveCG(residual, lambda, 1e-7, maxIter, w)
+	cg, rel, err := gn.SolveCG(k.R, lambda, 1e-7, maxIter, w)
 	if err != nil {
 		return nil, err
 	}
-	res := &ClosedFormCheck{CGIterations: gn.Calls, CGRelResidual: rel, Lambda: lambda, TrainSize: n, TestSize: splits.Test.Len()}
+	res := &ClosedFormCheck{CGIterations: gn.Calls, CGRelResidual: rel, Lambda: lambda, TrainSize: k.N, TestSize: splits.Test.Len()}
 	var preds [2][]float32
-	for k, dw := range [][]float64{exact, cg} {
+	for i, dw := range [][]float64{exact, cg} {
 		m, err := base.Clone()
 		if err != nil {
 			return nil, err
@@ -234,22 +204,13 @@ func CheckClosedForm(be backends.Backend, pretrained *Network, splits *data.Spli
 		if err := m.SetTangent(dw); err != nil {
 			return nil, err
 		}
-		if preds[k], err = (LinearizedNetwork{m}).Predict(be, splits.Test); err != nil {
+		if preds[i], err = (LinearizedNetwork{m}).Predict(be, splits.Test); err != nil {
 			return nil, err
 		}
 	}
 	res.ExactTestError = ErrorRate(preds[0], splits.Test.Labels)
 	res.IterativeTestError = ErrorRate(preds[1], splits.Test.Labels)
-	res.PredRelDistance = relDistance(float64s(preds[1]), float64s(preds[0]))
-	res.WeightRelDistance = relDistance(cg, exact)
+	res.PredRelDistance = linalg.RelDistance(float64s(preds[1]), float64s(preds[0]))
+	res.WeightRelDistance = linalg.RelDistance(cg, exact)
 	return res, nil
-}
-
-func relDistance(a, b []float64) float64 {
-	var num, den float64
-	for i := range a {
-		num += (a[i] - b[i]) * (a[i] - b[i])
-		den += b[i] * b[i]
-	}
-	return math.Sqrt(num / den)
 }

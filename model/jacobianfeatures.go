@@ -102,7 +102,7 @@ func NewJacobianFeatures(be backends.Backend, net *Network, set *data.Set, progr
 	if err != nil {
 		return nil, err
 	}
-	return &JacobianFeatures{set: set, J: J, f0: f0, vars: net.TrainableVariables(), classes: net.Config.NumClasses, p: p}, nil
+	return &JacobianFeatures{set: set, J: J, f0: f0, vars: net.TrainableVariables(), classes: net.NumClasses(), p: p}, nil
 }
 
 // Train trains dw, the variables under ScopeTangent of ctx (created at zero

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/lqf-go/lqf/data"
+	"github.com/lqf-go/lqf/linalg"
 )
 
 // TestJacobianFeaturesRepeatJVPTraining trains the linearized network twice
@@ -18,6 +19,7 @@ func TestJacobianFeaturesRepeatJVPTraining(t *testing.T) {
 	splits := loadTiny(t, "mnist-5-9", 20)
 	cfg := tinyConfig(5)
 	cfg.Activation = LeakyReLU
+	arch := cfg.MustNet()
 	for _, o := range []TrainOptions{
 		{Loss: MSE, LearningRate: 0.01, Momentum: 0.9, WeightDecay: 1e-3},
 		{Loss: CrossEntropy, LearningRate: 0.01, Optimizer: Adam, WeightDecay: 1e-4},
@@ -32,7 +34,7 @@ func TestJacobianFeaturesRepeatJVPTraining(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rJVP, err := TrainGraph(be, jvp.Ctx, cfg.LinearizedLogits, ImageBatches(splits.Train, o.BatchSize, data.NoAugmentation, o.Seed), 5, o)
+			rJVP, err := TrainGraph(be, jvp.Ctx, arch.LinearizedLogits, ImageBatches(splits.Train, o.BatchSize, data.NoAugmentation, o.Seed), 5, o)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -47,7 +49,7 @@ func TestJacobianFeaturesRepeatJVPTraining(t *testing.T) {
 			if len(rJVP.StepLoss) != 9 || len(rFeat.StepLoss) != len(rJVP.StepLoss) {
 				t.Fatalf("%d and %d steps; want 9 each", len(rJVP.StepLoss), len(rFeat.StepLoss))
 			}
-			if e := MaxRelError(rFeat.StepLoss, rJVP.StepLoss); e > 1e-4 || math.IsNaN(e) {
+			if e := linalg.MaxRelError(rFeat.StepLoss, rJVP.StepLoss); e > 1e-4 || math.IsNaN(e) {
 				t.Errorf("step losses differ by %.2e (relative): %v vs %v", e, rFeat.StepLoss, rJVP.StepLoss)
 			}
 			a, err := jvp.Tangent()
@@ -65,7 +67,7 @@ func TestJacobianFeaturesRepeatJVPTraining(t *testing.T) {
 			if moved == 0 {
 				t.Fatal("dw did not move")
 			}
-			if e := MaxRelError(b, a); e > 1e-4 || math.IsNaN(e) {
+			if e := linalg.MaxRelError(b, a); e > 1e-4 || math.IsNaN(e) {
 				t.Errorf("dw differs by %.2e (relative to its largest entry %.3g)", e, moved)
 			}
 		})

@@ -9,16 +9,18 @@ import (
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/lqf-go/lqf/layers"
 )
 
 // linTestSetup builds a tiny Leaky-ReLU network in dtype with random
 // parameters and batch-norm statistics (so that every rule matters), and
 // returns it with a few real images.
-func linTestSetup(t *testing.T, dtype dtypes.DType) (*context.Context, Config, *tensors.Tensor) {
+func linTestSetup(t *testing.T, dtype dtypes.DType) (*context.Context, *layers.Net, *tensors.Tensor) {
 	t.Helper()
 	be := testBackend(t)
 	cfg := tinyConfig(3)
 	cfg.Activation = LeakyReLU
+	arch := cfg.MustNet()
 	splits := loadTiny(t, "mnist-5-9", 20)
 	const n = 3
 	x64 := make([]float64, n*784)
@@ -31,7 +33,7 @@ func linTestSetup(t *testing.T, dtype dtypes.DType) (*context.Context, Config, *
 	}
 	ctx := context.New().Checked(false)
 	ctx.SetParam(context.ParamInitialSeed, int64(5))
-	context.MustNewExec(be, ctx, func(ctx *context.Context, x *Node) *Node { return cfg.Logits(ctx, x, Eval) }).MustExec(x)
+	context.MustNewExec(be, ctx, func(ctx *context.Context, x *Node) *Node { return arch.Logits(ctx, x, Eval) }).MustExec(x)
 	rng := rand.New(rand.NewPCG(4, 4))
 	for v := range ctx.IterVariables() {
 		if !isModelScope(v.Scope()) {
@@ -44,7 +46,7 @@ func linTestSetup(t *testing.T, dtype dtypes.DType) (*context.Context, Config, *
 			setVar(v, func(float64) float64 { return 0.3 * rng.NormFloat64() })
 		}
 	}
-	return ctx, cfg, x
+	return ctx, arch, x
 }
 
 func setVar(v *context.Variable, f func(old float64) float64) {
@@ -71,9 +73,9 @@ func setVar(v *context.Variable, f func(old float64) float64) {
 
 func TestLinearizedAtZeroEqualsNetwork(t *testing.T) {
 	be := testBackend(t)
-	ctx, cfg, x := linTestSetup(t, dtypes.Float32)
+	ctx, arch, x := linTestSetup(t, dtypes.Float32)
 	out := context.MustNewExec(be, ctx, func(ctx *context.Context, x *Node) []*Node {
-		return []*Node{cfg.Logits(ctx, x, Eval), cfg.LinearizedLogits(ctx, x)}
+		return []*Node{arch.Logits(ctx, x, Eval), arch.LinearizedLogits(ctx, x)}
 	}).MustExec(x)
 	a, b := tensors.MustCopyFlatData[float32](out[0]), tensors.MustCopyFlatData[float32](out[1])
 	for i := range a {
@@ -90,8 +92,8 @@ func TestLinearizedAtZeroEqualsNetwork(t *testing.T) {
 // finite differences (float64) and the double-VJP path (float32), on a tiny
 // network whose batch-norm statistics are random so that every rule matters.
 func TestCheckJVP(t *testing.T) {
-	ctx, cfg, x := linTestSetup(t, dtypes.Float32)
-	net := &Network{Config: cfg, Ctx: ctx}
+	ctx, arch, x := linTestSetup(t, dtypes.Float32)
+	net := &Network{Arch: arch, Ctx: ctx}
 	c := checkJVPBounds(t, net, x, 1e-5)
 	if want := net.NumParameters(); c.Parameters != want {
 		t.Errorf("dw covers %d parameters, want all %d", c.Parameters, want)
@@ -114,4 +116,24 @@ func checkJVPBounds(t *testing.T, net *Network, x *tensors.Tensor, maxVJP float6
 		t.Errorf("hand-written J dw differs from double-VJP by %.2e, want <= %g", c.DoubleVJPMaxRelError, maxVJP)
 	}
 	return c
+}
+
+// TestCheckJVPBilinear runs the linearization checks on a B-LQF backbone.
+func TestCheckJVPBilinear(t *testing.T) {
+	be := testBackend(t)
+	ctx, arch, x := linTestSetup(t, dtypes.Float32)
+	arch, err := arch.WithFeaturePooling(&layers.BilinearPool{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The head takes C*C features: rebuild it for the new feature size.
+	if err := ctx.InAbsPath("/" + ScopeHead).DeleteVariablesInScope(); err != nil {
+		t.Fatal(err)
+	}
+	context.MustNewExec(be, ctx, func(ctx *context.Context, x *Node) *Node { return arch.Logits(ctx, x, Eval) }).MustExec(x)
+	net := &Network{Arch: arch, Ctx: ctx}
+	if got, want := net.NumParameters(ScopeHead), net.FeatureDim()*3+3; got != want || net.FeatureDim() != 64 {
+		t.Fatalf("head has %d parameters, want %d (features %d)", got, want, net.FeatureDim())
+	}
+	checkJVPBounds(t, net, x, 1e-4)
 }

@@ -10,29 +10,67 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/lqf-go/lqf/layers"
 )
 
-// Network is a backbone configuration with its parameters. The parameters
-// live in a GoMLX context: trainable ones under ScopeBackbone and ScopeHead,
-// batch-norm running statistics beside them (not trainable), and optimizer
-// state under ScopeOptimizer (never saved).
+// Network is a layer graph with its parameters. The parameters live in a
+// GoMLX context: trainable ones under layers.ScopeBackbone and
+// layers.ScopeHead, batch-norm running statistics beside them (not
+// trainable), and optimizer state under ScopeOptimizer (never saved).
 type Network struct {
-	Config Config
-	Ctx    *context.Context
+	Arch *layers.Net
+	Ctx  *context.Context
 }
+
+// Scope names (see package layers).
+const (
+	ScopeBackbone = layers.ScopeBackbone
+	ScopeHead     = layers.ScopeHead
+	ScopeTangent  = layers.ScopeTangent
+)
+
+// Mode selects how batch normalization behaves (layers.Eval or
+// layers.TrainBatchStats).
+type Mode = layers.Mode
+
+// The batch-norm modes.
+const (
+	Eval            = layers.Eval
+	TrainBatchStats = layers.TrainBatchStats
+)
+
+// NumClasses is the number of outputs.
+func (n *Network) NumClasses() int { return n.Arch.NumClasses() }
+
+// FeatureDim is the width of the classifier's input.
+func (n *Network) FeatureDim() int { return n.Arch.FeatureDim() }
+
+// Input is the images the network takes.
+func (n *Network) Input() layers.Input { return n.Arch.Input }
 
 // ScopeOptimizer holds optimizer state (momentum); checkpoints skip it.
 const ScopeOptimizer = "optimizer"
 
-// NewNetwork returns a network with freshly initialized parameters; seed
-// makes the initialization repeatable.
+// NewNetwork returns lqf's ResNet-style backbone cfg with freshly
+// initialized parameters; seed makes the initialization repeatable.
 func NewNetwork(be backends.Backend, cfg Config, seed uint64) (*Network, error) {
-	if err := cfg.Validate(); err != nil {
+	arch, err := cfg.Net()
+	if err != nil {
+		return nil, err
+	}
+	return New(be, arch, seed)
+}
+
+// New returns the network arch with freshly initialized parameters; seed
+// makes the initialization repeatable.
+func New(be backends.Backend, arch *layers.Net, seed uint64) (*Network, error) {
+	if err := arch.Validate(); err != nil {
 		return nil, err
 	}
 	ctx := context.New().Checked(false)
 	ctx.SetParam(context.ParamInitialSeed, int64(seed|1))
-	n := &Network{Config: cfg, Ctx: ctx}
+	n := &Network{Arch: arch, Ctx: ctx}
 	if err := n.materialize(be); err != nil {
 		return nil, err
 	}
@@ -42,13 +80,14 @@ func NewNetwork(be backends.Backend, cfg Config, seed uint64) (*Network, error) 
 // materialize creates (or checks) every variable by building the graph
 // once; initializers run here.
 func (n *Network) materialize(be backends.Backend) error {
-	cfg := n.Config
+	arch := n.Arch
 	return TryCatch(func() {
 		e := context.MustNewExec(be, n.Ctx, func(ctx *context.Context, x *Node) *Node {
-			return cfg.Logits(ctx, x, Eval)
+			return arch.Logits(ctx, x, Eval)
 		})
 		defer e.Finalize()
-		x := tensors.FromShape(shapes.Make(dtypes.Float32, 1, cfg.Height, cfg.Width, cfg.Channels))
+		in := arch.Input
+		x := tensors.FromShape(shapes.Make(dtypes.Float32, 1, in.Height, in.Width, in.Channels))
 		e.MustExec(x)
 	})
 }
@@ -122,29 +161,46 @@ func (n *Network) Clone() (*Network, error) {
 		nv := ctx.InAbsPath(v.Scope()).VariableWithValue(v.Name(), t)
 		nv.SetTrainable(v.Trainable)
 	}
-	return &Network{Config: n.Config, Ctx: ctx}, nil
+	return &Network{Arch: n.Arch.Clone(), Ctx: ctx}, nil
 }
 
-// WithActivation returns a copy that uses activation act (same weights):
-// how the ReLU-pretrained backbone becomes the Leaky-ReLU one.
+// WithActivation returns a copy (same weights) whose ReLU and Leaky-ReLU
+// layers all compute act, Leaky-ReLU with layers.DefaultLeakySlope: how the
+// ReLU-pretrained backbone becomes the Leaky-ReLU one (paper Sec. 3.3).
 func (n *Network) WithActivation(act Activation) (*Network, error) {
-	c, err := n.Clone()
-	if err != nil {
-		return nil, err
-	}
-	c.Config.Activation = act
-	return c, c.Config.Validate()
+	return n.WithLeakySlope(act, layers.DefaultLeakySlope)
 }
 
-// WithPooling returns a copy that pools with p (same weights). The head's
-// input size changes with the pooling, so replace the head afterwards.
-func (n *Network) WithPooling(p Pooling) (*Network, error) {
+// WithLeakySlope is WithActivation with the Leaky-ReLU slope given.
+func (n *Network) WithLeakySlope(act Activation, slope float64) (*Network, error) {
 	c, err := n.Clone()
 	if err != nil {
 		return nil, err
 	}
-	c.Config.Pooling = p
-	return c, c.Config.Validate()
+	c.Arch, err = n.Arch.WithActivation(act, slope)
+	return c, err
+}
+
+// WithPooling returns a copy that pools with p (same weights): the pooling
+// layer before the classifier becomes global average or bilinear pooling.
+// The head's input size changes with the pooling, so replace the head
+// afterwards.
+func (n *Network) WithPooling(p Pooling) (*Network, error) {
+	var op layers.Op
+	switch p {
+	case AvgPooling, "":
+		op = &layers.GlobalAvgPool{}
+	case BilinearPooling:
+		op = &layers.BilinearPool{}
+	default:
+		return nil, fmt.Errorf("unknown pooling %q (want %q or %q)", p, AvgPooling, BilinearPooling)
+	}
+	c, err := n.Clone()
+	if err != nil {
+		return nil, err
+	}
+	c.Arch, err = n.Arch.WithFeaturePooling(op)
+	return c, err
 }
 
 // ReplaceHead returns a copy whose classifier is new, randomly initialized,
@@ -159,8 +215,7 @@ func (n *Network) ReplaceHead(be backends.Backend, numClasses int, seed uint64) 
 	if err := c.Ctx.InAbsPath(context.ScopeSeparator + ScopeHead).DeleteVariablesInScope(); err != nil {
 		return nil, err
 	}
-	c.Config.NumClasses = numClasses
-	if err := c.Config.Validate(); err != nil {
+	if c.Arch, err = n.Arch.WithClasses(numClasses); err != nil {
 		return nil, err
 	}
 	c.Ctx.SetParam(context.ParamInitialSeed, int64(seed|1))

@@ -8,6 +8,7 @@ import (
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/lqf-go/lqf/linalg"
 )
 
 // TestOptimizersMatchHostUpdates trains a linear classifier on fixed
@@ -27,10 +28,11 @@ func TestOptimizersMatchHostUpdates(t *testing.T) {
 		labels[i] = int32(i % c)
 	}
 	cfg := tinyConfig(c)
+	arch := cfg.MustNet()
 	for _, opt := range []Optimizer{SGD, Adam} {
 		ctx := context.New().Checked(false)
 		ctx.SetParam(context.ParamInitialSeed, int64(3))
-		head := func(ctx *context.Context, h *Node) *Node { return cfg.Head(ctx, h) }
+		head := func(ctx *context.Context, h *Node) *Node { return arch.Head(ctx, h) }
 		// Initial weights, read back for the host replay.
 		context.MustNewExec(be, ctx, head).MustExec(tensors.FromFlatDataAndDimensions(x, n, f))
 		wVar := ctx.GetVariableByScopeAndName("/"+ScopeHead, "weights")
@@ -80,7 +82,7 @@ func TestOptimizersMatchHostUpdates(t *testing.T) {
 			}
 		}
 		got := append(float64s(tensors.MustCopyFlatData[float32](wVar.MustValue())), float64s(tensors.MustCopyFlatData[float32](bVar.MustValue()))...)
-		if e := MaxRelError(got, params); e > 1e-5 || math.IsNaN(e) {
+		if e := linalg.MaxRelError(got, params); e > 1e-5 || math.IsNaN(e) {
 			t.Errorf("%s: parameters after %d steps differ from the host replay by %.2e", opt, steps, e)
 		}
 	}

@@ -52,8 +52,8 @@ func Apply(be backends.Backend, ctx *context.Context, forward func(*context.Cont
 // Logits returns the network's outputs on every image of set with frozen
 // batch-norm statistics: [set.Len(), NumClasses], row-major.
 func (n *Network) Logits(be backends.Backend, set *data.Set) ([]float32, error) {
-	cfg := n.Config
-	out, _, err := Apply(be, n.Ctx, func(ctx *context.Context, x *Node) *Node { return cfg.Logits(ctx, x, Eval) },
+	arch := n.Arch
+	out, _, err := Apply(be, n.Ctx, func(ctx *context.Context, x *Node) *Node { return arch.Logits(ctx, x, Eval) },
 		set.Images, []int{data.Height, data.Width, data.Channels}, set.Len())
 	return out, err
 }
@@ -61,8 +61,8 @@ func (n *Network) Logits(be backends.Backend, set *data.Set) ([]float32, error) 
 // Features returns the pooled penultimate features of every image of set
 // (frozen statistics): [set.Len(), FeatureDim], row-major.
 func (n *Network) Features(be backends.Backend, set *data.Set) ([]float32, error) {
-	cfg := n.Config
-	out, _, err := Apply(be, n.Ctx, func(ctx *context.Context, x *Node) *Node { return cfg.Features(ctx, x, Eval) },
+	arch := n.Arch
+	out, _, err := Apply(be, n.Ctx, func(ctx *context.Context, x *Node) *Node { return arch.Features(ctx, x, Eval) },
 		set.Images, []int{data.Height, data.Width, data.Channels}, set.Len())
 	return out, err
 }

@@ -22,46 +22,9 @@ type SpeedReport struct {
 	JVPOverForward float64 `json:"jvp_over_forward"`
 	LQFOverNLFT    float64 `json:"lqf_step_over_nlft_step"`
 	// JVPOverForwardMACs is the same ratio in multiply-accumulates of the
-	// convolutions and the head (Config.MultiplyAccumulates): what a
+	// convolutions and the head (layers.Net.MultiplyAccumulates): what a
 	// compute-bound backend approaches, whatever its speed.
 	JVPOverForwardMACs float64 `json:"jvp_over_forward_macs"`
-}
-
-// MultiplyAccumulates returns the multiply-accumulates per image of the
-// network's convolutions and head in the plain forward pass and in the
-// linearized pass f0 + J dw. A layer whose input carries a tangent costs
-// three products there, conv(x, K) for f0, conv(x, dK) and conv(dx, K) for
-// the tangent: forward-mode differentiation of a bilinear map, whose
-// dual-number form (a + a' e)(b + b' e) = ab + (ab' + a'b) e needs three
-// multiplications (the bilinear rank of R[e]/(e^2) is 3). The stem, whose
-// input is the image, costs two. Batch norm, activations and pooling are
-// elementwise or reductions and are not counted (nor bilinear pooling's
-// covariance and matrix square root).
-func (c Config) MultiplyAccumulates() (forward, linearized int64) {
-	h, w, cin := c.Height, c.Width, c.Channels
-	conv := func(geo ConvGeometry, cout int, tangent bool) {
-		oh, ow := geo.OutputSize(h), geo.OutputSize(w)
-		m := int64(oh) * int64(ow) * int64(geo.Kernel*geo.Kernel) * int64(cin) * int64(cout)
-		forward += m
-		if tangent {
-			linearized += 3 * m
-		} else {
-			linearized += 2 * m
-		}
-	}
-	conv(ConvGeometry{3, 1, 1}, c.StemWidth, false)
-	cin = c.StemWidth
-	for _, width := range c.StageWidths {
-		down := ConvGeometry{3, 2, 1}
-		conv(down, width, true) // conv1
-		shortcut := ConvGeometry{1, 2, 0}
-		conv(shortcut, width, true)
-		h, w = down.OutputSize(h), down.OutputSize(w)
-		cin = width
-		conv(ConvGeometry{3, 1, 1}, width, true) // conv2
-	}
-	head := int64(c.FeatureDim()) * int64(c.NumClasses)
-	return forward + head, linearized + 3*head
 }
 
 // MeasureSpeed times, on images [batch, H, W, C] (flattened), the plain
@@ -70,20 +33,20 @@ func (c Config) MultiplyAccumulates() (forward, linearized int64) {
 // one LQF training step (linearized, MSE, SGD momentum), each repeated for
 // at least minTime after a warm-up (compilation) run.
 func MeasureSpeed(be backends.Backend, net *Network, images []float32, batch int, minTime time.Duration) (*SpeedReport, error) {
-	cfg := net.Config
-	if len(images) < batch*cfg.Height*cfg.Width*cfg.Channels {
+	arch := net.Arch
+	if len(images) < batch*arch.Input.Height*arch.Input.Width*arch.Input.Channels {
 		return nil, fmt.Errorf("MeasureSpeed: need %d images", batch)
 	}
 	n, err := net.Clone()
 	if err != nil {
 		return nil, err
 	}
-	x := tensors.FromFlatDataAndDimensions(images[:batch*cfg.Height*cfg.Width*cfg.Channels], batch, cfg.Height, cfg.Width, cfg.Channels)
-	y := make([]float32, batch*cfg.NumClasses)
+	x := tensors.FromFlatDataAndDimensions(images[:batch*arch.Input.Height*arch.Input.Width*arch.Input.Channels], batch, arch.Input.Height, arch.Input.Width, arch.Input.Channels)
+	y := make([]float32, batch*arch.NumClasses())
 	for i := range batch {
-		y[i*cfg.NumClasses+i%cfg.NumClasses] = 1
+		y[i*arch.NumClasses()+i%arch.NumClasses()] = 1
 	}
-	yt := tensors.FromFlatDataAndDimensions(y, batch, cfg.NumClasses)
+	yt := tensors.FromFlatDataAndDimensions(y, batch, arch.NumClasses())
 	rep := &SpeedReport{Backend: be.Name(), Batch: batch}
 	timeIt := func(fn func()) float64 {
 		fn() // compile and warm up
@@ -97,10 +60,10 @@ func MeasureSpeed(be backends.Backend, net *Network, images []float32, batch int
 	}
 	step := func(linear bool) func() {
 		o := TrainOptions{LearningRate: 1e-6, Momentum: 0.9, WeightDecay: 1e-4}.withDefaults()
-		forward := func(ctx *context.Context, x *Node) *Node { return cfg.Logits(ctx, x, TrainBatchStats) }
+		forward := func(ctx *context.Context, x *Node) *Node { return arch.Logits(ctx, x, TrainBatchStats) }
 		o.Loss = CrossEntropy
 		if linear {
-			forward, o.Loss, o.Scopes = cfg.LinearizedLogits, MSE, []string{ScopeTangent}
+			forward, o.Loss, o.Scopes = arch.LinearizedLogits, MSE, []string{ScopeTangent}
 		}
 		e := context.MustNewExec(be, n.Ctx, func(ctx *context.Context, x, y, lr *Node) *Node {
 			return sgdStep(ctx, forward, x, y, lr, o)
@@ -108,8 +71,8 @@ func MeasureSpeed(be backends.Backend, net *Network, images []float32, batch int
 		return func() { e.MustExec(x, yt, float32(1e-6)) }
 	}
 	err = TryCatch(func() {
-		fwd := context.MustNewExec(be, n.Ctx, func(ctx *context.Context, x *Node) *Node { return cfg.Logits(ctx, x, Eval) })
-		lin := context.MustNewExec(be, n.Ctx, func(ctx *context.Context, x *Node) *Node { return cfg.LinearizedLogits(ctx, x) })
+		fwd := context.MustNewExec(be, n.Ctx, func(ctx *context.Context, x *Node) *Node { return arch.Logits(ctx, x, Eval) })
+		lin := context.MustNewExec(be, n.Ctx, func(ctx *context.Context, x *Node) *Node { return arch.LinearizedLogits(ctx, x) })
 		rep.ForwardMS = timeIt(func() { fwd.MustExec(x) })
 		rep.LinearizedMS = timeIt(func() { lin.MustExec(x) })
 		rep.NLFTStepMS = timeIt(step(false))
@@ -120,7 +83,10 @@ func MeasureSpeed(be backends.Backend, net *Network, images []float32, batch int
 	}
 	rep.JVPOverForward = rep.LinearizedMS / rep.ForwardMS
 	rep.LQFOverNLFT = rep.LQFStepMS / rep.NLFTStepMS
-	f, l := cfg.MultiplyAccumulates()
+	f, l, err := arch.MultiplyAccumulates()
+	if err != nil {
+		return nil, err
+	}
 	rep.JVPOverForwardMACs = float64(l) / float64(f)
 	return rep, nil
 }

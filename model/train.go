@@ -221,13 +221,13 @@ func (n *Network) Train(be backends.Backend, set *data.Set, opts TrainOptions) (
 	if set.Len() == 0 {
 		return nil, errors.New("training set is empty")
 	}
-	if set.NumClasses != n.Config.NumClasses {
-		return nil, fmt.Errorf("training set has %d classes but the network outputs %d; replace the head first", set.NumClasses, n.Config.NumClasses)
+	if set.NumClasses != n.NumClasses() {
+		return nil, fmt.Errorf("training set has %d classes but the network outputs %d; replace the head first", set.NumClasses, n.NumClasses())
 	}
-	cfg := n.Config
+	arch := n.Arch
 	mode := opts.BatchNorm
-	forward := func(ctx *context.Context, x *Node) *Node { return cfg.Logits(ctx, x, mode) }
-	return TrainGraph(be, n.Ctx, forward, ImageBatches(set, opts.BatchSize, opts.Augment, opts.Seed), cfg.NumClasses, opts)
+	forward := func(ctx *context.Context, x *Node) *Node { return arch.Logits(ctx, x, mode) }
+	return TrainGraph(be, n.Ctx, forward, ImageBatches(set, opts.BatchSize, opts.Augment, opts.Seed), arch.NumClasses(), opts)
 }
 
 // TrainGraph runs SGD with momentum on any model function forward(ctx, x)

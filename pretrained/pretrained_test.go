@@ -4,7 +4,9 @@ import (
 	"math"
 	"testing"
 
+	"github.com/lqf-go/lqf/backend"
 	"github.com/lqf-go/lqf/data"
+	"github.com/lqf-go/lqf/layers"
 	"github.com/lqf-go/lqf/model"
 )
 
@@ -18,7 +20,7 @@ func TestEmbeddedBackbonesMatchRecord(t *testing.T) {
 	if rec.SourceTestAccuracy < 0.90 || rec.SourceTestAccuracyReLU < 0.90 {
 		t.Errorf("record: source test accuracy %.4f (Leaky-ReLU), %.4f (ReLU); want >= 0.90", rec.SourceTestAccuracy, rec.SourceTestAccuracyReLU)
 	}
-	be, err := model.NewBackend()
+	be, err := backend.New()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,8 +37,13 @@ func TestEmbeddedBackbonesMatchRecord(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if net.Config.Activation != act || net.NumParameters() != rec.Parameters {
-			t.Errorf("%s backbone: activation %s, %d parameters; record says %d", act, net.Config.Activation, net.NumParameters(), rec.Parameters)
+		for _, l := range net.Arch.Layers {
+			if a, ok := l.Op.(*layers.Activation); ok && a.Fn != act {
+				t.Errorf("%s backbone: layer %s computes %s", act, l.Name, a.Fn)
+			}
+		}
+		if net.NumParameters() != rec.Parameters {
+			t.Errorf("%s backbone: %d parameters; record says %d", act, net.NumParameters(), rec.Parameters)
 		}
 		e, err := net.TestError(be, splits.Test)
 		if err != nil {

@@ -7,7 +7,7 @@
 //
 // with the Jacobian rows J [N*C, P] and residuals R = alpha Y - f0 [N*C],
 // has the optimum dw*(lambda) = J^T a(lambda), a = (K + rho I)^-1 R, with
-// K = J J^T and rho = lambda N / 2 (model.RidgeTerm). With
+// K = J J^T and rho = lambda N / 2 (linalg.RidgeTerm). With
 // K = U diag(s) U^T:
 //
 //   - Path gives a(lambda) = U diag(1/(s + rho)) U^T R and dw*(lambda) for
@@ -32,7 +32,7 @@
 //
 // What is checked (weightdecay tests, on the NTK of a small network on real
 // mnist-5-9 images): the path equals fresh Cholesky solves and
-// model.SolveKernel at 5 lambdas to 1e-8 relative; the leave-one-out
+// linalg.SolveKernel at 5 lambdas to 1e-8 relative; the leave-one-out
 // residuals equal retraining without each sample to 1e-9; GCV equals its
 // formula with an explicit inverse; the exact hypergradient equals central
 // finite differences of L_val to 1e-6; the K-FAC hypergradient equals its

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/lqf-go/lqf/kfac"
-	"github.com/lqf-go/lqf/model"
+	"github.com/lqf-go/lqf/linalg"
 )
 
 // The exact hypergradient equals central finite differences of the
@@ -37,7 +37,7 @@ func TestHypergradientMatchesFiniteDifferences(t *testing.T) {
 }
 
 // The K-FAC hypergradient equals its definition evaluated independently:
-// dw from model.SolveKernel, u = (F_kfac + lambda I)^-1 dw checked by
+// dw from linalg.SolveKernel, u = (F_kfac + lambda I)^-1 dw checked by
 // applying F_kfac + lambda I back, and the validation residuals from the
 // cross kernel. For lambda much larger than F (here its largest eigenvalue
 // is about 24) both d dw*/dlambda agree to first order, -dw*/lambda, and
@@ -62,8 +62,8 @@ func TestHypergradientKFAC(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rho := model.RidgeTerm(lambda, d.n)
-		dwRef, err := model.SolveKernel(d.J, d.n*d.c, d.p, d.K, d.r, rho)
+		rho := linalg.RidgeTerm(lambda, d.n)
+		dwRef, err := linalg.SolveKernel(d.J, d.n*d.c, d.p, d.K, d.r, rho)
 		if err != nil {
 			t.Fatal(err)
 		}

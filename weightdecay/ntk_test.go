@@ -9,8 +9,10 @@ import (
 
 	"github.com/gomlx/gomlx/backends"
 
+	"github.com/lqf-go/lqf/backend"
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/internal/lqftest"
+	"github.com/lqf-go/lqf/linalg"
 	"github.com/lqf-go/lqf/model"
 )
 
@@ -44,7 +46,7 @@ func loadNTK(t testing.TB) *ntk {
 }
 
 func buildNTK() (*ntk, error) {
-	be, err := model.NewBackend()
+	be, err := backend.New()
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +88,7 @@ func relDiff(got, want float64) float64 { return math.Abs(got-want) / math.Abs(w
 // solveFresh returns (K + rho I)^-1 r by a fresh Cholesky factorization.
 func solveFresh(t *testing.T, k *mat.SymDense, r []float64, rho float64) []float64 {
 	t.Helper()
-	chol, err := model.ShiftedCholesky(k, rho)
+	chol, err := linalg.ShiftedCholesky(k, rho)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/lqf-go/lqf/model"
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/lqf-go/lqf/linalg"
 )
 
 // Path is LQF's exact solution path over the weight decay lambda in kernel
 // form, from one symmetric eigendecomposition of the empirical NTK
-// K = J J^T = U diag(s) U^T [N*C, N*C] (float64, model.SymEigen).
+// K = J J^T = U diag(s) U^T [N*C, N*C] (float64, linalg.SymEigen).
 //
 // With the mean-form objective (1/N) ||J dw - R||^2 + lambda/2 ||dw||^2 the
 // optimum is dw*(lambda) = J^T a(lambda) with coefficients
@@ -29,7 +30,7 @@ type Path struct {
 }
 
 // NewPath eigendecomposes the kernel k [N*C, N*C] (symmetric positive
-// semi-definite, e.g. model.Gram) for the residuals r = alpha Y - f0 [N*C]
+// semi-definite, e.g. linalg.Gram) for the residuals r = alpha Y - f0 [N*C]
 // of n training samples (so C = N*C / n outputs per sample).
 func NewPath(k *mat.SymDense, r []float64, n int) (*Path, error) {
 	if k == nil {
@@ -54,7 +55,7 @@ func NewPath(k *mat.SymDense, r []float64, n int) (*Path, error) {
 			}
 		}
 	}
-	u, s, err := model.SymEigen(k)
+	u, s, err := linalg.SymEigen(k)
 	if err != nil {
 		return nil, fmt.Errorf("weightdecay: kernel: %w", err)
 	}
@@ -75,7 +76,7 @@ func (p *Path) Classes() int { return p.c }
 func (p *Path) Eigenvalues() []float64 { return append([]float64(nil), p.s...) }
 
 // Ridge returns rho = lambda N / 2, the ridge that weight decay lambda adds
-// to K (model.RidgeTerm).
+// to K (linalg.RidgeTerm).
 func (p *Path) Ridge(lambda float64) float64 { return lambda * float64(p.n) / 2 }
 
 // ridge checks lambda and returns rho, with K + rho I positive definite.
@@ -146,7 +147,7 @@ func transposeTimes(J []float32, rows, cols int, a []float64) []float64 {
 }
 
 // Cross is a Path prepared on a cross kernel Kx = J_x J^T [T*C, N*C] (for
-// example model.CrossGram between validation or test and training
+// example linalg.CrossGram between validation or test and training
 // samples): it stores Kx U, so that the predictions of the linear part,
 // Kx a(lambda) = (Kx U) diag(1/(s + rho)) U^T R, cost O(T*C * N*C) per
 // lambda.

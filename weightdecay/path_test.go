@@ -6,16 +6,16 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
-	"github.com/lqf-go/lqf/model"
+	"github.com/lqf-go/lqf/linalg"
 )
 
 // The path equals independent solves (a fresh Cholesky of K + rho I per
-// lambda, and model.SolveKernel in parameter space) at 5 lambdas.
+// lambda, and linalg.SolveKernel in parameter space) at 5 lambdas.
 func TestPathMatchesIndependentSolves(t *testing.T) {
 	d := loadNTK(t)
 	p, v := newValidation(t, d)
 	for _, lambda := range []float64{1e-4, 1e-3, 1e-2, 1e-1, 1} {
-		rho := model.RidgeTerm(lambda, d.n)
+		rho := linalg.RidgeTerm(lambda, d.n)
 		want := solveFresh(t, d.K, d.r, rho)
 		a, err := p.Coefficients(lambda)
 		if err != nil {
@@ -44,7 +44,7 @@ func TestPathMatchesIndependentSolves(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantDW, err := model.SolveKernel(d.J, d.n*d.c, d.p, d.K, d.r, rho)
+		wantDW, err := linalg.SolveKernel(d.J, d.n*d.c, d.p, d.K, d.r, rho)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,7 +59,7 @@ func TestLOOMatchesRetraining(t *testing.T) {
 	p := newPath(t, d)
 	c, rows := d.c, d.n*d.c
 	for _, lambda := range []float64{1e-2, 1} {
-		rho := model.RidgeTerm(lambda, d.n)
+		rho := linalg.RidgeTerm(lambda, d.n)
 		want := make([]float64, rows)
 		for i := range d.n {
 			var keep []int
@@ -106,7 +106,7 @@ func TestGCVMatchesExplicitInverse(t *testing.T) {
 	p := newPath(t, d)
 	rows := d.n * d.c
 	for _, lambda := range []float64{1e-3, 1e-1, 10} {
-		rho := model.RidgeTerm(lambda, d.n)
+		rho := linalg.RidgeTerm(lambda, d.n)
 		A := mat.NewDense(rows, rows, nil)
 		A.Copy(d.K)
 		for i := range rows {

@@ -7,7 +7,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
-	"github.com/lqf-go/lqf/model"
+	"github.com/lqf-go/lqf/linalg"
 )
 
 // WarmStartResult compares solving LQF at a new weight decay from the
@@ -55,7 +55,7 @@ func WarmStart(k *mat.SymDense, r []float64, n int, lambda0, lambda, tol float64
 	if rnorm == 0 {
 		return nil, errors.New("weightdecay: the residuals are all zero")
 	}
-	chol, err := model.ShiftedCholesky(k, model.RidgeTerm(lambda0, n))
+	chol, err := linalg.ShiftedCholesky(k, linalg.RidgeTerm(lambda0, n))
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +64,7 @@ func WarmStart(k *mat.SymDense, r []float64, n int, lambda0, lambda, tol float64
 		return nil, err
 	}
 	res := &WarmStartResult{Lambda0: lambda0, Lambda: lambda, Tol: tol, Start: a0.RawVector().Data}
-	rho, maxIter := model.RidgeTerm(lambda, n), 10*rows+100
+	rho, maxIter := linalg.RidgeTerm(lambda, n), 10*rows+100
 	if res.Warm, res.ItersWarm, res.RelResidualWarm, err = conjugateGradient(k, r, rho, res.Start, tol, maxIter); err != nil {
 		return nil, fmt.Errorf("weightdecay: warm start: %w", err)
 	}
@@ -74,52 +74,18 @@ func WarmStart(k *mat.SymDense, r []float64, n int, lambda0, lambda, tol float64
 	return res, nil
 }
 
-// conjugateGradient solves (K + rho I) x = r from x0 (nil: zero) until
-// ||r - (K + rho I) x|| <= tol ||r||, checked on the residual recomputed
-// from K, and returns x, the iterations and the final relative residual.
+// conjugateGradient solves (K + rho I) x = r from x0 (nil: zero) by
+// linalg.CG until ||r - (K + rho I) x|| <= tol ||r||, checked on the
+// residual recomputed from K (CGOptions.Confirm), and returns x, the
+// iterations and the final relative residual; not converging in maxIter
+// iterations is an error.
 func conjugateGradient(k *mat.SymDense, r []float64, rho float64, x0 []float64, tol float64, maxIter int) ([]float64, int, float64, error) {
-	rows := len(r)
-	rnorm := math.Sqrt(sumSquares(r))
-	x := mat.NewVecDense(rows, nil)
-	if x0 != nil {
-		x.CopyVec(mat.NewVecDense(rows, x0))
+	res, err := linalg.CG(linalg.ShiftedOperator(k, rho), r, tol, maxIter, linalg.CGOptions{X0: x0, Confirm: true})
+	switch {
+	case err != nil:
+		return nil, res.Iterations, 0, err
+	case !res.Converged:
+		return nil, res.Iterations, 0, fmt.Errorf("conjugate gradients did not reach relative residual %g in %d iterations (at %g)", tol, maxIter, res.RelResidual)
 	}
-	// residual returns r - (K + rho I) x.
-	residual := func() *mat.VecDense {
-		var res mat.VecDense
-		res.MulVec(k, x)
-		res.AddScaledVec(&res, rho, x)
-		res.SubVec(mat.NewVecDense(rows, r), &res)
-		return &res
-	}
-	res := residual()
-	dir := mat.VecDenseCopyOf(res)
-	rr := mat.Dot(res, res)
-	var q mat.VecDense
-	for it := 0; ; it++ {
-		if math.Sqrt(rr) <= tol*rnorm {
-			// Confirm on the true residual; the recurrence drifts.
-			res = residual()
-			rr = mat.Dot(res, res)
-			if rel := math.Sqrt(rr) / rnorm; rel <= tol {
-				return x.RawVector().Data, it, rel, nil
-			}
-			dir.CopyVec(res)
-		}
-		if it == maxIter {
-			return nil, it, 0, fmt.Errorf("conjugate gradients did not reach relative residual %g in %d iterations (at %g)", tol, maxIter, math.Sqrt(rr)/rnorm)
-		}
-		q.MulVec(k, dir)
-		q.AddScaledVec(&q, rho, dir)
-		pq := mat.Dot(dir, &q)
-		if !(pq > 0) {
-			return nil, it, 0, fmt.Errorf("K + rho I is not positive definite (p^T A p = %g)", pq)
-		}
-		step := rr / pq
-		x.AddScaledVec(x, step, dir)
-		res.AddScaledVec(res, -step, &q)
-		rrNew := mat.Dot(res, res)
-		dir.AddScaledVec(res, rrNew/rr, dir)
-		rr = rrNew
-	}
+	return res.X, res.Iterations, res.RelResidual, nil
 }

@@ -97,7 +97,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if *batch < 1 || *seconds <= 0 {
 		return usagef("--batch and --seconds must be positive")
 	}
-	be, err := backend()
+	be, err := startBackend()
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/lqf-go/lqf/data"
+	"github.com/lqf-go/lqf/linalg"
 	"github.com/lqf-go/lqf/model"
 )
 
@@ -52,7 +53,7 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	c := net.Config.NumClasses
+	c := net.NumClasses()
 	written := []string{}
 	save := func(name string, t *tensors.Tensor) error {
 		path := filepath.Join(*out, name+".npy")
@@ -81,7 +82,7 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 			if err != nil {
 				return err
 			}
-			if err := save("features_"+part.name, tensors.FromFlatDataAndDimensions(f, n, net.Config.FeatureDim())); err != nil {
+			if err := save("features_"+part.name, tensors.FromFlatDataAndDimensions(f, n, net.FeatureDim())); err != nil {
 				return err
 			}
 		}
@@ -109,11 +110,11 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 				return err
 			}
 		} else {
-			k := model.Gram(Jtr, rtr, p)
+			k := linalg.Gram(Jtr, rtr, p)
 			if err := save("ntk_train_train", tensors.FromFlatDataAndDimensions(denseData(k), rtr, rtr)); err != nil {
 				return err
 			}
-			kx := model.CrossGram(Jte, rte, Jtr, rtr, p)
+			kx := linalg.CrossGram(Jte, rte, Jtr, rtr, p)
 			if err := save("ntk_test_train", tensors.FromFlatDataAndDimensions(kx.RawMatrix().Data, rte, rtr)); err != nil {
 				return err
 			}

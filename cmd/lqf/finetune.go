@@ -145,7 +145,7 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	if *epochs < 0 {
 		return usagef("--epochs %g: must be >= 0", *epochs)
 	}
-	be, err := backend()
+	be, err := startBackend()
 	if err != nil {
 		return err
 	}

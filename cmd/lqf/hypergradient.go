@@ -9,6 +9,7 @@ import (
 
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/kfac"
+	"github.com/lqf-go/lqf/linalg"
 	"github.com/lqf-go/lqf/model"
 	"github.com/lqf-go/lqf/weightdecay"
 )
@@ -67,32 +68,20 @@ func runCheckHypergradient(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	residuals := func(set *data.Set) ([]float64, error) {
-		f0, err := net.Logits(s.be, set)
-		if err != nil {
-			return nil, err
-		}
-		return model.Residuals(f0, set.Labels, c, model.DefaultAlpha), nil
-	}
-	r, err := residuals(train)
+	k, err := model.NewKernel(s.be, net, train, model.DefaultAlpha, s.progress)
 	if err != nil {
 		return err
 	}
-	rv, err := residuals(val)
+	_, rv, err := k.Outputs(s.be, val)
 	if err != nil {
 		return err
 	}
-	J, p, err := net.JacobianRows(s.be, train, s.progress)
+	Kv, Jv, err := k.Cross(s.be, val, s.progress)
 	if err != nil {
 		return err
 	}
-	Jv, _, err := net.JacobianRows(s.be, val, s.progress)
-	if err != nil {
-		return err
-	}
-	n, m := train.Len(), val.Len()
-	K := model.Gram(J, n*c, p)
-	Kv := model.CrossGram(Jv, m*c, J, n*c, p)
+	n, m, p := train.Len(), val.Len(), k.P
+	J, K, r := k.J, k.K, k.R
 
 	path, err := weightdecay.NewPath(K, r, n)
 	if err != nil {
@@ -157,7 +146,7 @@ func runCheckHypergradient(args []string, stdout, stderr io.Writer) error {
 // closedFormValLoss returns (1/M) ||Kv a - R_v||^2 with a from a fresh
 // Cholesky factorization of K + rho I, independent of weightdecay.Path.
 func closedFormValLoss(k *mat.SymDense, r []float64, kv *mat.Dense, rv []float64, n, m int, lambda float64) (float64, error) {
-	chol, err := model.ShiftedCholesky(k, model.RidgeTerm(lambda, n))
+	chol, err := linalg.ShiftedCholesky(k, linalg.RidgeTerm(lambda, n))
 	if err != nil {
 		return 0, err
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gomlx/gomlx/backends"
 
+	"github.com/lqf-go/lqf/backend"
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/model"
 )
@@ -53,10 +54,10 @@ func table(w io.Writer, header []string, rows [][]string) {
 	}
 }
 
-func backend() (backends.Backend, error) {
-	be, err := model.NewBackend()
+func startBackend() (backends.Backend, error) {
+	be, err := backend.New()
 	if err != nil {
-		return nil, fmt.Errorf("cannot start the GoMLX backend (GOMLX_BACKEND=%q): %w; unset GOMLX_BACKEND to use the pure-Go one", model.BackendConfig(), err)
+		return nil, fmt.Errorf("cannot start the GoMLX backend (GOMLX_BACKEND=%q): %w; unset GOMLX_BACKEND to use the pure-Go one", backend.Config(), err)
 	}
 	return be, nil
 }
@@ -78,7 +79,7 @@ func openSession(taskName, backbone string, split data.SplitOptions, quiet bool,
 	if err != nil {
 		return nil, usagef("--task: %v", err)
 	}
-	be, err := backend()
+	be, err := startBackend()
 	if err != nil {
 		return nil, err
 	}

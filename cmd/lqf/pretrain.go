@@ -53,7 +53,7 @@ func runPretrain(args []string, stdout, stderr io.Writer) error {
 	if !*quiet {
 		o.Progress = stderr
 	}
-	be, err := backend()
+	be, err := startBackend()
 	if err != nil {
 		return err
 	}

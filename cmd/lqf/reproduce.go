@@ -109,7 +109,7 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 		}
 		return usagef("name an experiment: --fig N, --table N or --all (--list shows them)")
 	}
-	be, err := backend()
+	be, err := startBackend()
 	if err != nil {
 		return err
 	}

@@ -43,40 +43,29 @@ func Setup(be backends.Backend, train, valPerClass, test int) (*model.Network, *
 }
 
 // Kernels are the linearized quantities kernel-form tests start from, in
-// float64 where the library uses float64: Jacobian rows J of train and Jx
-// of another set (rows i*C+c), the NTK K = J J^T, the cross kernel
-// Kx = Jx J^T and the residuals R = alpha Y - f0 of both sets
-// (alpha = model.DefaultAlpha).
+// float64 where the library uses float64: the training set's kernel set-up
+// (model.Kernel: Jacobian rows J, NTK K = J J^T, residuals R = alpha Y - f0
+// with alpha = model.DefaultAlpha), and for another set its Jacobian rows
+// Jx, the cross kernel Kx = Jx J^T and its residuals Rx.
 type Kernels struct {
-	C, P  int
-	J, Jx []float32
-	K     *mat.SymDense
-	Kx    *mat.Dense
-	R, Rx []float64
+	*model.Kernel
+	Jx []float32
+	Kx *mat.Dense
+	Rx []float64
 }
 
 // NewKernels computes Kernels for net on train and other.
 func NewKernels(be backends.Backend, net *model.Network, train, other *data.Set) (*Kernels, error) {
-	k := &Kernels{C: net.Config.NumClasses}
-	var err error
-	if k.J, k.P, err = net.JacobianRows(be, train, nil); err != nil {
+	k, err := model.NewKernel(be, net, train, model.DefaultAlpha, nil)
+	if err != nil {
 		return nil, err
 	}
-	if k.Jx, _, err = net.JacobianRows(be, other, nil); err != nil {
+	ks := &Kernels{Kernel: k}
+	if ks.Kx, ks.Jx, err = k.Cross(be, other, nil); err != nil {
 		return nil, err
 	}
-	rows, xrows := train.Len()*k.C, other.Len()*k.C
-	k.K = model.Gram(k.J, rows, k.P)
-	k.Kx = model.CrossGram(k.Jx, xrows, k.J, rows, k.P)
-	for _, s := range []struct {
-		set *data.Set
-		r   *[]float64
-	}{{train, &k.R}, {other, &k.Rx}} {
-		f0, err := net.Logits(be, s.set)
-		if err != nil {
-			return nil, err
-		}
-		*s.r = model.Residuals(f0, s.set.Labels, k.C, model.DefaultAlpha)
+	if _, ks.Rx, err = k.Outputs(be, other); err != nil {
+		return nil, err
 	}
-	return k, nil
+	return ks, nil
 }

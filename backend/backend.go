@@ -1,4 +1,7 @@
-package model
+// Package backend selects the GoMLX backend every lqf graph runs on:
+// $GOMLX_BACKEND (XLA on CPU or GPU where its PJRT plugin is installed), or
+// GoMLX's pure-Go backend, which needs no native libraries.
+package backend
 
 import (
 	"fmt"
@@ -10,7 +13,7 @@ import (
 	_ "github.com/gomlx/gomlx/backends/default" // pure Go, and XLA (PJRT) where it installs
 )
 
-// DefaultBackendConfig is used when GOMLX_BACKEND is unset or plain "go":
+// DefaultConfig is used when GOMLX_BACKEND is unset or plain "go":
 // GoMLX's pure-Go backend, which needs no native libraries. Set GOMLX_BACKEND
 // (for example "xla:cpu" or "xla:cuda") where an XLA PJRT plugin is installed.
 //
@@ -19,7 +22,7 @@ import (
 // over, and the backward pass of the backbone can exhaust the pool with nodes
 // waiting for matmul workers (a deadlock seen with 2 cores). Running the nodes
 // in order keeps the matmul parallelism, which is where the time goes.
-const DefaultBackendConfig = "go:ops_sequential"
+const DefaultConfig = "go:ops_sequential"
 
 // GPUMemoryEnvVar configures how an XLA GPU backend claims device memory:
 // "grow" allocates on demand, a number in (0, 1] preallocates that fraction
@@ -33,9 +36,9 @@ const GPUMemoryEnvVar = "LQF_XLA_GPU_MEMORY"
 // where lqf is built without XLA (tag noxla).
 var newXLAWithOptions func(config string, options map[string]any) (backends.Backend, error)
 
-// NewBackend returns the backend named by $GOMLX_BACKEND, or the pure-Go one.
-func NewBackend() (backends.Backend, error) {
-	config := BackendConfig()
+// New returns the backend named by $GOMLX_BACKEND, or the pure-Go one.
+func New() (backends.Backend, error) {
+	config := Config()
 	name, pluginConfig, _ := strings.Cut(config, ":")
 	if name == "xla" {
 		options, err := xlaClientOptions(os.Getenv(GPUMemoryEnvVar))
@@ -68,11 +71,11 @@ func xlaClientOptions(v string) (map[string]any, error) {
 	return map[string]any{"preallocate": true, "memory_fraction": float32(f)}, nil
 }
 
-// BackendConfig is the backend configuration NewBackend uses.
-func BackendConfig() string {
+// Config is the backend configuration New uses.
+func Config() string {
 	config := os.Getenv(backends.ConfigEnvVar)
 	if config == "" || config == "go" {
-		config = DefaultBackendConfig
+		config = DefaultConfig
 	}
 	return config
 }

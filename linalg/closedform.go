@@ -1,18 +1,10 @@
-package model
+package linalg
 
 import (
 	"fmt"
 
 	"gonum.org/v1/gonum/mat"
 )
-
-// Conventions of the closed forms. lqf writes the LQF objective as a mean
-// over the N training samples plus the L2 term,
-//
-//	L(dw) = (1/N) sum_i ||f0(x_i) + J_i dw - alpha y_i||^2 + lambda/2 ||dw||^2,
-//
-// whose unique minimizer solves (J^T J + (lambda N / 2) I) dw = J^T R with
-// R = alpha Y - f0(X): the ridge term of eq. 4 is lambda N / 2.
 
 // Residuals returns R = alpha Y - f0 [N, C] (row-major), the targets of the
 // linear part of LQF, from the outputs f0 at dw = 0 and labels.
@@ -30,8 +22,11 @@ func Residuals(f0 []float32, labels []int32, classes int, alpha float64) []float
 	return r
 }
 
-// RidgeTerm is the ridge added to J^T J (or to the kernel J J^T) for weight
-// decay lambda and n training samples under lqf's convention.
+// RidgeTerm is rho = lambda N / 2, the ridge added to J^T J (or to the
+// kernel J J^T) for weight decay lambda and n = N training samples under
+// lqf's convention: the objective is a mean over the N samples plus
+// lambda/2 ||dw||^2 (Objective), so eq. 4's ridge is lambda N / 2 (with
+// the sum of eq. 3 it would be lambda / 2).
 func RidgeTerm(lambda float64, n int) float64 { return lambda * float64(n) / 2 }
 
 // SolveLinearHead returns the LQF-FC optimum for fixed features: the head
@@ -53,19 +48,12 @@ func SolveLinearHead(features []float32, f0 []float32, labels []int32, numFeatur
 	}
 	d := numFeatures + 1
 	phi := mat.NewDense(n, d, nil)
-	r := mat.NewDense(n, numClasses, nil)
+	r := mat.NewDense(n, numClasses, Residuals(f0, labels, numClasses, alpha))
 	for i := range n {
 		for j := range numFeatures {
 			phi.Set(i, j, float64(features[i*numFeatures+j]))
 		}
 		phi.Set(i, numFeatures, 1)
-		for c := range numClasses {
-			y := 0.0
-			if int(labels[i]) == c {
-				y = alpha
-			}
-			r.Set(i, c, y-float64(f0[i*numClasses+c]))
-		}
 	}
 	gram := mat.NewSymDense(d, nil)
 	gram.SymOuterK(1, phi.T())
@@ -91,4 +79,44 @@ func SolveLinearHead(features []float32, f0 []float32, labels []int32, numFeatur
 		db[c] = sol.At(numFeatures, c)
 	}
 	return dW, db, nil
+}
+
+// Objective is LQF's objective (eq. 3 in lqf's mean form) at dw from the
+// Jacobian rows J [N*C, p] and residuals R = alpha Y - f0:
+// (1/N) ||J dw - R||^2 + lambda/2 ||dw||^2.
+func Objective(J []float32, p int, residual, dw []float64, lambda float64, n int) float64 {
+	return ObjectiveGradient(J, p, residual, dw, lambda, n, nil)
+}
+
+// ObjectiveGradient returns Objective and, if grad is not nil (len p),
+// stores its gradient (2/N) J^T (J dw - R) + lambda dw there.
+func ObjectiveGradient(J []float32, p int, residual, dw []float64, lambda float64, n int, grad []float64) float64 {
+	data, sq := 0.0, 0.0
+	var e []float64
+	if grad != nil {
+		e = make([]float64, len(residual))
+	}
+	for r := range len(residual) {
+		d := -residual[r]
+		for k, v := range J[r*p : (r+1)*p] {
+			d += float64(v) * dw[k]
+		}
+		if e != nil {
+			e[r] = d
+		}
+		data += d * d
+	}
+	for k, v := range dw {
+		sq += v * v
+		if grad != nil {
+			grad[k] = lambda * v
+		}
+	}
+	for r, d := range e {
+		c := 2 / float64(n) * d
+		for k, v := range J[r*p : (r+1)*p] {
+			grad[k] += c * float64(v)
+		}
+	}
+	return data/float64(n) + lambda/2*sq
 }

@@ -1,4 +1,4 @@
-package model
+package layers
 
 import (
 	. "github.com/gomlx/gomlx/pkg/core/graph"

@@ -1,14 +1,12 @@
-package model
+package layers
 
 import (
 	"math"
 	"math/rand/v2"
 	"testing"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
 )
 
 // TestBilinearPoolIsSquareRoot checks on the host that the pooled features
@@ -55,21 +53,4 @@ func TestBilinearPoolIsSquareRoot(t *testing.T) {
 			t.Errorf("sample %d: S S differs from Sigma + eps I by %.3g (||Sigma|| = %.3g)", n, maxErr, norm)
 		}
 	}
-}
-
-// TestCheckJVPBilinear runs the linearization checks on a B-LQF backbone.
-func TestCheckJVPBilinear(t *testing.T) {
-	be := testBackend(t)
-	ctx, cfg, x := linTestSetup(t, dtypes.Float32)
-	cfg.Pooling = BilinearPooling
-	// The head takes C*C features: rebuild it for the new feature size.
-	if err := ctx.InAbsPath("/" + ScopeHead).DeleteVariablesInScope(); err != nil {
-		t.Fatal(err)
-	}
-	context.MustNewExec(be, ctx, func(ctx *context.Context, x *Node) *Node { return cfg.Logits(ctx, x, Eval) }).MustExec(x)
-	net := &Network{Config: cfg, Ctx: ctx}
-	if got, want := net.NumParameters(ScopeHead), cfg.FeatureDim()*3+3; got != want || cfg.FeatureDim() != 64 {
-		t.Fatalf("head has %d parameters, want %d (features %d)", got, want, cfg.FeatureDim())
-	}
-	checkJVPBounds(t, net, x, 1e-4)
 }

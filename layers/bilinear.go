@@ -1,21 +1,9 @@
-package model
+package layers
 
 import (
 	"fmt"
 
 	. "github.com/gomlx/gomlx/pkg/core/graph"
-)
-
-// Pooling is how the backbone turns its last feature map into a vector.
-type Pooling string
-
-const (
-	// AvgPooling is global average pooling: [B, H, W, C] -> [B, C].
-	AvgPooling Pooling = "avg"
-	// BilinearPooling is square-root-normalized bilinear pooling (B-LQF,
-	// paper Sec. 4.2): Sigma = (1/HW) sum_p h_p h_p^T, features sqrt(Sigma),
-	// [B, H, W, C] -> [B, C*C].
-	BilinearPooling Pooling = "bilinear"
 )
 
 // Bilinear pooling computes sqrt(Sigma) by the coupled Newton-Schulz
@@ -112,18 +100,6 @@ func bilinearPool(h dual) dual {
 		// d(Y sqrt(n)) = dY sqrt(n) + Y dn / (2 sqrt(n)).
 		dnb := BroadcastToDims(dn, b, c, c)
 		out.t = Reshape(Add(Mul(y.t, sq), Div(Mul(y.p, dnb), MulScalar(sq, 2))), b, c*c)
-	}
-	return out
-}
-
-// pool applies the configured pooling to the last feature map.
-func (c Config) pool(h dual) dual {
-	if c.Pooling == BilinearPooling {
-		return bilinearPool(h)
-	}
-	out := dual{p: ReduceMean(h.p, 1, 2)}
-	if h.t != nil {
-		out.t = ReduceMean(h.t, 1, 2)
 	}
 	return out
 }

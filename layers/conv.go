@@ -1,4 +1,4 @@
-package model
+package layers
 
 import (
 	"fmt"
@@ -30,22 +30,28 @@ func (g ConvGeometry) validate(h, w int) {
 
 // padZeros concatenates before and after zeros along axis (Pad-free, so it
 // runs on every backend).
-func padZeros(x *Node, axis, before, after int) *Node {
+func padZeros(x *Node, axis, before, after int) *Node { return padWith(x, axis, before, after, 0) }
+
+// padWith concatenates before and after copies of the value fill along axis.
+func padWith(x *Node, axis, before, after int, fill float64) *Node {
 	if before == 0 && after == 0 {
 		return x
 	}
 	parts := make([]*Node, 0, 3)
-	zeros := func(n int) *Node {
+	block := func(n int) *Node {
 		dims := x.Shape().Clone().Dimensions
 		dims[axis] = n
-		return Zeros(x.Graph(), shapes.Make(x.DType(), dims...))
+		if fill == 0 {
+			return Zeros(x.Graph(), shapes.Make(x.DType(), dims...))
+		}
+		return BroadcastToDims(Scalar(x.Graph(), x.DType(), fill), dims...)
 	}
 	if before > 0 {
-		parts = append(parts, zeros(before))
+		parts = append(parts, block(before))
 	}
 	parts = append(parts, x)
 	if after > 0 {
-		parts = append(parts, zeros(after))
+		parts = append(parts, block(after))
 	}
 	return Concatenate(parts, axis)
 }
@@ -156,7 +162,7 @@ func Col2Im(dp *Node, h, w int, geo ConvGeometry) *Node {
 		func(_ []*Node, _, v *Node) []*Node { return []*Node{Im2Col(v, geo)} })
 }
 
-// Conv2D is a convolution by im2col and one matrix product:
+// Conv is a convolution by im2col and one matrix product:
 // x [B, H, W, Cin], kernel [k, k, Cin, Cout] -> [B, Ho, Wo, Cout], plus
 // bias [Cout] when bias is not nil. It avoids native Convolve, which the
 // pure-Go backend runs slowly and cannot differentiate; XLA backends run the
@@ -165,11 +171,11 @@ func Col2Im(dp *Node, h, w int, geo ConvGeometry) *Node {
 // Its VJP is written as matrix products too: with P the patches [N, k*k*Cin]
 // and dY [N, Cout] (N = B*Ho*Wo), dK = P^T dY, db = 1^T dY and
 // dX = Col2Im(dY K^T).
-func Conv2D(x, kernel, bias *Node, geo ConvGeometry) *Node {
+func Conv(x, kernel, bias *Node, geo ConvGeometry) *Node {
 	kd := kernel.Shape().Dimensions
 	xd := x.Shape().Dimensions
 	if kernel.Rank() != 4 || x.Rank() != 4 || kd[0] != geo.Kernel || kd[1] != geo.Kernel || kd[2] != xd[3] {
-		panic(fmt.Sprintf("Conv2D: kernel %s does not match input %s and geometry %+v", kernel.Shape(), x.Shape(), geo))
+		panic(fmt.Sprintf("Conv: kernel %s does not match input %s and geometry %+v", kernel.Shape(), x.Shape(), geo))
 	}
 	b, h, w := xd[0], xd[1], xd[2]
 	ho, wo := geo.OutputSize(h), geo.OutputSize(w)

@@ -1,6 +1,6 @@
 //go:build openblas
 
-package model
+package linalg
 
 // Built with -tags openblas (and CGO_LDFLAGS="-lopenblas -llapacke", Debian
 // packages libopenblas-dev and liblapacke-dev), gonum's host linear algebra

@@ -1,4 +1,4 @@
-package model
+package linalg
 
 import (
 	"math/rand/v2"

@@ -1,4 +1,4 @@
-package model
+package layers
 
 import (
 	"math"
@@ -7,8 +7,13 @@ import (
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/lqf-go/lqf/backend"
+	"github.com/lqf-go/lqf/linalg"
 )
 
 // directConv computes y[b,i,j,o] = sum_{di,dj,c} xpad[b, s*i+di, s*j+dj, c] * k[di,dj,c,o] in float64.
@@ -89,7 +94,7 @@ func maxRelErr(got, want []float64) float64 {
 // between backend instances.
 func testBackend(t testing.TB) backends.Backend {
 	t.Helper()
-	sharedBackendOnce.Do(func() { sharedBackend, sharedBackendErr = NewBackend() })
+	sharedBackendOnce.Do(func() { sharedBackend, sharedBackendErr = backend.New() })
 	if sharedBackendErr != nil {
 		t.Fatal(sharedBackendErr)
 	}
@@ -124,7 +129,7 @@ func TestConv2DMatchesDirect(t *testing.T) {
 		wantDx, wantDk := directConvGrads(x, b, tc.h, tc.w, tc.c, k, tc.co, r, tc.geo)
 
 		exec := MustNewExec(be, func(x, k, r *Node) []*Node {
-			y := Conv2D(x, k, nil, tc.geo)
+			y := Conv(x, k, nil, tc.geo)
 			loss := ReduceAllSum(Mul(y, r))
 			return append([]*Node{y}, Gradient(loss, x, k)...)
 		})
@@ -149,7 +154,7 @@ func TestConv2DMatchesNative(t *testing.T) {
 	for _, geo := range []ConvGeometry{{3, 1, 1}, {3, 2, 1}, {1, 2, 0}, {5, 1, 2}} {
 		x, k := randSlice(rng, 2*9*9*3), randSlice(rng, geo.Kernel*geo.Kernel*3*4)
 		outs := MustNewExec(be, func(x, k *Node) []*Node {
-			return []*Node{Conv2D(x, k, nil, geo), nativeConv(x, k, geo)}
+			return []*Node{Conv(x, k, nil, geo), nativeConv(x, k, geo)}
 		}).MustExec(tensors.FromFlatDataAndDimensions(x, 2, 9, 9, 3), tensors.FromFlatDataAndDimensions(k, geo.Kernel, geo.Kernel, 3, 4))
 		got, want := tensors.MustCopyFlatData[float64](outs[0]), tensors.MustCopyFlatData[float64](outs[1])
 		if len(got) != len(want) {
@@ -158,5 +163,90 @@ func TestConv2DMatchesNative(t *testing.T) {
 		if e := maxRelErr(got, want); e > 1e-12 {
 			t.Errorf("%v: im2col and native convolution differ by %g", geo, e)
 		}
+	}
+}
+
+// nativeConv is GoMLX's built-in convolution with the same geometry, the
+// baseline of BenchmarkConv2D.
+func nativeConv(x, kernel *Node, geo ConvGeometry) *Node {
+	p := geo.Padding
+	return Convolve(x, kernel).StridePerAxis(geo.Stride, geo.Stride).PaddingPerDim([][2]int{{p, p}, {p, p}}).Done()
+}
+
+// BenchmarkConv2D compares the im2col convolution (Conv2D) with GoMLX's
+// native Convolve on the backbone's layer shapes, forward only (the pure-Go
+// backend cannot differentiate native convolution), plus Conv2D's
+// forward+backward. Run both in one `go test -bench Conv2D` so the ratio is
+// measured on the same machine and load.
+func BenchmarkConv2D(b *testing.B) {
+	shapes_ := []struct {
+		name      string
+		h, cin, c int
+		geo       ConvGeometry
+	}{
+		{"28x28x16-16-3x3s1", 28, 16, 16, ConvGeometry{3, 1, 1}},
+		{"28x28x16-32-3x3s2", 28, 16, 32, ConvGeometry{3, 2, 1}},
+		{"7x7x64-64-3x3s1", 7, 64, 64, ConvGeometry{3, 1, 1}},
+	}
+	be := testBackend(b)
+	for _, l := range shapes_ {
+		x := tensors.FromShape(shapes.Make(dtypes.Float32, benchBatch, l.h, l.h, l.cin))
+		k := tensors.FromShape(shapes.Make(dtypes.Float32, 3, 3, l.cin, l.c))
+		for _, impl := range []string{"im2col", "native", "im2col-fwd+bwd"} {
+			b.Run(l.name+"/"+impl, func(b *testing.B) {
+				exec := MustNewExec(be, func(x, k *Node) []*Node {
+					switch impl {
+					case "native":
+						return []*Node{nativeConv(x, k, l.geo)}
+					case "im2col":
+						return []*Node{Conv(x, k, nil, l.geo)}
+					}
+					y := Conv(x, k, nil, l.geo)
+					return Gradient(ReduceAllSum(Square(y)), x, k)
+				})
+				exec.MustExec(x, k)
+				b.ResetTimer()
+				for range b.N {
+					exec.MustExec(x, k)
+				}
+				reportPerImage(b, benchBatch)
+			})
+		}
+	}
+}
+
+const benchBatch = 64
+
+func reportPerImage(b *testing.B, batch int) {
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch)/1e6, "ms/image")
+}
+
+// TestMatMul2DGradient checks MatMul2D's hand-written VJP against GoMLX's
+// automatic differentiation of Dot, in float64.
+func TestMatMul2DGradient(t *testing.T) {
+	be := testBackend(t)
+	rng := rand.New(rand.NewPCG(1, 2))
+	a, b, r := randSlice(rng, 5*4), randSlice(rng, 4*3), randSlice(rng, 5*3)
+	fn := func(custom bool) []float64 {
+		var out []float64
+		exec := context.MustNewExec(be, context.New(), func(ctx *context.Context, a, b, r *Node) []*Node {
+			var y *Node
+			if custom {
+				y = MatMul2D(a, b)
+			} else {
+				y = Dot(a, b)
+			}
+			loss := ReduceAllSum(Mul(y, r))
+			g := Gradient(loss, a, b)
+			return []*Node{y, g[0], g[1]}
+		})
+		for _, t := range exec.MustExec(tensors.FromFlatDataAndDimensions(a, 5, 4), tensors.FromFlatDataAndDimensions(b, 4, 3), tensors.FromFlatDataAndDimensions(r, 5, 3)) {
+			out = append(out, tensors.MustCopyFlatData[float64](t)...)
+		}
+		return out
+	}
+	got, want := fn(true), fn(false)
+	if e := linalg.MaxRelError(got, want); e > 1e-14 || math.IsNaN(e) {
+		t.Errorf("MatMul2D value/gradients differ from Dot's by %g", e)
 	}
 }

@@ -1,6 +1,6 @@
 //go:build ((linux && amd64) || darwin) && !noxla
 
-package model
+package backend
 
 import (
 	"github.com/gomlx/go-xla/pkg/pjrt"
