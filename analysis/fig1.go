@@ -16,6 +16,7 @@ import (
 
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/figure"
+	"github.com/lqf-go/lqf/finetune"
 	"github.com/lqf-go/lqf/model"
 )
 
@@ -31,7 +32,7 @@ func init() {
 }
 
 // fig1Methods are the methods of the sensitivity grid.
-var fig1Methods = []model.Method{model.LQF, model.NLFT}
+var fig1Methods = []finetune.Method{finetune.LQF, finetune.NLFT}
 
 // fig1Config is the protocol of Fig. 1 right in one mode.
 type fig1Config struct {
@@ -42,7 +43,7 @@ type fig1Config struct {
 	// Etas are each method's learning rates: the same span (a factor 10
 	// in quick mode, 33 in full mode) around each method's working range;
 	// K-FAC-preconditioned LQF diverges at NLFT's rates on this backbone.
-	Etas    map[model.Method][]float64
+	Etas    map[finetune.Method][]float64
 	Batches []int
 }
 
@@ -54,16 +55,16 @@ func fig1Settings(quick bool) fig1Config {
 		return fig1Config{
 			Tasks:    []string{"fashion-5-9"},
 			MaxTrain: 40, ValPerClass: 10, MaxTest: 50, Epochs: 8, WeightDecay: 1e-4,
-			Etas:    map[model.Method][]float64{model.NLFT: {0.03, 0.003}, model.LQF: {0.001, 0.0001}},
+			Etas:    map[finetune.Method][]float64{finetune.NLFT: {0.03, 0.003}, finetune.LQF: {0.001, 0.0001}},
 			Batches: []int{8, 20},
 		}
 	}
 	return fig1Config{
 		Tasks:    []string{"fashion-5-9", "fashion", "mnist-rot90"},
 		MaxTrain: 500, ValPerClass: 100, MaxTest: 500, Epochs: 10, WeightDecay: 1e-4,
-		Etas: map[model.Method][]float64{
-			model.NLFT: {0.1, 0.03, 0.01, 0.003},
-			model.LQF:  {0.003, 0.001, 0.0003, 0.0001},
+		Etas: map[finetune.Method][]float64{
+			finetune.NLFT: {0.1, 0.03, 0.01, 0.003},
+			finetune.LQF:  {0.003, 0.001, 0.0003, 0.0001},
 		},
 		Batches: []int{8, 28, 64},
 	}
@@ -126,12 +127,12 @@ func runFig1(env *Env, seed uint64) (any, error) {
 		}
 		chance := 1 - 1/float64(splits.Train.NumClasses)
 		// LQF's Jacobian features are the same at every (eta, batch).
-		jacobians := &model.JacobianCache{}
+		jacobians := &finetune.JacobianCache{}
 		for _, m := range fig1Methods {
-			o := model.DefaultFinetuneOptions(m)
+			o := finetune.DefaultOptions(m)
 			o.Seed, o.Epochs, o.WeightDecays = seed, cfg.Epochs, []float64{cfg.WeightDecay}
 			o.JacobianCache = jacobians
-			if m == model.LQF {
+			if m == finetune.LQF {
 				o.Curvature = table1KFAC(seed) // one per task and seed
 			}
 			for _, b := range cfg.Batches {
@@ -141,7 +142,7 @@ func runFig1(env *Env, seed uint64) (any, error) {
 					pt, err := Cell(env, seed, fmt.Sprintf("%s/%s/eta=%g/batch=%d", name, m, eta, b), func() (fig1Point, error) {
 						pt := fig1Point{Task: name, Method: string(m), LearningRate: eta, BatchSize: bs, Momentum: o.Momentum,
 							ELR: effectiveLR(eta, o.Momentum, bs)}
-						r, _, err := model.Finetune(env.Backend, backbones[m.Activation()], splits, o)
+						r, _, err := finetune.Run(env.Backend, backbones[m.Activation()], splits, o)
 						switch {
 						case errors.Is(err, model.ErrDiverged):
 							pt.Diverged, pt.ValError, pt.TestError = true, chance, chance
@@ -286,7 +287,7 @@ func summarizeFig1(env *Env, raw []json.RawMessage) (*Summary, error) {
 	left.Add(plotter.NewGrid())
 	var names []string
 	var relParts []string
-	for k, m := range []model.Method{model.LQF, model.LQFFC, model.GaF, model.FC} {
+	for k, m := range []finetune.Method{finetune.LQF, finetune.LQFFC, finetune.GaF, finetune.FC} {
 		r, skipped := st.relative(m)
 		if len(r) == 0 {
 			return nil, fmt.Errorf("%s: no task with a positive NLFT error", m)
@@ -315,10 +316,10 @@ func summarizeFig1(env *Env, raw []json.RawMessage) (*Summary, error) {
 
 	// Right: validation error against the effective learning rate.
 	var series []figure.Series
-	ranges := map[model.Method][]float64{}
-	bestELR := map[model.Method][]float64{}
-	near, points := map[model.Method]int{}, map[model.Method]int{}
-	excess := map[model.Method][]float64{}
+	ranges := map[finetune.Method][]float64{}
+	bestELR := map[finetune.Method][]float64{}
+	near, points := map[finetune.Method]int{}, map[finetune.Method]int{}
+	excess := map[finetune.Method][]float64{}
 	var divergedTotal int
 	for _, t := range grid.tasks {
 		for _, m := range fig1Methods {
@@ -327,7 +328,7 @@ func summarizeFig1(env *Env, raw []json.RawMessage) (*Summary, error) {
 				continue
 			}
 			sv := fig1Spread(cs)
-			ser := figure.Series{Name: fmt.Sprintf("%s, %s", table1Label(m), t), Dashed: m == model.NLFT}
+			ser := figure.Series{Name: fmt.Sprintf("%s, %s", table1Label(m), t), Dashed: m == finetune.NLFT}
 			for _, c := range cs {
 				mean, std := MeanStd(c.val)
 				ser.X, ser.Y, ser.Err = append(ser.X, c.elr), append(ser.Y, mean), append(ser.Err, std)
@@ -359,15 +360,15 @@ func summarizeFig1(env *Env, raw []json.RawMessage) (*Summary, error) {
 	}
 	s.Figures = []string{env.Path(leftName), env.Path(rightName)}
 
-	lqfRange, _ := MeanStd(ranges[model.LQF])
-	nlftRange, _ := MeanStd(ranges[model.NLFT])
+	lqfRange, _ := MeanStd(ranges[finetune.LQF])
+	nlftRange, _ := MeanStd(ranges[finetune.NLFT])
 	s.Values["mean_range/lqf"], s.Values["mean_range/nlft"] = lqfRange, nlftRange
 	s.Values["diverged_points"] = float64(divergedTotal)
 	verdict := "LQF is less sensitive, as the paper claims"
 	if lqfRange >= nlftRange {
 		verdict = "by this range LQF is not less sensitive here, unlike the paper's claim"
 	}
-	elrSpan := func(m model.Method) string {
+	elrSpan := func(m finetune.Method) string {
 		lo, hi := math.Inf(1), math.Inf(-1)
 		for _, v := range bestELR[m] {
 			lo, hi = math.Min(lo, v), math.Max(hi, v)
@@ -381,18 +382,18 @@ func summarizeFig1(env *Env, raw []json.RawMessage) (*Summary, error) {
 	s.Finding = fmt.Sprintf("Left (LQF and LQF-FC in closed form): median test error relative to NLFT over %d tasks: %s (paper: LQF +12%%, GaF +47%%, FC +71%%). "+
 		"Right: over the eta x batch grid the validation error of LQF (K-FAC) spans %.3f (max - min, mean over %d tasks) vs %.3f for NLFT, so %s; "+
 		"best ELR LQF %s, NLFT %s; %d grid runs diverged.",
-		len(st.Tasks), strings.Join(relParts, ", "), lqfRange, len(grid.tasks), nlftRange, verdict, elrSpan(model.LQF), elrSpan(model.NLFT), divergedTotal)
-	if span := s.Values["best_elr_span/"+string(model.LQF)]; span > 0 {
-		s.Finding += fmt.Sprintf(" Over tasks the best ELR varies %.3gx for LQF and %.3gx for NLFT.", span, s.Values["best_elr_span/"+string(model.NLFT)])
+		len(st.Tasks), strings.Join(relParts, ", "), lqfRange, len(grid.tasks), nlftRange, verdict, elrSpan(finetune.LQF), elrSpan(finetune.NLFT), divergedTotal)
+	if span := s.Values["best_elr_span/"+string(finetune.LQF)]; span > 0 {
+		s.Finding += fmt.Sprintf(" Over tasks the best ELR varies %.3gx for LQF and %.3gx for NLFT.", span, s.Values["best_elr_span/"+string(finetune.NLFT)])
 	}
-	lqfNear := float64(near[model.LQF]) / float64(points[model.LQF])
-	nlftNear := float64(near[model.NLFT]) / float64(points[model.NLFT])
+	lqfNear := float64(near[finetune.LQF]) / float64(points[finetune.LQF])
+	nlftNear := float64(near[finetune.NLFT]) / float64(points[finetune.NLFT])
 	s.Values["near_best_fraction/lqf"], s.Values["near_best_fraction/nlft"] = lqfNear, nlftNear
-	lqfExcess, nlftExcess := table1Median(excess[model.LQF]), table1Median(excess[model.NLFT])
+	lqfExcess, nlftExcess := table1Median(excess[finetune.LQF]), table1Median(excess[finetune.NLFT])
 	s.Values["median_excess/lqf"], s.Values["median_excess/nlft"] = lqfExcess, nlftExcess
 	s.Finding += fmt.Sprintf(" Grid points within %.2f of their task's best validation error: LQF %d of %d, NLFT %d of %d; "+
 		"median excess over the best: LQF %.4f, NLFT %.4f",
-		fig1NearBest, near[model.LQF], points[model.LQF], near[model.NLFT], points[model.NLFT], lqfExcess, nlftExcess)
+		fig1NearBest, near[finetune.LQF], points[finetune.LQF], near[finetune.NLFT], points[finetune.NLFT], lqfExcess, nlftExcess)
 	if lqfRange >= nlftRange && lqfNear > nlftNear && lqfExcess < nlftExcess {
 		s.Finding += ": LQF's wider range comes from a few runs far from its best, " +
 			"while at a typical grid point it is closer to its best than NLFT is"

@@ -4,7 +4,7 @@ import (
 	"math"
 	"testing"
 
-	"github.com/lqf-go/lqf/model"
+	"github.com/lqf-go/lqf/finetune"
 )
 
 // fakeFig1 returns a Fig. 1 seed: Table 1 from fakeTable1 and a 2 x 2 grid
@@ -14,15 +14,15 @@ import (
 func fakeFig1(base float64, lqf, nlft [4]float64, nlftDiverged int) fig1Result {
 	t1 := fakeTable1(base)
 	r := fig1Result{Table1: &t1}
-	etas := map[model.Method][]float64{model.LQF: {0.001, 0.0001}, model.NLFT: {0.03, 0.003}}
-	vals := map[model.Method][4]float64{model.LQF: lqf, model.NLFT: nlft}
+	etas := map[finetune.Method][]float64{finetune.LQF: {0.001, 0.0001}, finetune.NLFT: {0.03, 0.003}}
+	vals := map[finetune.Method][4]float64{finetune.LQF: lqf, finetune.NLFT: nlft}
 	for _, m := range fig1Methods {
 		i := 0
 		for _, eta := range etas[m] {
 			for _, b := range []int{8, 28} {
 				r.Grid = append(r.Grid, fig1Point{Task: "fashion-5-9", Method: string(m), LearningRate: eta, BatchSize: b,
 					Momentum: 0.9, ELR: effectiveLR(eta, 0.9, b), ValError: vals[m][i], TestError: vals[m][i],
-					Diverged: m == model.NLFT && i == nlftDiverged})
+					Diverged: m == finetune.NLFT && i == nlftDiverged})
 				i++
 			}
 		}

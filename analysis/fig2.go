@@ -12,6 +12,7 @@ import (
 
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/figure"
+	"github.com/lqf-go/lqf/finetune"
 	"github.com/lqf-go/lqf/model"
 )
 
@@ -60,7 +61,7 @@ func fig2Settings(quick bool) fig2Config {
 		return fig2Config{Tasks: []string{"fashion-5-9"}, MaxTrain: 40, ValPerClass: 10, MaxTest: 200, Epochs: 8, BatchSize: 8,
 			KFACRates: kfacLQFRates, PlainRates: []float64{0.01, 0.001}, WeightDecays: []float64{1e-4}}
 	}
-	lrs, wds := model.PaperGrid(model.LQF, model.MSE)
+	lrs, wds := finetune.PaperGrid(finetune.LQF, model.MSE)
 	return fig2Config{Tasks: []string{"fashion-5-9", "fashion", "mnist-rot90"}, MaxTrain: 500, ValPerClass: 100, MaxTest: 2000, Epochs: 10,
 		KFACRates: kfacLQFRates, PlainRates: lrs, WeightDecays: wds}
 }
@@ -86,8 +87,8 @@ type fig2Result struct {
 
 // fig2Options returns the fine-tuning options of a variant and the
 // activation of its backbone.
-func fig2Options(cfg fig2Config, v string, seed uint64, curvature map[model.Activation]model.CurvatureFunc) (model.FinetuneOptions, model.Activation) {
-	o := model.DefaultFinetuneOptions(model.LQF)
+func fig2Options(cfg fig2Config, v string, seed uint64, curvature map[model.Activation]model.CurvatureFunc) (finetune.Options, model.Activation) {
+	o := finetune.DefaultOptions(finetune.LQF)
 	o.Seed, o.Epochs, o.WeightDecays = seed, cfg.Epochs, cfg.WeightDecays
 	if cfg.BatchSize > 0 {
 		o.BatchSize = cfg.BatchSize
@@ -127,7 +128,7 @@ func runFig2(env *Env, seed uint64) (any, error) {
 		// LQF and its MSE ablation share the Leaky-ReLU ones.
 		curvature := map[model.Activation]model.CurvatureFunc{model.LeakyReLU: table1KFAC(seed), model.ReLU: table1KFAC(seed)}
 		// So do their Jacobian features, at every grid point.
-		jacobians := &model.JacobianCache{}
+		jacobians := &finetune.JacobianCache{}
 		for _, v := range fig2Variants {
 			o, act := fig2Options(cfg, v.Name, seed, curvature)
 			o.JacobianCache = jacobians

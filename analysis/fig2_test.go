@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lqf-go/lqf/finetune"
 	"github.com/lqf-go/lqf/model"
 )
 
@@ -56,7 +57,7 @@ func TestFig2Options(t *testing.T) {
 	for _, v := range fig2Variants {
 		o, act := fig2Options(cfg, v.Name, 3, curv)
 		if (o.Loss == model.CrossEntropy) != (v.Name == "-mse") || (o.Curvature == nil) != (v.Name == "-kfac") ||
-			(act == model.ReLU) != (v.Name == "-leaky") || o.Seed != 3 || o.Method != model.LQF {
+			(act == model.ReLU) != (v.Name == "-leaky") || o.Seed != 3 || o.Method != finetune.LQF {
 			t.Errorf("%s: loss %s, curvature %v, activation %v", v.Name, o.Loss, o.Curvature != nil, act)
 		}
 		if v.Name == "-kfac" && o.LearningRates[0] != 0.01 || v.Name != "-kfac" && o.LearningRates[0] != 0.001 {

@@ -8,8 +8,8 @@ import (
 
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/figure"
+	"github.com/lqf-go/lqf/finetune"
 	"github.com/lqf-go/lqf/kfac"
-	"github.com/lqf-go/lqf/model"
 	"github.com/lqf-go/lqf/pretrained"
 )
 
@@ -61,7 +61,7 @@ func runFig3(env *Env, seed uint64) (any, error) {
 		return nil, err
 	}
 	// The spectra are those of LQF's loss, whose backbone is Leaky-ReLU.
-	base, err := pretrained.Load(env.Backend, model.LQF.Activation())
+	base, err := pretrained.Load(env.Backend, finetune.LQF.Activation())
 	if err != nil {
 		return nil, err
 	}

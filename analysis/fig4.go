@@ -13,6 +13,7 @@ import (
 
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/figure"
+	"github.com/lqf-go/lqf/finetune"
 	"github.com/lqf-go/lqf/kfac"
 	"github.com/lqf-go/lqf/model"
 	"github.com/lqf-go/lqf/pretrained"
@@ -37,15 +38,15 @@ func init() {
 type ftSpec struct {
 	// Name labels the configuration in tables and legends.
 	Name   string
-	Method model.Method
-	// Exact solves LQF or LQF-FC in closed form (model.SolverExact): the
+	Method finetune.Method
+	// Exact solves LQF or LQF-FC in closed form (finetune.SolverExact): the
 	// optimum that SGD with K-FAC approaches, at no learning-rate search.
 	Exact bool
 	// KFAC preconditions the SGD of LQF or LQF-FC with K-FAC (the
 	// settings of `lqf finetune`: KFC factors, EK-FAC eigenvalues, extra
 	// damping 1e-3).
 	KFAC bool
-	// Adam trains with Adam and the paper's Adam grid (model.AdamGrid).
+	// Adam trains with Adam and the paper's Adam grid (finetune.AdamGrid).
 	Adam bool
 	// Pooling is model.AvgPooling (empty) or model.BilinearPooling.
 	Pooling model.Pooling
@@ -56,8 +57,8 @@ type ftSpec struct {
 // diverges over the whole network on this backbone, whose block-diagonal
 // K-FAC underestimates some directions' curvature; the head's block is
 // exact, so LQF-FC takes near-Newton steps.
-func ftKFACLearningRates(m model.Method) []float64 {
-	if m == model.LQFFC {
+func ftKFACLearningRates(m finetune.Method) []float64 {
+	if m == finetune.LQFFC {
 		return []float64{0.1, 0.03}
 	}
 	return []float64{0.001, 0.0003}
@@ -94,22 +95,22 @@ func ftMinSteps(quick bool) int {
 // n images. Quick mode keeps the first learning rate and weight decay of
 // every iterative grid (the exact solvers and the linear probe, which are
 // cheap, keep their grids).
-func ftOptions(spec ftSpec, quick bool, n int, seed uint64) model.FinetuneOptions {
-	o := model.DefaultFinetuneOptions(spec.Method)
+func ftOptions(spec ftSpec, quick bool, n int, seed uint64) finetune.Options {
+	o := finetune.DefaultOptions(spec.Method)
 	o.Seed = seed
 	switch {
 	case spec.Exact:
-		o.Solver = model.SolverExact
+		o.Solver = finetune.SolverExact
 	case spec.Adam:
 		o = o.WithAdam()
 	case spec.KFAC:
 		o.Curvature = kfac.CurvatureFunc(kfac.Options{Expand: true, EigenCorrection: true, ExtraDamping: 1e-3, Seed: seed})
 		o.LearningRates = ftKFACLearningRates(spec.Method)
-	case spec.Method == model.NLFT:
+	case spec.Method == finetune.NLFT:
 		o.LearningRates = slices.Clone(ftNLFTLearningRates)
 	}
 	o.Epochs = ftEpochs(n, o.BatchSize, o.Epochs, ftMinSteps(quick))
-	if quick && !spec.Exact && spec.Method != model.FC {
+	if quick && !spec.Exact && spec.Method != finetune.FC {
 		o.LearningRates, o.WeightDecays = o.LearningRates[:1], o.WeightDecays[:1]
 	}
 	return o
@@ -123,15 +124,15 @@ type ftBackbones struct {
 	nets map[string]*model.Network
 	// jacobians shares the Jacobian features of the linear methods between
 	// the runs on one task (the most recent training set and backbone).
-	jacobians *model.JacobianCache
+	jacobians *finetune.JacobianCache
 }
 
 func newFTBackbones(be backends.Backend) *ftBackbones {
-	return &ftBackbones{be: be, nets: map[string]*model.Network{}, jacobians: &model.JacobianCache{}}
+	return &ftBackbones{be: be, nets: map[string]*model.Network{}, jacobians: &finetune.JacobianCache{}}
 }
 
 // For returns the backbone of spec: Leaky-ReLU for LQF and LQF-FC, ReLU
-// for the others (model.Method.Activation).
+// for the others (finetune.Method.Activation).
 func (b *ftBackbones) For(spec ftSpec) (*model.Network, error) {
 	act := spec.Method.Activation()
 	pool := spec.Pooling
@@ -157,14 +158,14 @@ func (b *ftBackbones) For(spec ftSpec) (*model.Network, error) {
 
 // ftRun fine-tunes spec on splits and returns the result at the grid point
 // of lowest validation error, and the model.
-func ftRun(env *Env, nets *ftBackbones, spec ftSpec, splits *data.Splits, seed uint64) (*model.FinetuneResult, model.Predictor, error) {
+func ftRun(env *Env, nets *ftBackbones, spec ftSpec, splits *data.Splits, seed uint64) (*finetune.Result, finetune.Predictor, error) {
 	base, err := nets.For(spec)
 	if err != nil {
 		return nil, nil, err
 	}
 	o := ftOptions(spec, env.Quick, splits.Train.Len(), seed)
 	o.JacobianCache = nets.jacobians
-	r, p, err := model.Finetune(env.Backend, base, splits, o)
+	r, p, err := finetune.Run(env.Backend, base, splits, o)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", spec.Name, err)
 	}
@@ -177,8 +178,8 @@ func ftRun(env *Env, nets *ftBackbones, spec ftSpec, splits *data.Splits, seed u
 // result's Grid lists the points that trained, ftDiverged counts the
 // others); when every point diverges the result is chance level (1 - 1/C)
 // with an empty Grid.
-func ftRunCell(env *Env, nets *ftBackbones, spec ftSpec, splits *data.Splits, seed uint64, name string) (*model.FinetuneResult, error) {
-	return Cell(env, seed, name, func() (*model.FinetuneResult, error) {
+func ftRunCell(env *Env, nets *ftBackbones, spec ftSpec, splits *data.Splits, seed uint64, name string) (*finetune.Result, error) {
+	return Cell(env, seed, name, func() (*finetune.Result, error) {
 		base, err := nets.For(spec)
 		if err != nil {
 			return nil, err
@@ -191,7 +192,7 @@ func ftRunCell(env *Env, nets *ftBackbones, spec ftSpec, splits *data.Splits, se
 		r, _, err := finetuneEachPoint(env.Backend, base, splits, o)
 		if errors.Is(err, model.ErrDiverged) {
 			chance := 1 - 1/float64(splits.Train.NumClasses)
-			return &model.FinetuneResult{Method: o.Method, Loss: o.Loss, Epochs: o.Epochs, BatchSize: o.BatchSize,
+			return &finetune.Result{Method: o.Method, Loss: o.Loss, Epochs: o.Epochs, BatchSize: o.BatchSize,
 				TrainError: chance, ValError: chance, TestError: chance,
 				TrainSize: splits.Train.Len(), ValSize: splits.Val.Len(), TestSize: splits.Test.Len()}, nil
 		}
@@ -204,7 +205,7 @@ func ftRunCell(env *Env, nets *ftBackbones, spec ftSpec, splits *data.Splits, se
 
 // ftDiverged is the number of grid points of spec that diverged in a
 // result of ftRunCell.
-func ftDiverged(spec ftSpec, quick bool, n int, r *model.FinetuneResult) int {
+func ftDiverged(spec ftSpec, quick bool, n int, r *finetune.Result) int {
 	o := ftOptions(spec, quick, n, 1)
 	points := len(o.WeightDecays)
 	if !spec.Exact {
@@ -234,13 +235,13 @@ func ftShotTicks(shots []int) plot.ConstantTicks {
 // whose optimum the closed form reaches exactly; full mode runs both.
 func fig4Specs(quick bool) []ftSpec {
 	specs := []ftSpec{
-		{Name: "NLFT", Method: model.NLFT},
-		{Name: "LQF (closed form)", Method: model.LQF, Exact: true},
-		{Name: "LQF-FC (closed form)", Method: model.LQFFC, Exact: true},
-		{Name: "FC", Method: model.FC},
+		{Name: "NLFT", Method: finetune.NLFT},
+		{Name: "LQF (closed form)", Method: finetune.LQF, Exact: true},
+		{Name: "LQF-FC (closed form)", Method: finetune.LQFFC, Exact: true},
+		{Name: "FC", Method: finetune.FC},
 	}
 	if !quick {
-		specs = slices.Insert(specs, 2, ftSpec{Name: "LQF (SGD+K-FAC)", Method: model.LQF, KFAC: true})
+		specs = slices.Insert(specs, 2, ftSpec{Name: "LQF (SGD+K-FAC)", Method: finetune.LQF, KFAC: true})
 	}
 	return specs
 }

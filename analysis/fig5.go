@@ -12,6 +12,7 @@ import (
 
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/figure"
+	"github.com/lqf-go/lqf/finetune"
 	"github.com/lqf-go/lqf/influence"
 	"github.com/lqf-go/lqf/kfac"
 	"github.com/lqf-go/lqf/linalg"
@@ -161,7 +162,7 @@ func fig5LinearizedError(env *Env, net *model.Network, dw []float64, test *data.
 	if err := m.SetTangent(dw); err != nil {
 		return 0, err
 	}
-	return model.PredictError(env.Backend, model.LinearizedNetwork{Network: m}, test)
+	return finetune.PredictError(env.Backend, model.LinearizedNetwork{Network: m}, test)
 }
 
 func runFig5(env *Env, seed uint64) (any, error) {
@@ -180,7 +181,7 @@ func runFig5(env *Env, seed uint64) (any, error) {
 	}
 	be := env.Backend
 	nets := newFTBackbones(be)
-	lqfSpec := ftSpec{Name: "LQF", Method: model.LQF}
+	lqfSpec := ftSpec{Name: "LQF", Method: finetune.LQF}
 	leaky, err := nets.For(lqfSpec)
 	if err != nil {
 		return nil, err
@@ -207,7 +208,7 @@ func runFig5(env *Env, seed uint64) (any, error) {
 		nlftLR   float64
 		nlftWD   float64
 	)
-	nlftSpec := ftSpec{Name: "NLFT", Method: model.NLFT}
+	nlftSpec := ftSpec{Name: "NLFT", Method: finetune.NLFT}
 	for t, idx := range chunks {
 		chunk := splits.Train.Subset(idx)
 		seenIdx = append(seenIdx, idx...)
@@ -284,7 +285,7 @@ func runFig5(env *Env, seed uint64) (any, error) {
 		}
 		lcfgArch := sgdNet.Arch
 		_, err = model.TrainGraph(be, sgdNet.Ctx, lcfgArch.LinearizedLogits, model.ImageBatches(seen, sgd.BatchSize, data.NoAugmentation, seed+uint64(t)),
-			classes, model.TrainOptions{Loss: model.MSE, Alpha: alpha, LearningRate: ftKFACLearningRates(model.LQF)[0], WeightDecay: lambda,
+			classes, model.TrainOptions{Loss: model.MSE, Alpha: alpha, LearningRate: ftKFACLearningRates(finetune.LQF)[0], WeightDecay: lambda,
 				Momentum: sgd.Momentum, BatchSize: sgd.BatchSize, Epochs: epochs, Seed: seed + uint64(t), Scopes: []string{model.ScopeTangent}, Preconditioner: pre})
 		if err != nil {
 			return nil, fmt.Errorf("chunk %d: incremental SGD: %w", t+1, err)
@@ -294,7 +295,7 @@ func runFig5(env *Env, seed uint64) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		if e, err = model.PredictError(be, model.LinearizedNetwork{Network: sgdNet}, splits.Test); err != nil {
+		if e, err = finetune.PredictError(be, model.LinearizedNetwork{Network: sgdNet}, splits.Test); err != nil {
 			return nil, err
 		}
 		opt := linalg.Objective(J, p, residual, dwPar, lambda, n)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/figure"
+	"github.com/lqf-go/lqf/finetune"
 	"github.com/lqf-go/lqf/influence"
 	"github.com/lqf-go/lqf/linalg"
 	"github.com/lqf-go/lqf/model"
@@ -115,7 +116,7 @@ func runFig6(env *Env, seed uint64) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	base, err := pretrained.Load(env.Backend, model.LQF.Activation())
+	base, err := pretrained.Load(env.Backend, finetune.LQF.Activation())
 	if err != nil {
 		return nil, err
 	}

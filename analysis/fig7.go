@@ -6,6 +6,7 @@ import (
 
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/figure"
+	"github.com/lqf-go/lqf/finetune"
 	"github.com/lqf-go/lqf/model"
 	"github.com/lqf-go/lqf/pretrained"
 )
@@ -39,7 +40,7 @@ func fig7Settings(quick bool) (task string, shots []int, epochs float64, maxTest
 		return "fashion-5-9", []int{2, 10}, 5, 200, func(model.Loss) []float64 { return []float64{0.01} }
 	}
 	return "fashion-5-9", []int{1, 2, 5, 10, 25, 50}, 10, 1000, func(l model.Loss) []float64 {
-		lrs, _ := model.PaperGrid(model.NLFT, l)
+		lrs, _ := finetune.PaperGrid(finetune.NLFT, l)
 		return lrs
 	}
 }
@@ -61,10 +62,10 @@ func runFig7(env *Env, seed uint64) (any, error) {
 			return nil, err
 		}
 		for _, loss := range []model.Loss{model.CrossEntropy, model.MSE} {
-			o := model.DefaultFinetuneOptions(model.NLFT)
+			o := finetune.DefaultOptions(finetune.NLFT)
 			o.Loss, o.Epochs, o.Seed = loss, epochs, seed
 			o.LearningRates, o.WeightDecays = grid(loss), []float64{1e-4}
-			r, _, err := model.Finetune(env.Backend, base, splits, o)
+			r, _, err := finetune.Run(env.Backend, base, splits, o)
 			if err != nil {
 				return nil, fmt.Errorf("%d shots, %s: %w", k, loss, err)
 			}

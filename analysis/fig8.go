@@ -14,6 +14,7 @@ import (
 
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/figure"
+	"github.com/lqf-go/lqf/finetune"
 	"github.com/lqf-go/lqf/linalg"
 	"github.com/lqf-go/lqf/model"
 	"github.com/lqf-go/lqf/pretrained"
@@ -146,7 +147,7 @@ func runFig8(env *Env, seed uint64) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	base, err := pretrained.Load(be, model.LQF.Activation())
+	base, err := pretrained.Load(be, finetune.LQF.Activation())
 	if err != nil {
 		return nil, err
 	}
@@ -290,7 +291,7 @@ func runFig8(env *Env, seed uint64) (any, error) {
 			if err != nil {
 				return nil, fmt.Errorf("fig8: %s: %w", label, err)
 			}
-			e, err := model.PredictError(be, model.LinearizedNetwork{Network: m}, test)
+			e, err := finetune.PredictError(be, model.LinearizedNetwork{Network: m}, test)
 			if err != nil {
 				return nil, err
 			}

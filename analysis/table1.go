@@ -15,6 +15,7 @@ import (
 
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/figure"
+	"github.com/lqf-go/lqf/finetune"
 	"github.com/lqf-go/lqf/kfac"
 	"github.com/lqf-go/lqf/model"
 	"github.com/lqf-go/lqf/pretrained"
@@ -31,7 +32,7 @@ func init() {
 }
 
 // table1Methods lists the methods of Table 1 in column order.
-var table1Methods = []model.Method{model.NLFT, model.LQF, model.LQFFC, model.GaF, model.FC}
+var table1Methods = []finetune.Method{finetune.NLFT, finetune.LQF, finetune.LQFFC, finetune.GaF, finetune.FC}
 
 // table1Config is the protocol of Table 1 in one mode.
 type table1Config struct {
@@ -40,11 +41,11 @@ type table1Config struct {
 	// BatchSize of the iterative methods (0: the paper's 28).
 	BatchSize int
 	// Epochs overrides the method's default number of epochs (absent: the
-	// default of model.DefaultFinetuneOptions).
-	Epochs map[model.Method]float64
+	// default of finetune.DefaultOptions).
+	Epochs map[finetune.Method]float64
 	// Grid returns the learning rates and weight decays searched on the
 	// validation split; the exact solver ignores the learning rates.
-	Grid func(m model.Method) (lrs, wds []float64)
+	Grid func(m finetune.Method) (lrs, wds []float64)
 }
 
 // table1Settings returns Table 1's protocol. Full mode: every target task,
@@ -59,12 +60,12 @@ func table1Settings(quick bool) table1Config {
 		return table1Config{
 			Tasks:    []string{"fashion-5-9", "mnist-rot90"},
 			MaxTrain: 40, ValPerClass: 10, MaxTest: 200, BatchSize: 8,
-			Epochs: map[model.Method]float64{model.NLFT: 8, model.GaF: 8, model.FC: 30},
-			Grid: func(m model.Method) ([]float64, []float64) {
+			Epochs: map[finetune.Method]float64{finetune.NLFT: 8, finetune.GaF: 8, finetune.FC: 30},
+			Grid: func(m finetune.Method) ([]float64, []float64) {
 				switch m {
-				case model.FC:
+				case finetune.FC:
 					return []float64{0.1}, []float64{1e-4}
-				case model.LQF, model.LQFFC:
+				case finetune.LQF, finetune.LQFFC:
 					return []float64{0}, []float64{1e-4}
 				}
 				return []float64{0.01}, []float64{1e-4}
@@ -78,9 +79,9 @@ func table1Settings(quick bool) table1Config {
 	return table1Config{
 		Tasks:    tasks,
 		MaxTrain: 500, ValPerClass: 100, MaxTest: 2000,
-		Grid: func(m model.Method) ([]float64, []float64) {
-			lrs, wds := model.PaperGrid(m, model.DefaultFinetuneOptions(m).Loss)
-			if m == model.LQF || m == model.LQFFC {
+		Grid: func(m finetune.Method) ([]float64, []float64) {
+			lrs, wds := finetune.PaperGrid(m, finetune.DefaultOptions(m).Loss)
+			if m == finetune.LQF || m == finetune.LQFFC {
 				lrs = []float64{0}
 			}
 			return lrs, wds
@@ -179,7 +180,7 @@ func computeTable1(env *Env, seed uint64) (*table1Result, error) {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		for _, m := range table1Methods {
-			o := model.DefaultFinetuneOptions(m)
+			o := finetune.DefaultOptions(m)
 			o.Seed = seed
 			o.LearningRates, o.WeightDecays = cfg.Grid(m)
 			if cfg.BatchSize > 0 {
@@ -189,8 +190,8 @@ func computeTable1(env *Env, seed uint64) (*table1Result, error) {
 				o.Epochs = e
 			}
 			solver := "sgd"
-			if m == model.LQF || m == model.LQFFC {
-				o.Solver, solver = model.SolverExact, "closed form"
+			if m == finetune.LQF || m == finetune.LQFFC {
+				o.Solver, solver = finetune.SolverExact, "closed form"
 			}
 			c, err := Cell(env, seed, name+"/"+string(m), func() (table1Cell, error) {
 				r, diverged, err := finetuneEachPoint(env.Backend, backbones[m.Activation()], splits, o)
@@ -224,7 +225,7 @@ func table1Backbones(be backends.Backend) (map[model.Activation]*model.Network, 
 	return out, nil
 }
 
-// finetuneEachPoint is model.Finetune that survives divergence: an
+// finetuneEachPoint is finetune.Run that survives divergence: an
 // iterative method is fine-tuned one grid point at a time, a point whose
 // loss overflows is counted in diverged and skipped, and the point with the
 // lowest validation error is returned (its Grid lists the points that
@@ -232,22 +233,22 @@ func table1Backbones(be backends.Backend) (map[model.Activation]*model.Network, 
 // once. It fails if every point diverged. o.Curvature is called once per
 // point: wrap it with memoCurvature to compute the factors once (the
 // Jacobian features are shared through o.JacobianCache).
-func finetuneEachPoint(be backends.Backend, base *model.Network, splits *data.Splits, o model.FinetuneOptions) (best *model.FinetuneResult, diverged int, err error) {
-	if o.Solver == model.SolverExact {
-		r, _, err := model.Finetune(be, base, splits, o)
+func finetuneEachPoint(be backends.Backend, base *model.Network, splits *data.Splits, o finetune.Options) (best *finetune.Result, diverged int, err error) {
+	if o.Solver == finetune.SolverExact {
+		r, _, err := finetune.Run(be, base, splits, o)
 		return r, 0, err
 	}
 	if o.JacobianCache == nil {
 		// The points share the linear methods' Jacobian features.
-		o.JacobianCache = &model.JacobianCache{}
+		o.JacobianCache = &finetune.JacobianCache{}
 	}
-	var grid []model.GridPoint
+	var grid []finetune.GridPoint
 	seconds := 0.0
 	for _, lr := range o.LearningRates {
 		for _, wd := range o.WeightDecays {
 			p := o
 			p.LearningRates, p.WeightDecays = []float64{lr}, []float64{wd}
-			r, _, err := model.Finetune(be, base, splits, p)
+			r, _, err := finetune.Run(be, base, splits, p)
 			if errors.Is(err, model.ErrDiverged) {
 				diverged++
 				continue
@@ -343,11 +344,11 @@ func collectTable1(results []table1Result) (*table1Stats, error) {
 // error is positive, the mean over seeds of method m's error divided by
 // NLFT's error of the same seed (seeds with a zero NLFT error are left
 // out), and the number of tasks left out.
-func (s *table1Stats) relative(m model.Method) (ratios []float64, skipped int) {
+func (s *table1Stats) relative(m finetune.Method) (ratios []float64, skipped int) {
 	for _, t := range s.Tasks {
 		var r []float64
 		for i, e := range s.Err[t][string(m)] {
-			if base := s.Err[t][string(model.NLFT)][i]; base > 0 {
+			if base := s.Err[t][string(finetune.NLFT)][i]; base > 0 {
 				r = append(r, e/base)
 			}
 		}
@@ -382,11 +383,11 @@ func table1Headroom(p *plot.Plot, f float64) {
 }
 
 // table1Label is a method's name in tables and legends.
-func table1Label(m model.Method) string {
+func table1Label(m finetune.Method) string {
 	switch m {
-	case model.LQFFC:
+	case finetune.LQFFC:
 		return "LQF-FC"
-	case model.GaF:
+	case finetune.GaF:
 		return "GaF"
 	}
 	return strings.ToUpper(string(m))
@@ -408,7 +409,7 @@ func summarizeTable1(env *Env, raw []json.RawMessage) (*Summary, error) {
 	series := make([]figure.Series, len(table1Methods))
 	for k, m := range table1Methods {
 		series[k].Name = table1Label(m)
-		series[k].Dashed = m != model.NLFT && m != model.LQF
+		series[k].Dashed = m != finetune.NLFT && m != finetune.LQF
 	}
 	for _, t := range st.Tasks {
 		row := []string{t, fmt.Sprint(st.Rank[t])}
@@ -425,13 +426,13 @@ func summarizeTable1(env *Env, raw []json.RawMessage) (*Summary, error) {
 	}
 	medRow := []string{"median error / NLFT", ""}
 	var parts []string
-	best, bestMed := model.Method(""), math.Inf(1)
+	best, bestMed := finetune.Method(""), math.Inf(1)
 	for _, m := range table1Methods {
 		r, _ := st.relative(m)
 		med := table1Median(r)
 		medRow = append(medRow, fmt.Sprintf("%.3f", med))
 		s.Values["median_relative/"+string(m)] = med
-		if m != model.NLFT {
+		if m != finetune.NLFT {
 			parts = append(parts, fmt.Sprintf("%s %+.0f%%", table1Label(m), 100*(med-1)))
 			if med < bestMed {
 				best, bestMed = m, med
@@ -451,10 +452,10 @@ func summarizeTable1(env *Env, raw []json.RawMessage) (*Summary, error) {
 	}
 	s.Figures = []string{env.Path(name)}
 	verdict := "as in the paper"
-	if best != model.LQF {
+	if best != finetune.LQF {
 		verdict = "unlike the paper, where it is LQF"
 	}
-	lqfRatio := s.Values["median_relative/"+string(model.LQF)]
+	lqfRatio := s.Values["median_relative/"+string(finetune.LQF)]
 	side := "above"
 	if lqfRatio < 1 {
 		side = "below"

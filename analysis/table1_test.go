@@ -14,6 +14,7 @@ import (
 
 	"github.com/lqf-go/lqf/backend"
 	"github.com/lqf-go/lqf/data"
+	"github.com/lqf-go/lqf/finetune"
 	"github.com/lqf-go/lqf/model"
 	"github.com/lqf-go/lqf/pretrained"
 )
@@ -103,7 +104,7 @@ func TestSummarizeTable1(t *testing.T) {
 func TestSummarizeTable1LQFBelowNLFT(t *testing.T) {
 	r := fakeTable1(0.1)
 	for i := range r.Cells {
-		if r.Cells[i].Method == string(model.LQF) {
+		if r.Cells[i].Method == string(finetune.LQF) {
 			r.Cells[i].TestError /= 4 // 0.5x NLFT's error
 		}
 	}
@@ -111,7 +112,7 @@ func TestSummarizeTable1LQFBelowNLFT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := s.Values["median_relative/"+string(model.LQF)]; math.Abs(got-0.5) > 1e-12 {
+	if got := s.Values["median_relative/"+string(finetune.LQF)]; math.Abs(got-0.5) > 1e-12 {
 		t.Fatalf("LQF median relative error %g, want 0.5", got)
 	}
 	want := fmt.Sprintf("at most %d images, the low-data regime", table1Settings(true).MaxTrain)
@@ -134,7 +135,7 @@ func TestRelativeSkipsZeroNLFT(t *testing.T) {
 		"a": {"nlft": {0, 0}, "lqf": {0.1, 0.2}},
 		"b": {"nlft": {0.1, 0.2}, "lqf": {0.2, 0.2}},
 	}}
-	r, skipped := st.relative(model.LQF)
+	r, skipped := st.relative(finetune.LQF)
 	if skipped != 1 || len(r) != 1 || math.Abs(r[0]-1.5) > 1e-12 {
 		t.Errorf("relative %v, skipped %d; want [1.5], 1", r, skipped)
 	}
@@ -255,7 +256,7 @@ func TestFinetuneEachPointSkipsDivergence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := model.DefaultFinetuneOptions(model.LQF)
+	o := finetune.DefaultOptions(finetune.LQF)
 	o.Epochs, o.BatchSize, o.WeightDecays = 2, 5, []float64{1e-4}
 	o.LearningRates = []float64{1e6, 1e-3}
 	r, diverged, err := finetuneEachPoint(be, base, splits, o)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/figure"
+	"github.com/lqf-go/lqf/finetune"
 	"github.com/lqf-go/lqf/model"
 )
 
@@ -29,10 +30,10 @@ func init() {
 // need the eigendecomposition of a 4097 x 4097 matrix per task.
 func table2Specs() []ftSpec {
 	return []ftSpec{
-		{Name: "NLFT", Method: model.NLFT},
-		{Name: "B-NLFT", Method: model.NLFT, Pooling: model.BilinearPooling},
-		{Name: "LQF", Method: model.LQF, Exact: true},
-		{Name: "B-LQF", Method: model.LQF, Exact: true, Pooling: model.BilinearPooling},
+		{Name: "NLFT", Method: finetune.NLFT},
+		{Name: "B-NLFT", Method: finetune.NLFT, Pooling: model.BilinearPooling},
+		{Name: "LQF", Method: finetune.LQF, Exact: true},
+		{Name: "B-LQF", Method: finetune.LQF, Exact: true, Pooling: model.BilinearPooling},
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/figure"
-	"github.com/lqf-go/lqf/model"
+	"github.com/lqf-go/lqf/finetune"
 )
 
 func init() {
@@ -29,7 +29,7 @@ func init() {
 // Optimizer columns of Table 3.
 const (
 	table3SGD    = "SGD"         // SGD+K-FAC for LQF and LQF-FC, plain SGD for GaF, SGD with momentum for NLFT
-	table3Adam   = "Adam"        // the paper's Adam grid (model.AdamGrid), beta1 0.5 for GaF
+	table3Adam   = "Adam"        // the paper's Adam grid (finetune.AdamGrid), beta1 0.5 for GaF
 	table3Plain  = "plain SGD"   // LQF without K-FAC (full mode)
 	table3Closed = "closed form" // the optimum of LQF and LQF-FC
 )
@@ -45,22 +45,22 @@ type table3Config struct {
 // and LQF with plain SGD.
 func table3Configs(quick bool) []table3Config {
 	cells := []table3Config{
-		{table3SGD, ftSpec{Name: "LQF", Method: model.LQF, KFAC: true}},
-		{table3Adam, ftSpec{Name: "LQF", Method: model.LQF, Adam: true}},
-		{table3Closed, ftSpec{Name: "LQF", Method: model.LQF, Exact: true}},
+		{table3SGD, ftSpec{Name: "LQF", Method: finetune.LQF, KFAC: true}},
+		{table3Adam, ftSpec{Name: "LQF", Method: finetune.LQF, Adam: true}},
+		{table3Closed, ftSpec{Name: "LQF", Method: finetune.LQF, Exact: true}},
 	}
 	if !quick {
 		cells = append(cells,
-			table3Config{table3Plain, ftSpec{Name: "LQF", Method: model.LQF}},
-			table3Config{table3SGD, ftSpec{Name: "LQF-FC", Method: model.LQFFC, KFAC: true}},
-			table3Config{table3Adam, ftSpec{Name: "LQF-FC", Method: model.LQFFC, Adam: true}},
-			table3Config{table3Closed, ftSpec{Name: "LQF-FC", Method: model.LQFFC, Exact: true}})
+			table3Config{table3Plain, ftSpec{Name: "LQF", Method: finetune.LQF}},
+			table3Config{table3SGD, ftSpec{Name: "LQF-FC", Method: finetune.LQFFC, KFAC: true}},
+			table3Config{table3Adam, ftSpec{Name: "LQF-FC", Method: finetune.LQFFC, Adam: true}},
+			table3Config{table3Closed, ftSpec{Name: "LQF-FC", Method: finetune.LQFFC, Exact: true}})
 	}
 	return append(cells,
-		table3Config{table3SGD, ftSpec{Name: "GaF", Method: model.GaF}},
-		table3Config{table3Adam, ftSpec{Name: "GaF", Method: model.GaF, Adam: true}},
-		table3Config{table3SGD, ftSpec{Name: "NLFT", Method: model.NLFT}},
-		table3Config{table3Adam, ftSpec{Name: "NLFT", Method: model.NLFT, Adam: true}})
+		table3Config{table3SGD, ftSpec{Name: "GaF", Method: finetune.GaF}},
+		table3Config{table3Adam, ftSpec{Name: "GaF", Method: finetune.GaF, Adam: true}},
+		table3Config{table3SGD, ftSpec{Name: "NLFT", Method: finetune.NLFT}},
+		table3Config{table3Adam, ftSpec{Name: "NLFT", Method: finetune.NLFT, Adam: true}})
 }
 
 // table3Settings returns the tasks and split sizes of a mode.

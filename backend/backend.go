@@ -1,6 +1,9 @@
 // Package backend selects the GoMLX backend every lqf graph runs on:
 // $GOMLX_BACKEND (XLA on CPU or GPU where its PJRT plugin is installed), or
 // GoMLX's pure-Go backend, which needs no native libraries.
+//
+// It holds none of the paper's equations: it only chooses the hardware
+// that lqf's graphs, and so every experiment, run on.
 package backend
 
 import (
@@ -8,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/gomlx/gomlx/backends"
 	_ "github.com/gomlx/gomlx/backends/default" // pure Go, and XLA (PJRT) where it installs
@@ -78,4 +82,19 @@ func Config() string {
 		config = DefaultConfig
 	}
 	return config
+}
+
+var (
+	sharedOnce sync.Once
+	shared     backends.Backend
+	sharedErr  error
+)
+
+// Shared returns one backend for the whole process, made by New on the
+// first call. Tensors cannot move between backend instances, so code that
+// passes tensors between its parts (the tests of a package, a notebook)
+// takes its backend here.
+func Shared() (backends.Backend, error) {
+	sharedOnce.Do(func() { shared, sharedErr = New() })
+	return shared, sharedErr
 }

@@ -11,6 +11,13 @@
 // geometries ([Resample]) and writes them back as image folders
 // ([WriteImageFolder]).
 //
+// It holds none of the paper's equations: it supplies the tasks of lqf's
+// adapted protocol, a source task (Fashion-MNIST classes 0-4 and MNIST
+// digits 0-4) in place of the paper's ImageNet pretraining and target
+// tasks ranked from near to far in place of the data sets of Table 1
+// (Sec. 4.1, Appendix A.2); k-shot splits serve Fig. 4 (Sec. 4.4), and
+// random crops and flips are the augmentations of Appendix A.2.
+//
 // All images are float32 in [0, 1], stored row-major as NHWC: a [Set] of N
 // images of geometry H x W x C ([Set.Geometry]) is a flat slice of
 // N*H*W*C values ([Set.ImageLen] per image), with C = 1 (grayscale) or 3

@@ -9,6 +9,7 @@ import (
 	"github.com/gomlx/gomlx/backends"
 
 	"github.com/lqf-go/lqf/data"
+	"github.com/lqf-go/lqf/finetune"
 	"github.com/lqf-go/lqf/kfac"
 	"github.com/lqf-go/lqf/linalg"
 	"github.com/lqf-go/lqf/model"
@@ -27,7 +28,7 @@ const (
 
 // ExplainOptions configures NewExplainer.
 type ExplainOptions struct {
-	Method model.Method // model.LQF or model.LQFFC
+	Method finetune.Method // finetune.LQF or finetune.LQFFC
 	Approx Approximation
 	// Banzhaf, if > 0, makes the kernel form's scores Banzhaf values over
 	// that many random subsets (see Banzhaf) instead of leave-one-out.
@@ -40,9 +41,9 @@ type ExplainOptions struct {
 	KFAC   kfac.Options
 	Sketch int
 	// Fit trains the LQF model whose residuals K-FAC attribution needs
-	// (Approx KFACLOO): options of model.Finetune (its Method, Loss and
+	// (Approx KFACLOO): options of finetune.Run (its Method, Loss and
 	// grids are set here).
-	Fit      model.FinetuneOptions
+	Fit      finetune.Options
 	Progress io.Writer
 }
 
@@ -72,19 +73,19 @@ func NewExplainer(be backends.Backend, backbone *model.Network, train *data.Set,
 		return nil, err
 	}
 	switch {
-	case opts.Method == model.LQF && (opts.Approx == ExactLOO || opts.Approx == ""):
+	case opts.Method == finetune.LQF && (opts.Approx == ExactLOO || opts.Approx == ""):
 		p, err := NewProblem(be, net, train, opts.Lambda, opts.Alpha, opts.Progress)
 		if err != nil {
 			return nil, err
 		}
 		return &kernelExplainer{p, opts}, nil
-	case opts.Method == model.LQF && opts.Approx == KFACLOO:
+	case opts.Method == finetune.LQF && opts.Approx == KFACLOO:
 		return newKFACExplainer(be, backbone, net, train, opts)
 	case opts.Banzhaf > 0:
 		return nil, errors.New("influence: Banzhaf values need the exact kernel form (method lqf, exact)")
-	case opts.Method == model.LQFFC && (opts.Approx == ExactLOO || opts.Approx == ""):
+	case opts.Method == finetune.LQFFC && (opts.Approx == ExactLOO || opts.Approx == ""):
 		return newPrimalExplainer(be, net, train, opts)
-	case opts.Method == model.LQFFC:
+	case opts.Method == finetune.LQFFC:
 		return nil, errors.New("influence: lqf-fc is exact at any N (primal form): use the exact approximation")
 	default:
 		return nil, fmt.Errorf("influence: method %q has no attribution (want lqf or lqf-fc)", opts.Method)
@@ -186,14 +187,14 @@ func (e *primalExplainer) SelfInfluence() ([][]float64, error) { return e.pr.Sel
 
 type kfacExplainer struct {
 	k     *KFAC
-	model model.Predictor
+	model finetune.Predictor
 }
 
 // newKFACExplainer trains LQF (K-FAC-preconditioned SGD, the lambda of
 // opts) to get the residuals, then precomputes K-FAC attribution.
 func newKFACExplainer(be backends.Backend, backbone, net *model.Network, train *data.Set, opts ExplainOptions) (*kfacExplainer, error) {
 	fit := opts.Fit
-	fit.Method, fit.Loss, fit.Alpha, fit.Seed = model.LQF, model.MSE, opts.Alpha, opts.Seed
+	fit.Method, fit.Loss, fit.Alpha, fit.Seed = finetune.LQF, model.MSE, opts.Alpha, opts.Seed
 	fit.WeightDecays = []float64{opts.Lambda}
 	if len(fit.LearningRates) != 1 {
 		return nil, errors.New("influence: K-FAC attribution fits LQF at one learning rate (ExplainOptions.Fit.LearningRates)")
@@ -204,7 +205,7 @@ func newKFACExplainer(be backends.Backend, backbone, net *model.Network, train *
 	fit.Progress = opts.Progress
 	// Finetune selects on a validation split; the training set stands in
 	// (one grid point: nothing is selected).
-	_, fitted, err := model.Finetune(be, backbone, &data.Splits{Train: train, Val: train, Test: train}, fit)
+	_, fitted, err := finetune.Run(be, backbone, &data.Splits{Train: train, Val: train, Test: train}, fit)
 	if err != nil {
 		return nil, fmt.Errorf("influence: fitting LQF: %w", err)
 	}

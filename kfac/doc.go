@@ -1,6 +1,6 @@
 // Package kfac computes the constant K-FAC curvature of the linearized
 // network and uses it to precondition LQF's SGD (it plugs into
-// model.FinetuneOptions.Curvature and model.TrainOptions.Preconditioner) and
+// finetune.Options.Curvature and model.TrainOptions.Preconditioner) and
 // to apply (F + lambda I)^-1 to parameter vectors on the host.
 //
 // Because f_lin(x) = f0(x) + J(x) dw is linear in dw and the loss is
@@ -18,11 +18,22 @@
 // blocks, the ceiling of any block-diagonal approximation; CheckConvergence
 // compares plain SGD, K-FAC and that ceiling on a full-batch problem.
 //
-// What is checked: the head's block and each batch-norm channel's block
-// equal the brute-force Fisher (2/N) J^T J; EK-FAC's corrected eigenvalues
-// sum to each block's exact trace; the damped inverse round-trips; the
-// in-graph preconditioner equals the host one; inner products equal the
-// brute force; Lanczos extremes equal a dense eigendecomposition; the
-// host-side iteration of CheckConvergence reproduces the graph's SGD and,
-// with the exact curvature, lands on the optimum in one Newton step.
+// It works on any layer graph (layers.Net): every unit that layers reports
+// gets a block. A convolution (with or without its own bias, with or
+// without a batch norm folded into it) or a dense layer (with or without
+// biases) gets a Kronecker block A (x) G over its weights, its biases an
+// extra input of ones; a batch norm gets the exact 2x2 block of each
+// channel's (gamma, beta), whether folded into a convolution or alone.
+//
+// What is checked, on the default backbone and on the layer graphs of
+// layers/layerstest plus one with every kind of unit: the block of every
+// unit with one output position (dense layers, 1x1-output convolutions) and
+// each batch-norm channel's block equal the brute-force Fisher (2/N) J^T J
+// on one image; EK-FAC's corrected eigenvalues sum to each block's exact
+// trace; the first convolution's A equals its patches' second moment
+// computed by direct loops; the damped inverse round-trips; the in-graph
+// preconditioner equals the host one; inner products equal the brute
+// force; Lanczos extremes equal a dense eigendecomposition; the host-side
+// iteration of CheckConvergence reproduces the graph's SGD and, with the
+// exact curvature, lands on the optimum in one Newton step.
 package kfac

@@ -6,7 +6,6 @@ import (
 
 	"github.com/gomlx/gomlx/backends"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"gonum.org/v1/gonum/mat"
 
@@ -17,9 +16,10 @@ import (
 
 // Gradients are per-sample, per-output gradients grad_w f_c(x_i) of a set
 // (row i*C+c), kept in the Kronecker eigenbasis of a DampedInverse: for
-// each unit its parameter matrix U_A^T V U_G (in*out values), then for
-// convolutions the batch-norm gradients (gamma, then beta). Inner products
-// through the inverse are then weighted dot products.
+// each unit its weight matrix U_A^T V U_G (In*Out values, none for a batch
+// norm alone), then, for units with a batch norm, the batch-norm gradients
+// (Out for gamma, then Out for beta). Inner products through the inverse
+// are then weighted dot products.
 type Gradients struct {
 	Rows, Width int
 	Data        []float32 // Rows x Width, row-major
@@ -46,7 +46,7 @@ func (inv *DampedInverse) GradientWidth() int {
 	width := 0
 	for _, u := range inv.units {
 		width += u.In * u.Out
-		if !u.IsHead {
+		if u.BNScope != "" {
 			width += 2 * u.Out
 		}
 	}
@@ -58,9 +58,14 @@ func (inv *DampedInverse) GradientWidth() int {
 // fn gets the batch's first image, its size n and rows [n*C, width]
 // (reused after fn returns). An error from fn stops the pass.
 func (inv *DampedInverse) EachGradientBatch(be backends.Backend, net *model.Network, set *data.Set, opts Options, fn func(start, n int, rows []float32) error) error {
+	if err := net.CheckSet(set); err != nil {
+		return err
+	}
 	bases := make([][2]*mat.Dense, len(inv.units))
+	factors := make([]*Unit, len(inv.units))
 	for i, u := range inv.units {
 		bases[i] = [2]*mat.Dense{u.ua, u.ug}
+		factors[i] = u.Unit
 	}
 	arch := net.Arch
 	classes := arch.NumClasses()
@@ -72,13 +77,15 @@ func (inv *DampedInverse) EachGradientBatch(be backends.Backend, net *model.Netw
 		exec := context.MustNewExec(be, net.Ctx, func(ctx *context.Context, x *Node) *Node {
 			units = units[:0]
 			z := arch.Logits(ctx, x, model.Eval)
-			if len(units) != len(inv.units) {
-				panic(fmt.Errorf("kfac: the network has %d units, the inverse %d", len(units), len(inv.units)))
+			if err := matchUnits(factors, units); err != nil {
+				panic(err)
 			}
 			b := x.Shape().Dimensions[0]
 			perClass := make([][]*Node, classes)
 			eigenbasisGradients(z, cotangents(z, nil, false), units, bases, func(c, _ int, pg, u1, u2 *Node) {
-				perClass[c] = append(perClass[c], Reshape(pg, b, -1))
+				if pg != nil {
+					perClass[c] = append(perClass[c], Reshape(pg, b, -1))
+				}
 				if u1 != nil {
 					perClass[c] = append(perClass[c], u1, u2)
 				}
@@ -95,7 +102,7 @@ func (inv *DampedInverse) EachGradientBatch(be backends.Backend, net *model.Netw
 		var buf []float32
 		for start := 0; start < set.Len(); start += bs {
 			n := min(bs, set.Len()-start)
-			x := tensors.FromFlatDataAndDimensions(set.Images[start*data.ImageSize:(start+n)*data.ImageSize], n, arch.Input.Height, arch.Input.Width, arch.Input.Channels)
+			x := model.ImageBatch(set, start, n)
 			out := exec.MustExec(x)[0]
 			if size := out.Shape().Size(); cap(buf) < size {
 				buf = make([]float32, size)
@@ -140,7 +147,7 @@ func (inv *DampedInverse) Whiten(rows []float32) error {
 			}
 		}
 		off += u.In * u.Out
-		if u.IsHead {
+		if u.BNScope == "" {
 			continue
 		}
 		for o, blk := range u.BN {
@@ -185,7 +192,7 @@ func (inv *DampedInverse) InnerProducts(ga, gb *Gradients) (*mat.Dense, error) {
 				}
 			}
 			off += u.In * u.Out
-			if u.IsHead {
+			if u.BNScope == "" {
 				continue
 			}
 			for o, m := range u.bnInv {

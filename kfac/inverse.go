@@ -22,7 +22,9 @@ import (
 //
 //	(A (x) G + d I)^-1 vec(V) = vec(U_A [(U_A^T V U_G) / (a g^T + d)] U_G^T),
 //
-// with A = U_A diag(a) U_A^T and G = U_G diag(g) U_G^T, and each batch-norm
+// with A = U_A diag(a) U_A^T and G = U_G diag(g) U_G^T (negative round-off
+// eigenvalues of the positive semi-definite factors set to 0), V [In, Out]
+// a unit's weights with its biases as a last row, and each batch-norm
 // channel's 2x2 block directly.
 type DampedInverse struct {
 	Damping   float64
@@ -33,10 +35,19 @@ type DampedInverse struct {
 
 type inverseUnit struct {
 	*Unit
-	ua, ug   *mat.Dense // eigenvectors (columns)
+	ua, ug   *mat.Dense // eigenvectors (columns); nil for a batch norm alone
 	ea, eg   []float64  // eigenvalues
 	bnInv    [][3]float64
-	constant map[*Graph][]*Node // ua, ug, 1/(a g^T + d), bnInv as graph constants
+	constant map[*Graph]*graphConstants
+}
+
+// graphConstants are a unit's inverse as constants of one graph: U_A [in, in],
+// U_G [out, out] and 1/(a g^T + d) [in, out] (nil for a batch norm alone),
+// and the entries {a, b, c} of each channel's inverse 2x2 batch-norm block
+// [[a, b], [b, c]] as three [out] vectors (nil without a batch norm).
+type graphConstants struct {
+	ua, ug, scale *Node
+	bn            [3]*Node
 }
 
 // Invert eigendecomposes every factor (gonum, float64) for damping d > 0.
@@ -46,10 +57,12 @@ func (f *Factors) Invert(d float64) (*DampedInverse, error) {
 	}
 	inv := &DampedInverse{Damping: d, byScope: map[string]*inverseUnit{}, byBNScope: map[string]*inverseUnit{}}
 	for _, u := range f.Units {
-		iu := &inverseUnit{Unit: u, constant: map[*Graph][]*Node{}}
-		var err error
-		if iu.ua, iu.ea, iu.ug, iu.eg, err = u.eigenbases(); err != nil {
-			return nil, err
+		iu := &inverseUnit{Unit: u, constant: map[*Graph]*graphConstants{}}
+		if u.kron() {
+			var err error
+			if iu.ua, iu.ea, iu.ug, iu.eg, err = u.eigenbases(); err != nil {
+				return nil, err
+			}
 		}
 		for _, b := range u.BN {
 			// Inverse of [[gg + d, gb], [gb, bb + d]].
@@ -58,7 +71,9 @@ func (f *Factors) Invert(d float64) (*DampedInverse, error) {
 			iu.bnInv = append(iu.bnInv, [3]float64{r / det, -q / det, p / det})
 		}
 		inv.units = append(inv.units, iu)
-		inv.byScope[u.Scope] = iu
+		if u.Scope != "" {
+			inv.byScope[u.Scope] = iu
+		}
 		if u.BNScope != "" {
 			inv.byBNScope[u.BNScope] = iu
 		}
@@ -81,15 +96,19 @@ func eigen(s *mat.SymDense) (*mat.Dense, []float64, error) {
 
 // eigenbases returns the eigendecompositions of the unit's factors A and
 // G, computed on first use and kept: EK-FAC and every damping of Invert
-// share them (A and G do not change after Compute).
+// share them (A and G do not change after Compute). A unit without weights
+// (a batch norm alone) has none.
 func (u *Unit) eigenbases() (ua *mat.Dense, ea []float64, ug *mat.Dense, eg []float64, err error) {
+	if !u.kron() {
+		return nil, nil, nil, nil, fmt.Errorf("kfac: the unit %s has no Kronecker block", u.Name())
+	}
 	if u.eig == nil {
 		var e unitEigen
 		if e.ua, e.ea, err = eigen(u.A); err != nil {
-			return nil, nil, nil, nil, fmt.Errorf("kfac: %s A: %w", u.Scope, err)
+			return nil, nil, nil, nil, fmt.Errorf("kfac: %s A: %w", u.Name(), err)
 		}
 		if e.ug, e.eg, err = eigen(u.G); err != nil {
-			return nil, nil, nil, nil, fmt.Errorf("kfac: %s G: %w", u.Scope, err)
+			return nil, nil, nil, nil, fmt.Errorf("kfac: %s G: %w", u.Name(), err)
 		}
 		u.eig = &e
 	}
@@ -133,15 +152,22 @@ func (u *inverseUnit) applyBlockPower(v []float64, d, power float64) []float64 {
 	return append([]float64(nil), out.RawMatrix().Data...)
 }
 
-// paramKind says which block a parameter belongs to.
+// lookup says which block a parameter (scope, name) belongs to: the
+// Kronecker block of a unit's weights ("kernel" of a convolution, "weights"
+// of a dense layer) and biases ("biases", when the unit has them), or the
+// 2x2 blocks of a batch norm ("gamma", "beta"); nil for none.
 func (inv *DampedInverse) lookup(scope, name string) (u *inverseUnit, kind string) {
-	switch {
-	case name == "kernel":
-		return inv.byScope[scope], "kernel"
-	case name == "gamma" || name == "beta":
-		return inv.byBNScope[scope], name
-	case name == "weights" || name == "biases":
-		if u := inv.byScope[scope]; u != nil && u.IsHead {
+	switch name {
+	case "kernel", "weights":
+		if u := inv.byScope[scope]; u != nil && u.IsHead == (name == "weights") {
+			return u, "weights"
+		}
+	case "biases":
+		if u := inv.byScope[scope]; u != nil && u.HasBias {
+			return u, name
+		}
+	case "gamma", "beta":
+		if u := inv.byBNScope[scope]; u != nil {
 			return u, name
 		}
 	}
@@ -155,7 +181,8 @@ func (inv *DampedInverse) Apply(net *model.Network, v []float64) ([]float64, err
 }
 
 // ApplyPower returns (F_kfac + d I)^power v (power -1: the inverse; -1/2:
-// the symmetric preconditioner of spectra).
+// the symmetric preconditioner of spectra). Every trainable parameter must
+// be in a unit's block.
 func (inv *DampedInverse) ApplyPower(net *model.Network, v []float64, power float64) ([]float64, error) {
 	vars := net.TrainableVariables()
 	offsets := map[string]int{}
@@ -171,20 +198,28 @@ func (inv *DampedInverse) ApplyPower(net *model.Network, v []float64, power floa
 	done := make([]bool, len(v))
 	d := inv.Damping
 	for _, u := range inv.units {
-		if u.IsHead {
-			w, b := offsets[u.Scope+"/weights"], offsets[u.Scope+"/biases"]
-			block := append(append([]float64(nil), v[w:w+(u.In-1)*u.Out]...), v[b:b+u.Out]...)
-			r := u.applyBlockPower(block, d, power)
-			copy(out[w:], r[:(u.In-1)*u.Out])
-			copy(out[b:], r[(u.In-1)*u.Out:])
-			markDone(done, w, (u.In-1)*u.Out)
-			markDone(done, b, u.Out)
+		if u.kron() {
+			idx, err := u.blockIndex(offsets)
+			if err != nil {
+				return nil, err
+			}
+			block := make([]float64, len(idx))
+			for k, i := range idx {
+				block[k] = v[i]
+			}
+			for k, x := range u.applyBlockPower(block, d, power) {
+				out[idx[k]] = x
+				done[idx[k]] = true
+			}
+		}
+		if u.BNScope == "" {
 			continue
 		}
-		k := offsets[u.Scope+"/kernel"]
-		copy(out[k:], u.applyBlockPower(v[k:k+u.In*u.Out], d, power))
-		markDone(done, k, u.In*u.Out)
-		g, b := offsets[u.BNScope+"/gamma"], offsets[u.BNScope+"/beta"]
+		g, okg := offsets[u.BNScope+"/gamma"]
+		b, okb := offsets[u.BNScope+"/beta"]
+		if !okg || !okb {
+			return nil, fmt.Errorf("kfac: the batch norm %s has no trainable gamma and beta", u.BNScope)
+		}
 		for o, blk := range u.BN {
 			m := pow2x2(blk[0]+d, blk[1], blk[2]+d, power)
 			vg, vb := v[g+o], v[b+o]
@@ -194,10 +229,14 @@ func (inv *DampedInverse) ApplyPower(net *model.Network, v []float64, power floa
 		markDone(done, g, u.Out)
 		markDone(done, b, u.Out)
 	}
-	for i, ok := range done {
-		if !ok {
-			return nil, fmt.Errorf("kfac: parameter value %d is in no block", i)
+	off = 0
+	for _, p := range vars {
+		for i := off; i < off+p.Shape().Size(); i++ {
+			if !done[i] {
+				return nil, fmt.Errorf("kfac: parameter %s (value %d) is in no K-FAC block", p.ScopeAndName(), i-off)
+			}
 		}
+		off += p.Shape().Size()
 	}
 	return out, nil
 }
@@ -223,30 +262,32 @@ func markDone(done []bool, start, n int) {
 
 // Precondition implements model.Preconditioner for the linearized network:
 // params are the displacement variables dw (under model.ScopeTangent) and
-// grads their gradients; each block is multiplied by (F_kfac + d I)^-1.
+// grads their gradients; each block is multiplied by (F_kfac + d I)^-1: a
+// unit's weights and biases together as V [In, Out] (the kernel or weights
+// reshaped, the biases as a last row), each batch-norm channel's (gamma,
+// beta) pair by its 2x2 inverse. Parameters of no unit are left unchanged.
+// It panics if only part of a block is among params.
 func (inv *DampedInverse) Precondition(ctx *context.Context, params []*context.Variable, grads []*Node) []*Node {
 	out := append([]*Node(nil), grads...)
 	prefix := context.ScopeSeparator + model.ScopeTangent
-	type headParts struct{ w, b int }
-	heads := map[*inverseUnit]*headParts{}
+	type parts struct{ w, b int } // indices in params, -1: absent
+	blocks := map[*inverseUnit]*parts{}
+	var order []*inverseUnit // first-seen order, for a deterministic graph
 	bns := map[*inverseUnit][2]int{}
+	var bnOrder []*inverseUnit
 	for i, p := range params {
 		scope := strings.TrimPrefix(p.Scope(), prefix)
 		u, kind := inv.lookup(scope, p.Name())
 		if u == nil {
 			continue
 		}
-		g := grads[i].Graph()
-		c := u.constants(g, inv.Damping, grads[i].DType())
 		switch kind {
-		case "kernel":
-			v := Reshape(grads[i], u.In, u.Out)
-			out[i] = Reshape(applyGraph(v, c), grads[i].Shape().Dimensions...)
 		case "weights", "biases":
-			h := heads[u]
+			h := blocks[u]
 			if h == nil {
-				h = &headParts{-1, -1}
-				heads[u] = h
+				h = &parts{-1, -1}
+				blocks[u] = h
+				order = append(order, u)
 			}
 			if kind == "weights" {
 				h.w = i
@@ -254,7 +295,10 @@ func (inv *DampedInverse) Precondition(ctx *context.Context, params []*context.V
 				h.b = i
 			}
 		case "gamma", "beta":
-			pair := bns[u]
+			pair, seen := bns[u]
+			if !seen {
+				bnOrder = append(bnOrder, u)
+			}
 			if kind == "gamma" {
 				pair[0] = i + 1
 			} else {
@@ -263,23 +307,30 @@ func (inv *DampedInverse) Precondition(ctx *context.Context, params []*context.V
 			bns[u] = pair
 		}
 	}
-	for u, h := range heads {
-		if h.w < 0 || h.b < 0 {
-			panic(fmt.Sprintf("kfac: head %s needs both weights and biases trained", u.Scope))
+	for _, u := range order {
+		h := blocks[u]
+		if h.w < 0 || (u.HasBias && h.b < 0) {
+			panic(fmt.Errorf("kfac: the unit %s needs its weights and biases trained together (K-FAC block [%d, %d])", u.Name(), u.In, u.Out))
 		}
-		c := u.constants(grads[h.w].Graph(), inv.Damping, grads[h.w].DType())
-		v := Concatenate([]*Node{grads[h.w], Reshape(grads[h.b], 1, u.Out)}, 0)
+		g := grads[h.w]
+		c := u.constants(g.Graph(), inv.Damping, g.DType())
+		if !u.HasBias {
+			out[h.w] = Reshape(applyGraph(Reshape(g, u.In, u.Out), c), g.Shape().Dimensions...)
+			continue
+		}
+		v := Concatenate([]*Node{Reshape(g, u.In-1, u.Out), Reshape(grads[h.b], 1, u.Out)}, 0)
 		r := applyGraph(v, c)
-		out[h.w] = Slice(r, AxisRange(0, u.In-1), AxisRange())
+		out[h.w] = Reshape(Slice(r, AxisRange(0, u.In-1), AxisRange()), g.Shape().Dimensions...)
 		out[h.b] = Reshape(Slice(r, AxisRange(u.In-1, u.In), AxisRange()), u.Out)
 	}
-	for u, pair := range bns {
+	for _, u := range bnOrder {
+		pair := bns[u]
 		if pair[0] == 0 || pair[1] == 0 {
-			panic(fmt.Sprintf("kfac: %s needs both gamma and beta trained", u.Scope))
+			panic(fmt.Errorf("kfac: %s needs both gamma and beta trained", u.BNScope))
 		}
 		gi, bi := pair[0]-1, pair[1]-1
 		c := u.constants(grads[gi].Graph(), inv.Damping, grads[gi].DType())
-		m0, m1, m2 := c[3], c[4], c[5]
+		m0, m1, m2 := c.bn[0], c.bn[1], c.bn[2]
 		vg, vb := grads[gi], grads[bi]
 		out[gi] = Add(Mul(m0, vg), Mul(m1, vb))
 		out[bi] = Add(Mul(m1, vg), Mul(m2, vb))
@@ -287,32 +338,38 @@ func (inv *DampedInverse) Precondition(ctx *context.Context, params []*context.V
 	return out
 }
 
-// applyGraph is applyBlock in the graph: c = {U_A, U_G, 1/(a g^T + d)}.
-func applyGraph(v *Node, c []*Node) *Node {
-	ua, ug, scale := c[0], c[1], c[2]
-	w := MatMul(MatMul(Transpose(ua, 0, 1), v), ug)
-	return MatMul(MatMul(ua, Mul(w, scale)), Transpose(ug, 0, 1))
+// applyGraph is applyBlock in the graph: U_A [(U_A^T V U_G) / (a g^T + d)] U_G^T.
+func applyGraph(v *Node, c *graphConstants) *Node {
+	w := MatMul(MatMul(Transpose(c.ua, 0, 1), v), c.ug)
+	return MatMul(MatMul(c.ua, Mul(w, c.scale)), Transpose(c.ug, 0, 1))
 }
 
-func (u *inverseUnit) constants(g *Graph, d float64, dtype dtypes.DType) []*Node {
+// constants returns the unit's inverse as constants of graph g (built once
+// per graph).
+func (u *inverseUnit) constants(g *Graph, d float64, dtype dtypes.DType) *graphConstants {
 	if c, ok := u.constant[g]; ok {
 		return c
 	}
-	scale := make([][]float32, u.In)
-	for i := range u.In {
-		scale[i] = make([]float32, u.Out)
-		for j := range u.Out {
-			scale[i][j] = float32(1 / (u.eigenvalue(i, j) + d))
+	c := &graphConstants{}
+	if u.kron() {
+		scale := make([][]float32, u.In)
+		for i := range u.In {
+			scale[i] = make([]float32, u.Out)
+			for j := range u.Out {
+				scale[i][j] = float32(1 / (u.eigenvalue(i, j) + d))
+			}
 		}
+		c.ua = ConvertDType(Const(g, dense32(u.ua)), dtype)
+		c.ug = ConvertDType(Const(g, dense32(u.ug)), dtype)
+		c.scale = ConvertDType(Const(g, scale), dtype)
 	}
-	c := []*Node{ConvertDType(Const(g, dense32(u.ua)), dtype), ConvertDType(Const(g, dense32(u.ug)), dtype), ConvertDType(Const(g, scale), dtype)}
 	if u.bnInv != nil {
 		for k := range 3 {
 			col := make([]float32, u.Out)
 			for o := range u.Out {
 				col[o] = float32(u.bnInv[o][k])
 			}
-			c = append(c, ConvertDType(Const(g, col), dtype))
+			c.bn[k] = ConvertDType(Const(g, col), dtype)
 		}
 	}
 	u.constant[g] = c
@@ -325,7 +382,7 @@ func (f *Factors) Preconditioner(lambda float64) (model.Preconditioner, error) {
 	return f.Invert(lambda + f.ExtraDamping)
 }
 
-// CurvatureFunc returns the K-FAC curvature for model.FinetuneOptions:
+// CurvatureFunc returns the K-FAC curvature for finetune.Options:
 // factors computed once per fine-tuning run, at w0 with the task's head.
 func CurvatureFunc(opts Options) model.CurvatureFunc {
 	return func(be backends.Backend, net *model.Network, train *data.Set) (model.Curvature, error) {

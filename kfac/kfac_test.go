@@ -4,7 +4,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"testing"
 
 	. "github.com/gomlx/gomlx/pkg/core/graph"
@@ -16,20 +15,17 @@ import (
 
 	"github.com/lqf-go/lqf/backend"
 	"github.com/lqf-go/lqf/data"
+	"github.com/lqf-go/lqf/finetune"
 	"github.com/lqf-go/lqf/linalg"
 	"github.com/lqf-go/lqf/model"
 )
 
-var (
-	beOnce sync.Once
-	be     backends.Backend
-	beErr  error
-)
-
+// testBackend returns the process's shared backend (backend.Shared).
 func testBackend(t testing.TB) backends.Backend {
-	beOnce.Do(func() { be, beErr = backend.New() })
-	if beErr != nil {
-		t.Fatal(beErr)
+	t.Helper()
+	be, err := backend.Shared()
+	if err != nil {
+		t.Fatal(err)
 	}
 	return be
 }
@@ -647,7 +643,7 @@ func TestRowSpaceKappa(t *testing.T) {
 
 // TestFinetuneLinearizationsAgreeWithKFAC: LQF preconditioned by K-FAC
 // gives the same iterates whether it evaluates f0 + J dw by the JVP pass or
-// on Jacobian features computed once (model.LinearizeJacobian): same final
+// on Jacobian features computed once (finetune.LinearizeJacobian): same final
 // losses and the same dw, to float32 rounding.
 func TestFinetuneLinearizationsAgreeWithKFAC(t *testing.T) {
 	be := testBackend(t)
@@ -659,12 +655,12 @@ func TestFinetuneLinearizationsAgreeWithKFAC(t *testing.T) {
 	}
 	var tangents [][]float64
 	var losses [][]float64
-	for _, lin := range []model.Linearization{model.LinearizeJVP, model.LinearizeJacobian} {
-		o := model.DefaultFinetuneOptions(model.LQF)
+	for _, lin := range []finetune.Linearization{finetune.LinearizeJVP, finetune.LinearizeJacobian} {
+		o := finetune.DefaultOptions(finetune.LQF)
 		o.LearningRates, o.WeightDecays, o.Epochs, o.BatchSize, o.Seed = []float64{0.003}, []float64{1e-3}, 3, 6, 3
 		o.Curvature = CurvatureFunc(Options{Expand: true, EigenCorrection: true, ExtraDamping: 1e-3, Seed: 3})
 		o.Linearization = lin
-		r, p, err := model.Finetune(be, net, splits, o)
+		r, p, err := finetune.Run(be, net, splits, o)
 		if err != nil {
 			t.Fatalf("%s: %v", lin, err)
 		}

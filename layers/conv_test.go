@@ -3,7 +3,6 @@ package layers
 import (
 	"math"
 	"math/rand/v2"
-	"sync"
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
@@ -90,22 +89,15 @@ func maxRelErr(got, want []float64) float64 {
 	return num / den
 }
 
-// testBackend returns one backend shared by all tests: tensors cannot move
-// between backend instances.
+// testBackend returns the process's shared backend (backend.Shared).
 func testBackend(t testing.TB) backends.Backend {
 	t.Helper()
-	sharedBackendOnce.Do(func() { sharedBackend, sharedBackendErr = backend.New() })
-	if sharedBackendErr != nil {
-		t.Fatal(sharedBackendErr)
+	be, err := backend.Shared()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return sharedBackend
+	return be
 }
-
-var (
-	sharedBackendOnce sync.Once
-	sharedBackend     backends.Backend
-	sharedBackendErr  error
-)
 
 func TestConv2DMatchesDirect(t *testing.T) {
 	be := testBackend(t)

@@ -1,4 +1,7 @@
-package layers
+package layers_test
+
+// The tests of this file run on the layer graphs of package layerstest,
+// which imports layers: they are an external test package.
 
 import (
 	"encoding/json"
@@ -7,65 +10,41 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/lqf-go/lqf/backend"
+	"github.com/lqf-go/lqf/layers"
+	"github.com/lqf-go/lqf/layers/layerstest"
 )
 
-// testNets are three layer graphs unlike lqf's default backbone: overlapping
-// max pooling with padding and average pooling; strided convolutions
-// without bias and a flatten + dense head (with a hidden dense layer); a
-// 3-channel 32x32 input with normalization, a residual block and average
-// pooling that does not count padding.
-func testNets() map[string]*Net {
-	leaky := func() Op { return &Activation{Fn: LeakyReLU, Slope: 0.1} }
-	return map[string]*Net{
-		"maxpool": {Input: Input{Height: 12, Width: 11, Channels: 2}, Layers: []Layer{
-			{"c1", []string{InputName}, &Conv2D{Filters: 4, Kernel: 3, Stride: 1, Padding: 1}},
-			{"c1/bn", []string{"c1"}, &BatchNorm{}},
-			{"a1", []string{"c1/bn"}, leaky()},
-			{"mp", []string{"a1"}, &MaxPool2D{Window: 3, Stride: 2, Padding: 1}},
-			{"c2", []string{"mp"}, &Conv2D{Filters: 5, Kernel: 3, Stride: 1, Padding: 1, Bias: true}},
-			{"a2", []string{"c2"}, leaky()},
-			{"ap", []string{"a2"}, &AvgPool2D{Window: 2, Stride: 2, CountPad: true}},
-			{"gap", []string{"ap"}, &GlobalAvgPool{}},
-			{"head", []string{"gap"}, &Dense{Units: 3, Bias: true}},
-		}},
-		"flatten": {Input: Input{Height: 10, Width: 10, Channels: 1}, Layers: []Layer{
-			{"c1", []string{InputName}, &Conv2D{Filters: 3, Kernel: 3, Stride: 2}},
-			{"c1/bn", []string{"c1"}, &BatchNorm{}},
-			{"a1", []string{"c1/bn"}, leaky()},
-			{"c2", []string{"a1"}, &Conv2D{Filters: 4, Kernel: 3, Stride: 2, Padding: 1}},
-			{"c2/bn", []string{"c2"}, &BatchNorm{}},
-			{"a2", []string{"c2/bn"}, leaky()},
-			{"flat", []string{"a2"}, &Flatten{}},
-			{"fc", []string{"flat"}, &Dense{Units: 6, Bias: true}},
-			{"a3", []string{"fc"}, leaky()},
-			{"head", []string{"a3"}, &Dense{Units: 4, Bias: true}},
-		}},
-		"rgb32": {Input: Input{Height: 32, Width: 32, Channels: 3, Mean: []float64{0.5, 0.4, 0.3}, Std: []float64{0.25, 0.2, 0.3}}, Layers: []Layer{
-			{"stem", []string{InputName}, &Conv2D{Filters: 4, Kernel: 3, Stride: 2, Padding: 1}},
-			{"stem/bn", []string{"stem"}, &BatchNorm{}},
-			{"stem/act", []string{"stem/bn"}, leaky()},
-			{"r1", []string{"stem/act"}, &Conv2D{Filters: 4, Kernel: 3, Stride: 1, Padding: 1}},
-			{"r1/bn", []string{"r1"}, &BatchNorm{}},
-			{"r1/act", []string{"r1/bn"}, leaky()},
-			{"r2", []string{"r1/act"}, &Conv2D{Filters: 4, Kernel: 3, Stride: 1, Padding: 1}},
-			{"r2/bn", []string{"r2"}, &BatchNorm{}},
-			{"sum", []string{"r2/bn", "stem/act"}, &Sum{}},
-			{"sum/act", []string{"sum"}, leaky()},
-			{"ap", []string{"sum/act"}, &AvgPool2D{Window: 3, Stride: 2, Padding: 1}},
-			{"gap", []string{"ap"}, &GlobalAvgPool{}},
-			{"head", []string{"gap"}, &Dense{Units: 5, Bias: true}},
-		}},
+// testBackend returns the process's shared backend (backend.Shared).
+func testBackend(t testing.TB) backends.Backend {
+	t.Helper()
+	be, err := backend.Shared()
+	if err != nil {
+		t.Fatal(err)
 	}
+	return be
+}
+
+// maxRelErr is max_i |got_i - want_i| / max_i |want_i|.
+func maxRelErr(got, want []float64) float64 {
+	var num, den float64
+	for i := range got {
+		num = math.Max(num, math.Abs(got[i]-want[i]))
+		den = math.Max(den, math.Abs(want[i]))
+	}
+	return num / den
 }
 
 // netFixture is a net with parameters w0 (random batch-norm statistics,
 // so that every rule matters), a direction dw, images x and output weights r.
 type netFixture struct {
-	net    *Net
+	net    *layers.Net
 	params map[string][]float64 // scope/name -> w0
 	dims   map[string][]int
 	train  map[string]bool
@@ -75,7 +54,7 @@ type netFixture struct {
 	batch  int
 }
 
-func newFixture(t *testing.T, net *Net, seed uint64) *netFixture {
+func newFixture(t *testing.T, net *layers.Net, seed uint64) *netFixture {
 	t.Helper()
 	if err := net.Validate(); err != nil {
 		t.Fatal(err)
@@ -92,7 +71,7 @@ func newFixture(t *testing.T, net *Net, seed uint64) *netFixture {
 	ctx := context.New().Checked(false)
 	ctx.SetParam(context.ParamInitialSeed, int64(seed))
 	out := context.MustNewExec(be, ctx, func(ctx *context.Context, x *Node) *Node {
-		return net.Logits(ctx, x, Eval)
+		return net.Logits(ctx, x, layers.Eval)
 	}).MustExec(f.input(dtypes.Float64))[0]
 	f.r = make([]float64, out.Shape().Size())
 	for i := range f.r {
@@ -154,7 +133,7 @@ func (f *netFixture) context(dt dtypes.DType, eps float64, tangent bool) *contex
 		scope, name := splitKey(key)
 		ctx.InAbsPath(scope).VariableWithValue(name, asTensor(v, f.dims[key], dt)).SetTrainable(f.train[key])
 		if tangent && f.dw[key] != nil {
-			ctx.InAbsPath("/"+ScopeTangent+scope).VariableWithValue(name, asTensor(f.dw[key], f.dims[key], dt))
+			ctx.InAbsPath("/"+layers.ScopeTangent+scope).VariableWithValue(name, asTensor(f.dw[key], f.dims[key], dt))
 		}
 	}
 	return ctx
@@ -190,12 +169,12 @@ func float64sOf(t *tensors.Tensor) []float64 {
 // along random directions (float64).
 func TestLayerGraphs(t *testing.T) {
 	be := testBackend(t)
-	for name, net := range testNets() {
+	for name, net := range layerstest.Nets() {
 		t.Run(name, func(t *testing.T) {
 			f := newFixture(t, net, 11)
 			x64 := f.input(dtypes.Float64)
-			logits := func(ctx *context.Context, x *Node) *Node { return net.Logits(ctx, x, Eval) }
-			eval := func(ctx *context.Context, mode Mode, x *tensors.Tensor) []float64 {
+			logits := func(ctx *context.Context, x *Node) *Node { return net.Logits(ctx, x, layers.Eval) }
+			eval := func(ctx *context.Context, mode layers.Mode, x *tensors.Tensor) []float64 {
 				return float64sOf(context.MustNewExec(be, ctx, func(ctx *context.Context, x *Node) *Node {
 					return net.Logits(ctx, x, mode)
 				}).MustExec(x)[0])
@@ -207,7 +186,7 @@ func TestLayerGraphs(t *testing.T) {
 				return []*Node{f0, j}
 			}).MustExec(x64)
 			f0, jdw := float64sOf(lin[0]), float64sOf(lin[1])
-			plus, minus := eval(f.context(dtypes.Float64, eps, false), Eval, x64), eval(f.context(dtypes.Float64, -eps, false), Eval, x64)
+			plus, minus := eval(f.context(dtypes.Float64, eps, false), layers.Eval, x64), eval(f.context(dtypes.Float64, -eps, false), layers.Eval, x64)
 			fd := make([]float64, len(plus))
 			for i := range fd {
 				fd[i] = (plus[i] - minus[i]) / (2 * eps)
@@ -215,7 +194,7 @@ func TestLayerGraphs(t *testing.T) {
 			if e := maxRelErr(jdw, fd); !(e <= 1e-6) {
 				t.Errorf("linearized J dw vs central differences: max relative error %.3g > 1e-6", e)
 			}
-			if e := maxRelErr(f0, eval(f.context(dtypes.Float64, 0, false), Eval, x64)); !(e <= 1e-12) {
+			if e := maxRelErr(f0, eval(f.context(dtypes.Float64, 0, false), layers.Eval, x64)); !(e <= 1e-12) {
 				t.Errorf("linearized f0 differs from the network by %.3g", e)
 			}
 
@@ -232,9 +211,9 @@ func TestLayerGraphs(t *testing.T) {
 				g := x.Graph()
 				values, tangents := make([]*Node, len(params)), make([]*Node, len(params))
 				for i, p := range params {
-					values[i], tangents[i] = p.ValueGraph(g), TangentVariable(ctx, g, p)
+					values[i], tangents[i] = p.ValueGraph(g), layers.TangentVariable(ctx, g, p)
 				}
-				return []*Node{j, JVPByDoubleVJP(logits(ctx, x), values, tangents)}
+				return []*Node{j, layers.JVPByDoubleVJP(logits(ctx, x), values, tangents)}
 			}).MustExec(f.input(dtypes.Float32))
 			if e := maxRelErr(float64sOf(out[0]), float64sOf(out[1])); !(e <= 1e-5) {
 				t.Errorf("linearized J dw vs double-VJP (float32): max relative error %.3g > 1e-5", e)
@@ -249,7 +228,7 @@ func TestLayerGraphs(t *testing.T) {
 			}
 			in := net.Input
 			xdims := []int{f.batch, in.Height, in.Width, in.Channels}
-			for _, mode := range []Mode{Eval, TrainBatchStats} {
+			for _, mode := range []layers.Mode{layers.Eval, layers.TrainBatchStats} {
 				ctx := f.context(dtypes.Float64, 0, true)
 				var ps []*context.Variable
 				for v := range ctx.IterVariables() {
@@ -299,19 +278,19 @@ func TestLayerGraphs(t *testing.T) {
 }
 
 func isTangentScope(scope string) bool {
-	p := "/" + ScopeTangent
+	p := "/" + layers.ScopeTangent
 	return scope == p || len(scope) > len(p) && scope[:len(p)+1] == p+"/"
 }
 
 // TestNetJSONRoundTrip writes each test net as JSON and reads it back: the
 // same layers, and the reader rejects unknown ops and attributes.
 func TestNetJSONRoundTrip(t *testing.T) {
-	for name, net := range testNets() {
+	for name, net := range layerstest.Nets() {
 		b, err := json.Marshal(net)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var back Net
+		var back layers.Net
 		if err := json.Unmarshal(b, &back); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -327,7 +306,7 @@ func TestNetJSONRoundTrip(t *testing.T) {
 		`{"input":{"height":4,"width":4,"channels":1},"layers":[{"name":"a","op":"conv3d","inputs":["input"]}]}`,
 		`{"input":{"height":4,"width":4,"channels":1},"layers":[{"name":"a","op":"dense","inputs":["input"],"attrs":{"units":2,"bais":true}}]}`,
 	} {
-		var n Net
+		var n layers.Net
 		if err := json.Unmarshal([]byte(bad), &n); err == nil {
 			t.Errorf("%s: accepted", bad)
 		}
@@ -337,19 +316,19 @@ func TestNetJSONRoundTrip(t *testing.T) {
 // TestValidateErrors: nets that cannot be built are rejected by Validate
 // with an error that names the layer.
 func TestValidateErrors(t *testing.T) {
-	in := Input{Height: 8, Width: 8, Channels: 1}
-	head := Layer{"head", []string{"gap"}, &Dense{Units: 2, Bias: true}}
-	gap := Layer{"gap", []string{"c"}, &GlobalAvgPool{}}
+	in := layers.Input{Height: 8, Width: 8, Channels: 1}
+	head := layers.Layer{Name: "head", Inputs: []string{"gap"}, Op: &layers.Dense{Units: 2, Bias: true}}
+	gap := layers.Layer{Name: "gap", Inputs: []string{"c"}, Op: &layers.GlobalAvgPool{}}
 	for name, tc := range map[string]struct {
-		net  Net
+		net  layers.Net
 		want string
 	}{
-		"unknown input":  {Net{Input: in, Layers: []Layer{{"c", []string{"x"}, &Conv2D{Filters: 2, Kernel: 3, Stride: 1}}, gap, head}}, `"x"`},
-		"window too big": {Net{Input: in, Layers: []Layer{{"c", []string{InputName}, &Conv2D{Filters: 2, Kernel: 9, Stride: 1}}, gap, head}}, `"c"`},
-		"no classifier":  {Net{Input: in, Layers: []Layer{{"c", []string{InputName}, &Conv2D{Filters: 2, Kernel: 3, Stride: 1}}, gap}}, `"gap"`},
-		"add shapes": {Net{Input: in, Layers: []Layer{{"c", []string{InputName}, &Conv2D{Filters: 2, Kernel: 3, Stride: 1}},
-			{"s", []string{"c", InputName}, &Sum{}}, {"gap", []string{"s"}, &GlobalAvgPool{}}, head}}, `"s"`},
-		"duplicate": {Net{Input: in, Layers: []Layer{{"c", []string{InputName}, &Conv2D{Filters: 2, Kernel: 3, Stride: 1}}, {"c", []string{"c"}, &BatchNorm{}}, gap, head}}, `"c"`},
+		"unknown input":  {layers.Net{Input: in, Layers: []layers.Layer{{Name: "c", Inputs: []string{"x"}, Op: &layers.Conv2D{Filters: 2, Kernel: 3, Stride: 1}}, gap, head}}, `"x"`},
+		"window too big": {layers.Net{Input: in, Layers: []layers.Layer{{Name: "c", Inputs: []string{layers.InputName}, Op: &layers.Conv2D{Filters: 2, Kernel: 9, Stride: 1}}, gap, head}}, `"c"`},
+		"no classifier":  {layers.Net{Input: in, Layers: []layers.Layer{{Name: "c", Inputs: []string{layers.InputName}, Op: &layers.Conv2D{Filters: 2, Kernel: 3, Stride: 1}}, gap}}, `"gap"`},
+		"add shapes": {layers.Net{Input: in, Layers: []layers.Layer{{Name: "c", Inputs: []string{layers.InputName}, Op: &layers.Conv2D{Filters: 2, Kernel: 3, Stride: 1}},
+			{Name: "s", Inputs: []string{"c", layers.InputName}, Op: &layers.Sum{}}, {Name: "gap", Inputs: []string{"s"}, Op: &layers.GlobalAvgPool{}}, head}}, `"s"`},
+		"duplicate": {layers.Net{Input: in, Layers: []layers.Layer{{Name: "c", Inputs: []string{layers.InputName}, Op: &layers.Conv2D{Filters: 2, Kernel: 3, Stride: 1}}, {Name: "c", Inputs: []string{"c"}, Op: &layers.BatchNorm{}}, gap, head}}, `"c"`},
 	} {
 		err := tc.net.Validate()
 		if err == nil || !containsStr(err.Error(), tc.want) {

@@ -366,6 +366,13 @@ func (n *Net) Head(ctx *context.Context, features *Node) *Node {
 //
 // Only dw receives gradients when f_lin is trained: f0 and the activation
 // pattern depend on w0 alone.
+//
+// To get f0 alone, call Logits in Eval mode rather than returning only f0
+// from an Exec of Linearized: GoMLX v0.26.0's pure-Go backend sizes its
+// buffers by the index of the last output node and fails with "index out
+// of range" on a graph that has a parameter created after it, as the
+// tangent variables dw are. The smallest such graph is x -> Neg(x) with a
+// second, unused Parameter created after Neg.
 func (n *Net) Linearized(ctx *context.Context, x *Node) (f0, jdw *Node) {
 	out := n.run(ctx, x, Eval, true, "")
 	return out.p, out.t

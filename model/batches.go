@@ -14,6 +14,13 @@ type featureSource struct {
 	by      []int32
 }
 
+// FeatureBatches returns batches of precomputed feature vectors x [N, dim]
+// (row-major) with their labels, reshuffled every epoch (seeded): what
+// TrainGraph takes to train a head on frozen features.
+func FeatureBatches(x []float32, labels []int32, dim, batchSize int, seed uint64) BatchSource {
+	return newFeatureSource(x, labels, dim, batchSize, seed)
+}
+
 func newFeatureSource(x []float32, labels []int32, dim, batchSize int, seed uint64) *featureSource {
 	n := len(labels)
 	if batchSize <= 0 || batchSize > n {

@@ -1,11 +1,14 @@
 // Package model holds lqf's networks with their parameters and how they are
 // trained: a Network is a layer graph (package layers) with its parameters
 // in a GoMLX context; Config builds lqf's ResNet-style backbone family as a
-// layer graph; checkpoints; the SGD-with-momentum training loop shared by
-// every method, pretraining on the source task (ReLU, then Leaky-ReLU,
-// paper Sec. 3.3), and the fine-tuning methods NLFT, FC, LQF, LQF-FC and GaF
-// with their grids (paper eq. 1 and 3, Appendix A.2).
-// The linearized network f0(x) + J(x) dw (LQF, GaF) trains either by a
+// layer graph; checkpoints; the SGD-with-momentum training loop (and Adam)
+// shared by every method, with the losses of paper eq. 3 (MSE on
+// alpha-scaled one-hot targets plus lambda/2 ||dw||^2) and cross-entropy;
+// pretraining on the source task (ReLU, then Leaky-ReLU, paper Sec. 3.3 and
+// Appendix A.2). The fine-tuning methods and their grids are package
+// finetune; model defines the Curvature interface they precondition with,
+// which package kfac implements.
+// The linearized network f0(x) + J(x) dw (paper eq. 1; LQF, GaF) trains either by a
 // modified forward pass per batch (layers.Net.LinearizedLogits) or on each
 // training image's Jacobian rows computed once (JacobianFeatures), with the
 // same iterates. Its closed form starts from Kernel (outputs f0, residuals

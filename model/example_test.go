@@ -37,8 +37,8 @@ func ExampleNetwork_ReplaceHead() {
 // LQF on Jacobian features: the rows J(x_i) and outputs f0(x_i) of the
 // training images are computed once, then SGD trains dw on them with
 // products on the host, the same iterates as the JVP pass
-// (Config.LinearizedLogits). Finetune does this by itself when the rows
-// fit in memory (LinearizeAuto).
+// (layers.Net.LinearizedLogits). finetune.Run does this by itself when
+// the rows fit in memory (finetune.LinearizeAuto).
 func ExampleJacobianFeatures_Train() {
 	be, err := backend.New()
 	if err != nil {

@@ -1,7 +1,6 @@
 package model
 
 import (
-	"sync"
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
@@ -9,19 +8,12 @@ import (
 	"github.com/lqf-go/lqf/backend"
 )
 
-// testBackend returns one backend shared by all tests: tensors cannot move
-// between backend instances.
+// testBackend returns the process's shared backend (backend.Shared).
 func testBackend(t testing.TB) backends.Backend {
 	t.Helper()
-	sharedBackendOnce.Do(func() { sharedBackend, sharedBackendErr = backend.New() })
-	if sharedBackendErr != nil {
-		t.Fatal(sharedBackendErr)
+	be, err := backend.Shared()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return sharedBackend
+	return be
 }
-
-var (
-	sharedBackendOnce sync.Once
-	sharedBackend     backends.Backend
-	sharedBackendErr  error
-)

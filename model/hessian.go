@@ -37,6 +37,9 @@ func NewGaussNewton(be backends.Backend, net *Network, set *data.Set) (*GaussNew
 	if set.Len() == 0 {
 		return nil, errors.New("GaussNewton: empty set")
 	}
+	if err := net.CheckSet(set); err != nil {
+		return nil, err
+	}
 	m, err := net.Clone()
 	if err != nil {
 		return nil, err
@@ -78,7 +81,7 @@ func (gn *GaussNewton) sum(run func(x *tensors.Tensor, start, n int) *tensors.Te
 	err = TryCatch(func() {
 		for start := 0; start < gn.set.Len(); start += gn.batch {
 			n := min(gn.batch, gn.set.Len()-start)
-			x := tensors.FromFlatDataAndDimensions(gn.set.Images[start*data.ImageSize:(start+n)*data.ImageSize], n, data.Height, data.Width, data.Channels)
+			x := ImageBatch(gn.set, start, n)
 			for i, g := range tensors.MustCopyFlatData[float32](run(x, start, n)) {
 				out[i] += float64(g)
 			}

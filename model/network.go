@@ -11,6 +11,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
+	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/layers"
 )
 
@@ -48,6 +49,24 @@ func (n *Network) FeatureDim() int { return n.Arch.FeatureDim() }
 
 // Input is the images the network takes.
 func (n *Network) Input() layers.Input { return n.Arch.Input }
+
+// CheckSet returns nil if the images of set have the network's input
+// geometry (Input().Height x Width x Channels), and otherwise one error
+// naming both geometries. Every entry point of lqf that feeds a set to a
+// network calls it before any work starts.
+func (n *Network) CheckSet(set *data.Set) error {
+	in := n.Arch.Input
+	return set.CheckGeometry(in.Height, in.Width, in.Channels)
+}
+
+// ImageBatch returns images [start, start+count) of set as one tensor
+// [count, H, W, C] of the set's geometry (which CheckSet matched to the
+// network's input). It copies the images.
+func ImageBatch(set *data.Set, start, count int) *tensors.Tensor {
+	h, w, c := set.Geometry()
+	m := h * w * c
+	return tensors.FromFlatDataAndDimensions(set.Images[start*m:(start+count)*m], count, h, w, c)
+}
 
 // ScopeOptimizer holds optimizer state (momentum); checkpoints skip it.
 const ScopeOptimizer = "optimizer"

@@ -33,6 +33,9 @@ const MaxJacobianBytes = 4 << 30
 // J [N*C, P] row-major, row i*C+c = grad_w f_c(x_i), columns in the order of
 // TrainableVariables. It costs C backward passes per image.
 func (n *Network) JacobianRows(be backends.Backend, set *data.Set, w io.Writer) (J []float32, p int, err error) {
+	if err := n.CheckSet(set); err != nil {
+		return nil, 0, err
+	}
 	vars := n.TrainableVariables()
 	for _, v := range vars {
 		p += v.Shape().Size()
@@ -70,7 +73,7 @@ func (n *Network) JacobianRows(be backends.Backend, set *data.Set, w io.Writer) 
 		defer exec.Finalize()
 		bar := progress.New(w, "jacobian", set.Len(), "img")
 		for i := range set.Len() {
-			x := tensors.FromFlatDataAndDimensions(set.Image(i), 1, arch.Input.Height, arch.Input.Width, arch.Input.Channels)
+			x := ImageBatch(set, i, 1)
 			J = append(J, tensors.MustCopyFlatData[float32](exec.MustExec(x)[0])...)
 			bar.Add(1)
 		}

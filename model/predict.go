@@ -52,18 +52,23 @@ func Apply(be backends.Backend, ctx *context.Context, forward func(*context.Cont
 // Logits returns the network's outputs on every image of set with frozen
 // batch-norm statistics: [set.Len(), NumClasses], row-major.
 func (n *Network) Logits(be backends.Backend, set *data.Set) ([]float32, error) {
-	arch := n.Arch
-	out, _, err := Apply(be, n.Ctx, func(ctx *context.Context, x *Node) *Node { return arch.Logits(ctx, x, Eval) },
-		set.Images, []int{data.Height, data.Width, data.Channels}, set.Len())
-	return out, err
+	return n.apply(be, set, func(ctx *context.Context, x *Node) *Node { return n.Arch.Logits(ctx, x, Eval) })
 }
 
 // Features returns the pooled penultimate features of every image of set
 // (frozen statistics): [set.Len(), FeatureDim], row-major.
 func (n *Network) Features(be backends.Backend, set *data.Set) ([]float32, error) {
-	arch := n.Arch
-	out, _, err := Apply(be, n.Ctx, func(ctx *context.Context, x *Node) *Node { return arch.Features(ctx, x, Eval) },
-		set.Images, []int{data.Height, data.Width, data.Channels}, set.Len())
+	return n.apply(be, set, func(ctx *context.Context, x *Node) *Node { return n.Arch.Features(ctx, x, Eval) })
+}
+
+// apply runs fn on every image of set (after CheckSet) and returns its
+// outputs, row-major.
+func (n *Network) apply(be backends.Backend, set *data.Set, fn func(ctx *context.Context, x *Node) *Node) ([]float32, error) {
+	if err := n.CheckSet(set); err != nil {
+		return nil, err
+	}
+	h, w, c := set.Geometry()
+	out, _, err := Apply(be, n.Ctx, fn, set.Images, []int{h, w, c}, set.Len())
 	return out, err
 }
 
@@ -101,4 +106,19 @@ func (n *Network) TestError(be backends.Backend, set *data.Set) (float64, error)
 		return 0, err
 	}
 	return ErrorRate(logits, set.Labels), nil
+}
+
+// Predict returns the network's logits with frozen statistics.
+func (n *Network) Predict(be backends.Backend, set *data.Set) ([]float32, error) {
+	return n.Logits(be, set)
+}
+
+// LinearizedNetwork is a network's parameters w0 together with a
+// displacement dw (variables under ScopeTangent of the same context): the
+// model f0(x) + J(x) dw that LQF trains.
+type LinearizedNetwork struct{ *Network }
+
+// Predict returns f0(x) + J(x) dw for every image of set.
+func (l LinearizedNetwork) Predict(be backends.Backend, set *data.Set) ([]float32, error) {
+	return l.apply(be, set, func(ctx *context.Context, x *Node) *Node { return l.Arch.LinearizedLogits(ctx, x) })
 }

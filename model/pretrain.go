@@ -8,6 +8,7 @@ import (
 	"github.com/gomlx/gomlx/backends"
 
 	"github.com/lqf-go/lqf/data"
+	"github.com/lqf-go/lqf/layers"
 )
 
 // PretrainOptions configures Pretrain (paper A.2): ReLUEpochs of
@@ -26,7 +27,11 @@ type PretrainOptions struct {
 	LeakySlope        float64
 	Augment           data.Augmentation
 	Seed              uint64
-	Progress          io.Writer `json:"-"`
+	// Net is the layer graph to pretrain; nil means DefaultConfig (lqf's
+	// 78k-parameter ResNet). Its classifier is resized to the source
+	// task's classes and its input must be the task's 28x28x1.
+	Net      *layers.Net `json:"net,omitempty"`
+	Progress io.Writer   `json:"-"`
 }
 
 // DefaultPretrainOptions are the settings of the committed backbones, sized
@@ -72,12 +77,29 @@ func Pretrain(be backends.Backend, opts PretrainOptions) (relu, leaky *Network, 
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	cfg := DefaultConfig(len(task.ClassNames))
+	slope := layers.DefaultLeakySlope
 	if opts.LeakySlope > 0 {
-		cfg.LeakySlope = opts.LeakySlope
+		slope = opts.LeakySlope
 	}
-	relu, err = NewNetwork(be, cfg, opts.Seed)
+	arch := opts.Net
+	if arch == nil {
+		cfg := DefaultConfig(len(task.ClassNames))
+		cfg.LeakySlope = slope
+		if arch, err = cfg.Net(); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	if arch, err = arch.WithClasses(len(task.ClassNames)); err != nil {
+		return nil, nil, nil, err
+	}
+	if arch, err = arch.WithActivation(ReLU, 0); err != nil {
+		return nil, nil, nil, err
+	}
+	relu, err = New(be, arch, opts.Seed)
 	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := relu.CheckSet(splits.Train); err != nil {
 		return nil, nil, nil, err
 	}
 	train := TrainOptions{
@@ -94,7 +116,7 @@ func Pretrain(be backends.Backend, opts PretrainOptions) (relu, leaky *Network, 
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	leaky, err = relu.WithActivation(LeakyReLU)
+	leaky, err = relu.WithLeakySlope(LeakyReLU, slope)
 	if err != nil {
 		return nil, nil, nil, err
 	}

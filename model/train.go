@@ -66,6 +66,15 @@ type Preconditioner interface {
 	Precondition(ctx *context.Context, params []*context.Variable, grads []*Node) []*Node
 }
 
+// Curvature is the constant curvature of a linearized network's loss over
+// a training set, turned into a preconditioner for a damping lambda.
+type Curvature interface {
+	Preconditioner(lambda float64) (Preconditioner, error)
+}
+
+// CurvatureFunc computes the Curvature of net (with its new head) on train.
+type CurvatureFunc func(be backends.Backend, net *Network, train *data.Set) (Curvature, error)
+
 // Optimizer is the update rule of TrainGraph.
 type Optimizer string
 
@@ -207,7 +216,10 @@ func (s imageSource) Next() ([]float32, []int32) {
 	x, y, _ := s.Batcher.Next()
 	return x, y
 }
-func (imageSource) Dims() []int { return []int{data.Height, data.Width, data.Channels} }
+func (s imageSource) Dims() []int {
+	h, w, c := s.Batcher.Geometry()
+	return []int{h, w, c}
+}
 
 // ImageBatches returns the batches Network.Train uses for images.
 func ImageBatches(set *data.Set, batchSize int, aug data.Augmentation, seed uint64) BatchSource {
@@ -223,6 +235,9 @@ func (n *Network) Train(be backends.Backend, set *data.Set, opts TrainOptions) (
 	}
 	if set.NumClasses != n.NumClasses() {
 		return nil, fmt.Errorf("training set has %d classes but the network outputs %d; replace the head first", set.NumClasses, n.NumClasses())
+	}
+	if err := n.CheckSet(set); err != nil {
+		return nil, err
 	}
 	arch := n.Arch
 	mode := opts.BatchNorm

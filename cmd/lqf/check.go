@@ -107,7 +107,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	}
 	var images *data.Set
 	if *imagesDir != "" {
-		if images, err = data.LoadImageFolder(*imagesDir); err != nil {
+		if images, err = data.LoadImageFolderAs(*imagesDir, inputGeometry(net)); err != nil {
 			return fmt.Errorf("--images: %w", err)
 		}
 	} else {
@@ -120,6 +120,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	}
 	if images.Len() < *batch {
 		return usagef("--batch %d: only %d images", *batch, images.Len())
+	}
+	if err := net.CheckSet(images); err != nil {
+		return usagef("--backbone %s: %v", *backboneFlag, err)
 	}
 	rep, err := model.MeasureSpeed(be, net, images.Images, *batch, time.Duration(*seconds*float64(time.Second)))
 	if err != nil {

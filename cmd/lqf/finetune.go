@@ -11,6 +11,7 @@ import (
 	"github.com/gomlx/gomlx/backends"
 
 	"github.com/lqf-go/lqf/data"
+	"github.com/lqf-go/lqf/finetune"
 	"github.com/lqf-go/lqf/kfac"
 	"github.com/lqf-go/lqf/model"
 	"github.com/lqf-go/lqf/pretrained"
@@ -76,14 +77,14 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	if augment == data.RandomCropFlip && !task.Flip {
 		return usagef("--augment crop-flip: task %q is not flip-invariant (digits); use crop", task.Name)
 	}
-	if *solver != string(model.SolverSGD) && *solver != string(model.SolverExact) {
+	if *solver != string(finetune.SolverSGD) && *solver != string(finetune.SolverExact) {
 		return usagef("--solver %q: want sgd or exact", *solver)
 	}
-	lin, err := model.ParseLinearization(*linearization)
+	lin, err := finetune.ParseLinearization(*linearization)
 	if err != nil {
 		return usagef("--linearization: %v", err)
 	}
-	if lin == model.LinearizeJacobian && augment != data.NoAugmentation {
+	if lin == finetune.LinearizeJacobian && augment != data.NoAugmentation {
 		return usagef("--linearization jacobian: needs --augment none (the Jacobian rows are computed once, on fixed images); use jvp or auto")
 	}
 	if *pooling != string(model.AvgPooling) && *pooling != string(model.BilinearPooling) {
@@ -105,20 +106,20 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 				return usagef("--ablate %q: want mse, kfac or leaky", a)
 			}
 		}
-		if *methods != string(model.LQF) {
+		if *methods != string(finetune.LQF) {
 			return usagef("--ablate applies to --method lqf alone")
 		}
 	}
-	var ms []model.Method
+	var ms []finetune.Method
 	for _, s := range strings.Split(*methods, ",") {
-		m, err := model.ParseMethod(strings.TrimSpace(s))
+		m, err := finetune.ParseMethod(strings.TrimSpace(s))
 		if err != nil {
 			return usagef("--method: %v", err)
 		}
-		if m == model.FC && loss == model.MSE {
+		if m == finetune.FC && loss == model.MSE {
 			return usagef("--loss mse: fc is trained with cross-entropy only; drop fc from --method")
 		}
-		if *solver == string(model.SolverExact) && m != model.LQF && m != model.LQFFC {
+		if *solver == string(finetune.SolverExact) && m != finetune.LQF && m != finetune.LQFFC {
 			return usagef("--solver exact: applies to lqf and lqf-fc only, not %s", m)
 		}
 		ms = append(ms, m)
@@ -150,7 +151,7 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	backbones := map[string]*model.Network{}
-	backboneFor := func(m model.Method) (string, *model.Network, error) {
+	backboneFor := func(m finetune.Method) (string, *model.Network, error) {
 		name := *backboneFlag
 		if name == "" {
 			name = "relu"
@@ -176,12 +177,20 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	splitOpts := data.SplitOptions{Seed: *seed, Shots: *shots, MaxTrain: *maxTrain, ValPerClass: *valPerClass, MaxTest: *maxTest}
 	var splits *data.Splits
 	if *imagesDir != "" {
-		splits, err = data.LoadImageFolderSplits(*imagesDir, splitOpts)
+		// The images take the input geometry of the (first) backbone.
+		_, first, _ := backboneFor(ms[0])
+		splits, err = data.LoadImageFolderSplitsAs(*imagesDir, inputGeometry(first), splitOpts)
 		if err != nil {
 			return fmt.Errorf("--images: %w", err)
 		}
 	} else if splits, err = task.Load(splitOpts); err != nil {
 		return err
+	}
+	for _, m := range ms {
+		name, n, _ := backboneFor(m)
+		if err := n.CheckSet(splits.Train); err != nil {
+			return usagef("--backbone %s: %v", name, err)
+		}
 	}
 	var progress io.Writer
 	if !*quiet {
@@ -191,22 +200,22 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	}
 	var results []methodResult
 	for _, m := range ms {
-		o := model.DefaultFinetuneOptions(m)
+		o := finetune.DefaultOptions(m)
 		if loss != "" {
 			o.Loss = loss
-			o.LearningRates, o.WeightDecays = model.PaperGrid(m, loss)
+			o.LearningRates, o.WeightDecays = finetune.PaperGrid(m, loss)
 		}
 		if slices.Contains(ablations, "mse") {
 			o.Loss = model.CrossEntropy
 		}
-		if (m == model.LQF || m == model.LQFFC) && !slices.Contains(ablations, "kfac") && opt == model.SGD && *solver == string(model.SolverSGD) {
+		if (m == finetune.LQF || m == finetune.LQFFC) && !slices.Contains(ablations, "kfac") && opt == model.SGD && *solver == string(finetune.SolverSGD) {
 			o.Curvature = kfac.CurvatureFunc(kfac.Options{Expand: *kfacExpand, MonteCarlo: *kfacMC, EigenCorrection: *kfacEK, ExtraDamping: *kfacDamping, Seed: *seed, Progress: progress})
 			o.LearningRates = kfacLearningRates(m)
 		}
 		if opt == model.Adam {
 			o = o.WithAdam()
 		}
-		o.Solver = model.Solver(*solver)
+		o.Solver = finetune.Solver(*solver)
 		o.Linearization = lin
 		o.Alpha, o.BatchSize, o.Momentum, o.Augment, o.Seed, o.Progress = *alpha, *batch, *momentum, augment, *seed, progress
 		if *epochs > 0 {
@@ -219,13 +228,13 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 			o.WeightDecays = wdList
 		}
 		name, base, _ := backboneFor(m)
-		res, _, err := model.Finetune(be, base, splits, o)
+		res, _, err := finetune.Run(be, base, splits, o)
 		if err != nil {
 			return fmt.Errorf("%s: %w", m, err)
 		}
 		optName := string(opt)
 		switch {
-		case o.Solver == model.SolverExact:
+		case o.Solver == finetune.SolverExact:
 			optName = "closed form"
 		case o.Curvature != nil:
 			optName = "sgd+kfac"
@@ -260,8 +269,8 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 // eigenvalue of (F_kfac + lambda I)^-1 (F + lambda I), measured by power
 // iteration on 50 images), so the paper's eta = 0.1 diverges and LQF uses
 // smaller steps.
-func kfacLearningRates(m model.Method) []float64 {
-	if m == model.LQFFC {
+func kfacLearningRates(m finetune.Method) []float64 {
+	if m == finetune.LQFFC {
 		return []float64{0.1, 0.03}
 	}
 	return []float64{0.001, 0.0003}
@@ -269,7 +278,7 @@ func kfacLearningRates(m model.Method) []float64 {
 
 // methodResult is one method's result and the backbone it started from.
 type methodResult struct {
-	*model.FinetuneResult
+	*finetune.Result
 	Backbone  string   `json:"backbone"`
 	Optimizer string   `json:"optimizer"`
 	Pooling   string   `json:"pooling"`
@@ -322,4 +331,11 @@ func loadBackbone(be backends.Backend, s string) (*model.Network, error) {
 		return nil, usagef("--backbone %q: not relu, leaky or a readable checkpoint file (%v)", s, err)
 	}
 	return model.LoadCheckpoint(be, s, nil)
+}
+
+// inputGeometry is the image geometry network n takes: what --images
+// folders are resized and cropped to.
+func inputGeometry(n *model.Network) data.Geometry {
+	in := n.Input()
+	return data.Geometry{Height: in.Height, Width: in.Width, Channels: in.Channels}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/figure"
+	"github.com/lqf-go/lqf/finetune"
 	"github.com/lqf-go/lqf/influence"
 	"github.com/lqf-go/lqf/kfac"
 	"github.com/lqf-go/lqf/model"
@@ -62,8 +63,8 @@ func runInfluence(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	m, err := model.ParseMethod(*method)
-	if err != nil || (m != model.LQF && m != model.LQFFC) {
+	m, err := finetune.ParseMethod(*method)
+	if err != nil || (m != finetune.LQF && m != finetune.LQFFC) {
 		return usagef("--method %q: want lqf or lqf-fc", *method)
 	}
 	if *approx != string(influence.ExactLOO) && *approx != string(influence.KFACLOO) {
@@ -72,7 +73,7 @@ func runInfluence(args []string, stdout, stderr io.Writer) error {
 	if *maxTrain < 2 || *maxTest < 1 || !(*lambda > 0) || *top < 1 || *self < 0 || *banzhaf < 0 {
 		return usagef("--max-train must be >= 2, --max-test and --top >= 1, --wd > 0, --self and --banzhaf >= 0")
 	}
-	if *banzhaf > 0 && (m != model.LQF || *approx != string(influence.ExactLOO)) {
+	if *banzhaf > 0 && (m != finetune.LQF || *approx != string(influence.ExactLOO)) {
 		return usagef("--banzhaf needs --method lqf --approx exact (the kernel form)")
 	}
 	var tests []int
@@ -110,7 +111,7 @@ func runInfluence(args []string, stdout, stderr io.Writer) error {
 				opts.Sketch = 1024
 			}
 		}
-		opts.Fit = model.DefaultFinetuneOptions(model.LQF)
+		opts.Fit = finetune.DefaultOptions(finetune.LQF)
 		opts.Fit.LearningRates, opts.Fit.Epochs = []float64{*fitLR}, *fitEpochs
 		// The preconditioner of the fit needs extra damping: K-FAC
 		// underestimates some curvature on this backbone (lqf check kfac).
@@ -242,7 +243,8 @@ func argmax(x []float64) int {
 
 // tile is image i of set with a caption.
 func tile(set *data.Set, i int, caption string, frame color.Color) figure.Tile {
-	return figure.Tile{Pixels: set.Image(i), Height: data.Height, Width: data.Width, Channels: data.Channels, Caption: caption, Frame: frame}
+	h, w, c := set.Geometry()
+	return figure.Tile{Pixels: set.Image(i), Height: h, Width: w, Channels: c, Caption: caption, Frame: frame}
 }
 
 // writeAttributionGrid draws the test image, its proponents and its

@@ -1,6 +1,12 @@
 // Command lqf fine-tunes pretrained backbones on target tasks and answers
 // attribution questions about them: Linear Quadratic Fine-Tuning from the
 // command line. Run `lqf help` for the subcommands.
+//
+// The command holds none of the paper's equations itself; it runs the
+// packages that do: pretrain (Sec. 3.3, Appendix A.2), finetune (the
+// methods of Sec. 4.1 on eq. 1, 3 and 4, K-FAC of Sec. 3.2), influence
+// (eq. 7-8, Appendix A.3), spectrum (Fig. 3), check hypergradient
+// (eq. 10-12) and reproduce (Tables 1-3, Figs. 1-8).
 package main
 
 import (

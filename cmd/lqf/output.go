@@ -91,6 +91,9 @@ func openSession(taskName, backbone string, split data.SplitOptions, quiet bool,
 	if err != nil {
 		return nil, err
 	}
+	if err := net.CheckSet(splits.Train); err != nil {
+		return nil, usagef("--backbone %s: %v (the built-in tasks are 28x28x1; fine-tune on your own images with lqf finetune --images DIR)", backbone, err)
+	}
 	s := &session{be: be, net: net, task: task, splits: splits}
 	if !quiet {
 		s.progress = stderr

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/lqf-go/lqf/data"
+	"github.com/lqf-go/lqf/layers"
 	"github.com/lqf-go/lqf/model"
 )
 
@@ -30,6 +31,7 @@ func runPretrain(args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&o.LeakySlope, "leaky-slope", o.LeakySlope, "negative slope of Leaky-ReLU")
 	aug := fs.String("augment", o.Augment.String(), "augmentation: none, crop or crop-flip")
 	fs.Uint64Var(&o.Seed, "seed", o.Seed, "seed of initialization, splits and shuffling")
+	netPath := fs.String("net", "", "pretrain this layer graph (a JSON file, see package layers) instead of lqf's default ResNet; its classifier is resized to the task's classes")
 	quiet := fs.Bool("quiet", false, "no progress lines")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -46,6 +48,15 @@ func runPretrain(args []string, stdout, stderr io.Writer) error {
 	}
 	if _, err := data.TaskByName(o.Task); err != nil {
 		return usagef("--task: %v", err)
+	}
+	if *netPath != "" {
+		if o.Net, err = layers.ReadNetFile(*netPath); err != nil {
+			return usagef("--net %v", err)
+		}
+		in := o.Net.Input
+		if in.Height != data.Height || in.Width != data.Width || in.Channels != data.Channels {
+			return usagef("--net %s: the network takes %s images but the built-in tasks are %dx%dx%d; give it a 28x28x1 input", *netPath, in, data.Height, data.Width, data.Channels)
+		}
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return fmt.Errorf("--out %s: %w", *out, err)

@@ -1,6 +1,9 @@
 // Package atomicfile writes files atomically: a reader of the path sees
 // either its previous content or the complete new content, never a
 // half-written file.
+//
+// It holds none of the paper's equations: it keeps lqf's checkpoints,
+// cached experiment results and figures whole when a run is interrupted.
 package atomicfile
 
 import (

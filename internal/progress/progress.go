@@ -3,6 +3,8 @@
 //
 // On a terminal the line is redrawn in place; elsewhere (logs, notebooks, CI)
 // a full line is printed at most every Interval, so output stays readable.
+//
+// It holds none of the paper's equations.
 package progress
 
 import (

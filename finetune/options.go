@@ -1,0 +1,134 @@
+package finetune
+
+import (
+	"io"
+
+	"github.com/lqf-go/lqf/data"
+	"github.com/lqf-go/lqf/model"
+)
+
+// Options configures Run. The hyper-parameter grid is searched
+// on the validation split; the best point's test error is reported.
+type Options struct {
+	Method        Method
+	Loss          model.Loss // model.CrossEntropy or model.MSE; see DefaultOptions
+	Alpha         float64
+	LearningRates []float64
+	WeightDecays  []float64
+	Epochs        float64
+	BatchSize     int
+	Momentum      float64
+	Augment       data.Augmentation
+	Seed          uint64
+	// Optimizer is SGD (with Momentum) or Adam; AdamBeta1 0 means 0.9.
+	Optimizer model.Optimizer
+	AdamBeta1 float64
+	// Curvature, if set, preconditions LQF and LQF-FC (SGD with momentum)
+	// with the curvature of the linearized network at w0, damped by each
+	// grid point's lambda: package kfac provides it. Nil trains with plain
+	// SGD.
+	Curvature model.CurvatureFunc
+	// Solver is SolverSGD (iterative) or SolverExact (closed form, LQF and
+	// LQF-FC only; the learning rates are then ignored).
+	Solver Solver
+	// Linearization is how LQF and GaF evaluate f0 + J dw while training
+	// (SolverSGD): by a JVP pass per batch or on Jacobian rows computed
+	// once; LinearizeAuto picks by memory.
+	Linearization Linearization
+	// JacobianCache, if set, keeps the Jacobian features between calls
+	// with the same pretrained network, training set and seed.
+	JacobianCache *JacobianCache
+	Progress      io.Writer
+}
+
+// Solver selects how the linear methods reach their optimum.
+type Solver string
+
+const (
+	SolverSGD Solver = "sgd"
+	// SolverExact solves LQF in kernel form (per-sample Jacobian rows, Gram
+	// matrix K = J J^T, Cholesky of K + (lambda N / 2) I) and LQF-FC in
+	// primal form; float64 throughout except the Jacobian itself.
+	SolverExact Solver = "exact"
+)
+
+// PaperGrid returns the paper's search grid: eta in {0.01, 0.001} and
+// lambda in {1e-4, 1e-5} for every method trained with SGD (Sec. 4, A.2);
+// NLFT with MSE eta in {0.1, 0.05, 0.01, 0.001, 0.0001} (Fig. 7). The
+// linear probe, cheap to train on cached features, uses {0.1, 0.01}.
+func PaperGrid(m Method, loss model.Loss) (lrs, wds []float64) {
+	switch {
+	case m == FC:
+		return []float64{0.1, 0.01}, []float64{1e-4, 1e-5}
+	case m == NLFT && loss == model.MSE:
+		return []float64{0.1, 0.05, 0.01, 0.001, 0.0001}, []float64{1e-4, 1e-5}
+	default:
+		return []float64{0.01, 0.001}, []float64{1e-4, 1e-5}
+	}
+}
+
+// AdamGrid is the paper's grid with Adam (Table 3): eta in {0.001, 0.0004,
+// 0.0001}, lambda in {1e-5, 1e-6}.
+func AdamGrid() (lrs, wds []float64) {
+	return []float64{0.001, 0.0004, 0.0001}, []float64{1e-5, 1e-6}
+}
+
+// WithAdam switches o to Adam with the paper's grid and beta1 (0.5 for GaF,
+// as in its paper; 0.9 otherwise).
+func (o Options) WithAdam() Options {
+	o.Optimizer = model.Adam
+	o.LearningRates, o.WeightDecays = AdamGrid()
+	o.AdamBeta1 = 0.9
+	if o.Method == GaF {
+		o.AdamBeta1 = 0.5
+	}
+	return o
+}
+
+// DefaultOptions returns method m's defaults: its loss (MSE with
+// alpha = 15 for LQF and LQF-FC, cross-entropy otherwise), the paper's grid,
+// batch 28, SGD with momentum 0.9 (plain SGD for GaF).
+func DefaultOptions(m Method) Options {
+	o := Options{Method: m, Loss: model.CrossEntropy, Alpha: model.DefaultAlpha, Epochs: 10, BatchSize: 28, Momentum: 0.9, Seed: 1}
+	switch m {
+	case FC, LQFFC:
+		o.Epochs = 30
+	case GaF:
+		o.Momentum = 0
+	}
+	if m == LQF || m == LQFFC {
+		o.Loss = model.MSE
+	}
+	o.LearningRates, o.WeightDecays = PaperGrid(m, o.Loss)
+	return o
+}
+
+// GridPoint is one hyper-parameter setting and its validation error.
+type GridPoint struct {
+	LearningRate float64 `json:"learning_rate"`
+	WeightDecay  float64 `json:"weight_decay"`
+	ValError     float64 `json:"val_error"`
+	FinalLoss    float64 `json:"final_loss"`
+}
+
+// Result reports a fine-tuning run at the selected grid point.
+type Result struct {
+	Method       Method      `json:"method"`
+	Loss         model.Loss  `json:"loss"`
+	LearningRate float64     `json:"learning_rate"`
+	WeightDecay  float64     `json:"weight_decay"`
+	Epochs       float64     `json:"epochs"`
+	BatchSize    int         `json:"batch_size"`
+	TrainError   float64     `json:"train_error"`
+	ValError     float64     `json:"val_error"`
+	TestError    float64     `json:"test_error"`
+	TrainSize    int         `json:"train_size"`
+	ValSize      int         `json:"val_size"`
+	TestSize     int         `json:"test_size"`
+	Seconds      float64     `json:"seconds"`
+	Grid         []GridPoint `json:"grid"`
+	EpochLoss    []float64   `json:"epoch_loss"` // of the selected point
+	// Linearization is how LQF or GaF trained: "jvp" or "jacobian" (empty
+	// for the other methods and solvers).
+	Linearization Linearization `json:"linearization,omitempty"`
+}

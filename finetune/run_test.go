@@ -1,0 +1,81 @@
+package finetune
+
+import (
+	"strings"
+	"testing"
+
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/lqf-go/lqf/backend"
+	"github.com/lqf-go/lqf/internal/lqftest"
+	"github.com/lqf-go/lqf/model"
+)
+
+// TestExactLQFIsStationary solves LQF in kernel form (per-sample Jacobian
+// rows, float64 Gram and Cholesky) and LQF-FC in primal form, and checks
+// with GoMLX's automatic differentiation of the linearized network that the
+// gradient of the LQF objective (paper eq. 3) vanishes there, relative to
+// its size at dw = 0.
+func TestExactLQFIsStationary(t *testing.T) {
+	be, err := backend.Shared()
+	if err != nil {
+		t.Fatal(err)
+	}
+	net, splits, err := lqftest.Setup(be, 15, 10, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	classes := splits.Train.NumClasses
+	const lambda = 1e-3
+	for _, m := range []Method{LQF, LQFFC} {
+		o := DefaultOptions(m)
+		o.Solver, o.WeightDecays = SolverExact, []float64{lambda}
+		_, pred, err := Run(be, net, splits, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lin := pred.(model.LinearizedNetwork)
+		trained := func(v *context.Variable) bool {
+			return m == LQF || strings.HasPrefix(v.Scope(), "/"+model.ScopeTangent+"/"+model.ScopeHead)
+		}
+		gradNorm := func() float64 {
+			onehot := make([]float32, splits.Train.Len()*classes)
+			for i, l := range splits.Train.Labels {
+				onehot[i*classes+int(l)] = 1
+			}
+			out := context.MustNewExec(be, lin.Ctx, func(ctx *context.Context, x, y *Node) *Node {
+				loss := model.LossGraph(model.MSE, lin.Arch.LinearizedLogits(ctx, x), y, model.DefaultAlpha)
+				var values []*Node
+				for _, v := range model.TangentVariables(ctx) {
+					if trained(v) {
+						values = append(values, v.ValueGraph(x.Graph()))
+						loss = Add(loss, MulScalar(ReduceAllSum(Square(values[len(values)-1])), lambda/2))
+					}
+				}
+				var sq *Node
+				for _, g := range Gradient(loss, values...) {
+					s := ReduceAllSum(Square(g))
+					if sq == nil {
+						sq = s
+					} else {
+						sq = Add(sq, s)
+					}
+				}
+				return Sqrt(sq)
+			}).MustExec(model.ImageBatch(splits.Train, 0, splits.Train.Len()),
+				tensors.FromFlatDataAndDimensions(onehot, splits.Train.Len(), classes))[0]
+			return float64(tensors.ToScalar[float32](out))
+		}
+		atOpt := gradNorm()
+		if err := lin.SetTangent(make([]float64, lin.NumParameters())); err != nil {
+			t.Fatal(err)
+		}
+		atZero := gradNorm()
+		t.Logf("%s: gradient norm %.3g at the exact solution, %.3g at dw = 0", m, atOpt, atZero)
+		if !(atOpt < 1e-3*atZero) {
+			t.Errorf("%s: gradient norm %.3g at the exact solution vs %.3g at dw = 0: not the optimum", m, atOpt, atZero)
+		}
+	}
+}
