@@ -6,10 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
-
 	"github.com/gomlx/gomlx/backends"
 	"gonum.org/v1/gonum/mat"
 
@@ -69,137 +65,12 @@ func bruteFisher(t *testing.T, net *model.Network, set *data.Set) (*mat.Dense, m
 	var f mat.Dense
 	f.Mul(j.T(), j)
 	f.Scale(2/float64(set.Len()), &f)
-	off := map[string]int{}
-	o := 0
-	for _, v := range net.TrainableVariables() {
-		off[v.ScopeAndName()] = o
-		o += v.Shape().Size()
-	}
+	_, off := offsets(net)
 	return &f, off
 }
 
-// TestHeadAndBatchNormBlocksAreExact: the head's Fisher block is exactly
-// A (x) 2I, and each batch-norm channel's 2x2 block is exact; both are
-// compared with the brute-force Gauss-Newton matrix.
-func TestHeadAndBatchNormBlocksAreExact(t *testing.T) {
-	net, set := tinySetup(t, 6)
-	for _, mc := range []bool{false} {
-		f, err := Compute(testBackend(t), net, set, Options{BatchSize: 4, MonteCarlo: mc})
-		if err != nil {
-			t.Fatal(err)
-		}
-		F, off := bruteFisher(t, net, set)
-		var maxErr, maxVal float64
-		cmp := func(got, want float64) {
-			maxErr = math.Max(maxErr, math.Abs(got-want))
-			maxVal = math.Max(maxVal, math.Abs(want))
-		}
-		units := 0
-		for _, u := range f.Units {
-			units++
-			if u.IsHead {
-				// Head parameter (r, c) of the [F+1, C] layout -> flat index.
-				flat := func(r, c int) int {
-					if r < u.In-1 {
-						return off[u.Scope+"/weights"] + r*u.Out + c
-					}
-					return off[u.Scope+"/biases"] + c
-				}
-				for r1 := range u.In {
-					for c1 := range u.Out {
-						for r2 := range u.In {
-							for c2 := range u.Out {
-								cmp(u.A.At(r1, r2)*u.G.At(c1, c2), F.At(flat(r1, c1), flat(r2, c2)))
-							}
-						}
-					}
-				}
-				continue
-			}
-			g, b := off[u.Scope+"/bn/gamma"], off[u.Scope+"/bn/beta"]
-			for o, blk := range u.BN {
-				cmp(blk[0], F.At(g+o, g+o))
-				cmp(blk[1], F.At(g+o, b+o))
-				cmp(blk[2], F.At(b+o, b+o))
-			}
-		}
-		if units != 1+3*3+1 {
-			t.Errorf("%d units, want stem, 9 stage units and the head", units)
-		}
-		if maxErr > 1e-5*maxVal || maxVal == 0 {
-			t.Errorf("K-FAC head/BN blocks differ from the brute-force Fisher by %.3g (max entry %.3g)", maxErr, maxVal)
-		}
-	}
-}
-
-// TestInverseRoundTrip applies (F_kfac + d I)^-1 to a random v and
-// multiplies back by F_kfac + d I assembled densely from the factors.
-func TestInverseRoundTrip(t *testing.T) {
-	net, set := tinySetup(t, 5)
-	f, err := Compute(testBackend(t), net, set, Options{BatchSize: 5})
-	if err != nil {
-		t.Fatal(err)
-	}
-	const d = 1e-2
-	inv, err := f.Invert(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := net.NumParameters()
-	rng := rand.New(rand.NewPCG(1, 1))
-	v := make([]float64, p)
-	for i := range v {
-		v[i] = rng.NormFloat64()
-	}
-	x, err := inv.Apply(net, v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Multiply back block by block: (A (x) G) X as A X G for X [in, out].
-	_, off := offsets(net)
-	back := make([]float64, p)
-	for _, u := range f.Units {
-		var idx []int
-		if u.IsHead {
-			for r := range u.In - 1 {
-				for c := range u.Out {
-					idx = append(idx, off[u.Scope+"/weights"]+r*u.Out+c)
-				}
-			}
-			for c := range u.Out {
-				idx = append(idx, off[u.Scope+"/biases"]+c)
-			}
-		} else {
-			for k := range u.In * u.Out {
-				idx = append(idx, off[u.Scope+"/kernel"]+k)
-			}
-			g, b := off[u.Scope+"/bn/gamma"], off[u.Scope+"/bn/beta"]
-			for o, blk := range u.BN {
-				back[g+o] = (blk[0]+d)*x[g+o] + blk[1]*x[b+o]
-				back[b+o] = blk[1]*x[g+o] + (blk[2]+d)*x[b+o]
-			}
-		}
-		X := mat.NewDense(u.In, u.Out, nil)
-		for k, i := range idx {
-			X.Set(k/u.Out, k%u.Out, x[i])
-		}
-		var ax, axg mat.Dense
-		ax.Mul(u.A, X)
-		axg.Mul(&ax, u.G)
-		for k, i := range idx {
-			back[i] = axg.At(k/u.Out, k%u.Out) + d*x[i]
-		}
-	}
-	var maxErr, maxV float64
-	for i := range v {
-		maxErr = math.Max(maxErr, math.Abs(back[i]-v[i]))
-		maxV = math.Max(maxV, math.Abs(v[i]))
-	}
-	if maxErr > 1e-6*maxV {
-		t.Errorf("(F_kfac + dI)(F_kfac + dI)^-1 v differs from v by %.3g (max |v| %.3g)", maxErr, maxV)
-	}
-}
-
+// offsets returns the number of parameters and the offset of each
+// (scope/name) in the flat order of Network.TrainableVariables.
 func offsets(net *model.Network) (int, map[string]int) {
 	off := map[string]int{}
 	o := 0
@@ -208,104 +79,6 @@ func offsets(net *model.Network) (int, map[string]int) {
 		o += v.Shape().Size()
 	}
 	return o, off
-}
-
-// TestPreconditionMatchesApply checks the in-graph preconditioner (used by
-// training) against the host Apply on the same random gradient.
-func TestPreconditionMatchesApply(t *testing.T) {
-	be := testBackend(t)
-	net, set := tinySetup(t, 5)
-	f, err := Compute(be, net, set, Options{BatchSize: 5})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inv, err := f.Invert(1e-2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Tangent variables mirror the parameters; give them random values and
-	// precondition those values as if they were gradients.
-	rng := rand.New(rand.NewPCG(3, 3))
-	v := make([]float64, net.NumParameters())
-	for i := range v {
-		v[i] = rng.NormFloat64()
-	}
-	if err := net.SetTangent(v); err != nil {
-		t.Fatal(err)
-	}
-	tangents := model.TangentVariables(net.Ctx)
-	exec := context.MustNewExec(be, net.Ctx, func(ctx *context.Context, x *Node) []*Node {
-		grads := make([]*Node, len(tangents))
-		for i, tv := range tangents {
-			grads[i] = tv.ValueGraph(x.Graph())
-		}
-		return inv.Precondition(ctx, tangents, grads)
-	})
-	outs := exec.MustExec(tensors.FromScalar(float32(0)))
-	got := map[string][]float32{}
-	for i, tv := range tangents {
-		got[strings.TrimPrefix(tv.ScopeAndName(), "/"+model.ScopeTangent)] = tensors.MustCopyFlatData[float32](outs[i])
-	}
-	want, err := inv.Apply(net, v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, off := offsets(net)
-	var maxErr, maxVal float64
-	for name, g := range got {
-		o, ok := off[name]
-		if !ok {
-			t.Fatalf("tangent %s has no parameter", name)
-		}
-		for i, x := range g {
-			maxErr = math.Max(maxErr, math.Abs(float64(x)-want[o+i]))
-			maxVal = math.Max(maxVal, math.Abs(want[o+i]))
-		}
-	}
-	if maxErr > 1e-4*maxVal {
-		t.Errorf("in-graph preconditioning differs from Apply by %.3g (max %.3g)", maxErr, maxVal)
-	}
-}
-
-// TestEigenCorrectionMatchesTrace: EK-FAC's S is the diagonal of the exact
-// block in the Kronecker eigenbasis, so its sum equals the trace of the
-// brute-force Fisher block of every unit (conv kernels and head).
-func TestEigenCorrectionMatchesTrace(t *testing.T) {
-	be := testBackend(t)
-	net, set := tinySetup(t, 6)
-	F, off := bruteFisher(t, net, set)
-	for _, expand := range []bool{false, true} {
-		f, err := Compute(be, net, set, Options{BatchSize: 4, Expand: expand})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := f.CorrectEigenvalues(be, net, set, Options{BatchSize: 4}); err != nil {
-			t.Fatal(err)
-		}
-		for _, u := range f.Units {
-			var idx []int
-			if u.IsHead {
-				for k := range (u.In - 1) * u.Out {
-					idx = append(idx, off[u.Scope+"/weights"]+k)
-				}
-				for c := range u.Out {
-					idx = append(idx, off[u.Scope+"/biases"]+c)
-				}
-			} else {
-				for k := range u.In * u.Out {
-					idx = append(idx, off[u.Scope+"/kernel"]+k)
-				}
-			}
-			trace := 0.0
-			for _, i := range idx {
-				trace += F.At(i, i)
-			}
-			sum := mat.Sum(u.S)
-			if math.Abs(sum-trace) > 1e-4*trace || trace == 0 {
-				t.Errorf("expand=%v %s: sum of corrected eigenvalues %.6g, trace of the exact block %.6g", expand, u.Scope, sum, trace)
-			}
-		}
-	}
 }
 
 // TestLanczosMatchesDenseSpectrum: Lanczos on the matrix-free Gauss-Newton
@@ -382,67 +155,6 @@ func TestLanczosMatchesDenseSpectrum(t *testing.T) {
 		t.Logf("%s: Lanczos [%.6g, %.6g], dense [%.6g, %.6g]", name, s.Min, s.Max, lo, hi)
 		if math.Abs(s.Max-hi) > 1e-5*hi || math.Abs(s.Min-lo) > 1e-3*lo {
 			t.Errorf("%s: Lanczos extremes [%.6g, %.6g], dense eigenvalues [%.6g, %.6g]", name, s.Min, s.Max, lo, hi)
-		}
-	}
-}
-
-// TestInnerProductsMatchApply: inner products of projected per-sample
-// gradients equal g_a^T (F_kfac + d I)^-1 g_b computed from the brute-force
-// Jacobian rows and Apply, with and without the EK-FAC correction.
-func TestInnerProductsMatchApply(t *testing.T) {
-	be := testBackend(t)
-	net, set := tinySetup(t, 4)
-	J, p, err := net.JacobianRows(be, set, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows := len(J) / p
-	for _, ek := range []bool{false, true} {
-		f, err := Compute(be, net, set, Options{BatchSize: 3, Expand: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ek {
-			if err := f.CorrectEigenvalues(be, net, set, Options{BatchSize: 3}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		inv, err := f.Invert(1e-2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		g, err := inv.ProjectGradients(be, net, set, Options{BatchSize: 3})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if g.Rows != rows {
-			t.Fatalf("%d gradient rows, want %d", g.Rows, rows)
-		}
-		ip, err := inv.InnerProducts(g, g)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var maxErr, maxVal float64
-		for b := range rows {
-			col := make([]float64, p)
-			for k := range p {
-				col[k] = float64(J[b*p+k])
-			}
-			x, err := inv.Apply(net, col)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for a := range rows {
-				want := 0.0
-				for k := range p {
-					want += float64(J[a*p+k]) * x[k]
-				}
-				maxErr = math.Max(maxErr, math.Abs(ip.At(a, b)-want))
-				maxVal = math.Max(maxVal, math.Abs(want))
-			}
-		}
-		if maxErr > 1e-4*maxVal || maxVal == 0 {
-			t.Errorf("ekfac=%v: inner products differ from the brute force by %.3g (max %.3g)", ek, maxErr, maxVal)
 		}
 	}
 }
@@ -536,68 +248,6 @@ func TestHostHeavyBallNewtonStep(t *testing.T) {
 	if _, err := CheckConvergence(testBackend(t), net, set, ConvergenceOptions{Lambda: lambda, Gap: 1e-3, MaxEpochs: 1, Momentum: 1,
 		SGDRates: []float64{0.1}, KFACRates: []float64{0.1}}); err == nil || !strings.Contains(err.Error(), "momentum") {
 		t.Errorf("momentum 1: error %v, want one naming the momentum", err)
-	}
-}
-
-// TestWhitenMatchesInnerProducts: dot products of whitened gradient rows
-// equal the inner products through (F_kfac + d I)^-1, and streaming the
-// gradients batch by batch gives the rows of ProjectGradients.
-func TestWhitenMatchesInnerProducts(t *testing.T) {
-	be := testBackend(t)
-	net, set := tinySetup(t, 5)
-	f, err := Compute(be, net, set, Options{BatchSize: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inv, err := f.Invert(3e-2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := inv.ProjectGradients(be, net, set, Options{BatchSize: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ip, err := inv.InnerProducts(g, g)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := append([]float32(nil), g.Data...)
-	if err := inv.Whiten(w); err != nil {
-		t.Fatal(err)
-	}
-	var maxErr, maxVal float64
-	for a := range g.Rows {
-		for b := range g.Rows {
-			dot := 0.0
-			for k := range g.Width {
-				dot += float64(w[a*g.Width+k]) * float64(w[b*g.Width+k])
-			}
-			maxErr = math.Max(maxErr, math.Abs(dot-ip.At(a, b)))
-			maxVal = math.Max(maxVal, math.Abs(ip.At(a, b)))
-		}
-	}
-	if maxVal == 0 || maxErr > 1e-5*maxVal {
-		t.Errorf("whitened dot products differ from InnerProducts by %.3g (max %.3g)", maxErr, maxVal)
-	}
-	if err := inv.Whiten(w[:g.Width+1]); err == nil {
-		t.Error("Whiten accepted a partial row")
-	}
-	// Streaming with another batch size gives the same rows.
-	var streamed []float32
-	err = inv.EachGradientBatch(be, net, set, Options{BatchSize: 3}, func(start, n int, rows []float32) error {
-		if start*net.NumClasses()*g.Width != len(streamed) || len(rows) != n*net.NumClasses()*g.Width {
-			t.Errorf("batch at %d of %d images has %d values", start, n, len(rows))
-		}
-		streamed = append(streamed, rows...)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k := range g.Data {
-		if d := math.Abs(float64(streamed[k] - g.Data[k])); d > 1e-5*(1+math.Abs(float64(g.Data[k]))) {
-			t.Fatalf("streamed gradient value %d is %g, ProjectGradients %g", k, streamed[k], g.Data[k])
-		}
 	}
 }
 

@@ -14,8 +14,9 @@ const (
 	NoActivation = "identity"
 )
 
-// DefaultLeakySlope is the slope of Leaky-ReLU for negative inputs that the
-// paper uses (Sec. 3.3, A.2).
+// DefaultLeakySlope is lqf's slope of Leaky-ReLU for negative inputs. The
+// paper (Sec. 3.3, Appendix A.2) swaps ReLU for Leaky-ReLU without giving
+// a slope; 0.1 is lqf's choice (the committed Leaky-ReLU backbone uses it).
 const DefaultLeakySlope = 0.1
 
 // Activation applies phi elementwise: ReLU max(x, 0), Leaky-ReLU x for

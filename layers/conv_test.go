@@ -80,15 +80,6 @@ func randSlice(rng *rand.Rand, n int) []float64 {
 	return s
 }
 
-func maxRelErr(got, want []float64) float64 {
-	var num, den float64
-	for i := range got {
-		num = math.Max(num, math.Abs(got[i]-want[i]))
-		den = math.Max(den, math.Abs(want[i]))
-	}
-	return num / den
-}
-
 // testBackend returns the process's shared backend (backend.Shared).
 func testBackend(t testing.TB) backends.Backend {
 	t.Helper()
@@ -131,7 +122,7 @@ func TestConv2DMatchesDirect(t *testing.T) {
 			tensors.FromFlatDataAndDimensions(r, b, ho, wo, tc.co))
 		for i, want := range [][]float64{want, wantDx, wantDk} {
 			got := tensors.MustCopyFlatData[float64](out[i])
-			if e := maxRelErr(got, want); e > 1e-12 {
+			if e := linalg.MaxRelError(got, want); e > 1e-12 {
 				t.Errorf("%+v %dx%dx%d->%d output %d: max relative error %g", tc.geo, tc.h, tc.w, tc.c, tc.co, i, e)
 			}
 		}
@@ -152,7 +143,7 @@ func TestConv2DMatchesNative(t *testing.T) {
 		if len(got) != len(want) {
 			t.Fatalf("%v: %d outputs, native has %d", geo, len(got), len(want))
 		}
-		if e := maxRelErr(got, want); e > 1e-12 {
+		if e := linalg.MaxRelError(got, want); e > 1e-12 {
 			t.Errorf("%v: im2col and native convolution differ by %g", geo, e)
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/lqf-go/lqf/backend"
 	"github.com/lqf-go/lqf/layers"
 	"github.com/lqf-go/lqf/layers/layerstest"
+	"github.com/lqf-go/lqf/linalg"
 )
 
 // testBackend returns the process's shared backend (backend.Shared).
@@ -29,16 +30,6 @@ func testBackend(t testing.TB) backends.Backend {
 		t.Fatal(err)
 	}
 	return be
-}
-
-// maxRelErr is max_i |got_i - want_i| / max_i |want_i|.
-func maxRelErr(got, want []float64) float64 {
-	var num, den float64
-	for i := range got {
-		num = math.Max(num, math.Abs(got[i]-want[i]))
-		den = math.Max(den, math.Abs(want[i]))
-	}
-	return num / den
 }
 
 // netFixture is a net with parameters w0 (random batch-norm statistics,
@@ -191,10 +182,12 @@ func TestLayerGraphs(t *testing.T) {
 			for i := range fd {
 				fd[i] = (plus[i] - minus[i]) / (2 * eps)
 			}
-			if e := maxRelErr(jdw, fd); !(e <= 1e-6) {
+			e := linalg.MaxRelError(jdw, fd)
+			t.Logf("linearized J dw vs central differences (float64): max relative error %.3g", e)
+			if !(e <= 1e-6) {
 				t.Errorf("linearized J dw vs central differences: max relative error %.3g > 1e-6", e)
 			}
-			if e := maxRelErr(f0, eval(f.context(dtypes.Float64, 0, false), layers.Eval, x64)); !(e <= 1e-12) {
+			if e := linalg.MaxRelError(f0, eval(f.context(dtypes.Float64, 0, false), layers.Eval, x64)); !(e <= 1e-12) {
 				t.Errorf("linearized f0 differs from the network by %.3g", e)
 			}
 
@@ -215,7 +208,9 @@ func TestLayerGraphs(t *testing.T) {
 				}
 				return []*Node{j, layers.JVPByDoubleVJP(logits(ctx, x), values, tangents)}
 			}).MustExec(f.input(dtypes.Float32))
-			if e := maxRelErr(float64sOf(out[0]), float64sOf(out[1])); !(e <= 1e-5) {
+			e = linalg.MaxRelError(float64sOf(out[0]), float64sOf(out[1]))
+			t.Logf("linearized J dw vs double-VJP (float32): max relative error %.3g", e)
+			if !(e <= 1e-5) {
 				t.Errorf("linearized J dw vs double-VJP (float32): max relative error %.3g > 1e-5", e)
 			}
 

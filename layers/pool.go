@@ -30,8 +30,10 @@ type AvgPool2D struct {
 type GlobalAvgPool struct{}
 
 // BilinearPool is square-root-normalized bilinear pooling (B-LQF, paper
-// Sec. 4.2): Sigma = (1/HW) sum_p h_p h_p^T, features sqrt(Sigma),
-// [H, W, C] -> [C*C]; see bilinearPool.
+// Sec. 4.2, Appendix A.2): Sigma = (1/HW) sum_p h_p h_p^T, features
+// sqrt(Sigma), [H, W, C] -> [C*C], linearized by eq. 14; see bilinearPool.
+// Sigma is the uncentered second moment of the positions' features: the
+// paper's eq. 13 centres them first (a covariance), which lqf does not.
 type BilinearPool struct{}
 
 func init() {

@@ -5,10 +5,10 @@
 // and J, and sets the problem up: model.Kernel) and everything above it
 // build on it.
 //
-// Equation numbers are the paper's (Achille et al., LQF, CVPR 2021; see
-// shared/paper/lqf-notes.md). The network linearized at the pretrained
+// Equation numbers are the paper's (Achille et al., "LQF: Linear Quadratic
+// Fine-Tuning", CVPR 2021). The network linearized at the pretrained
 // weights w0 is f_lin(x) = f0(x) + J(x) dw (eq. 1). lqf writes the loss of
-// eq. 3 as a mean over the N training samples plus the L2 term,
+// eq. 3 (Sec. 3.1) as a mean over the N training samples plus the L2 term,
 //
 //	L(dw) = (1/N) ||J dw - R||^2 + lambda/2 ||dw||^2,  R = alpha Y - f0(X),
 //
@@ -33,9 +33,10 @@
 // the normal equations ((2/N) J^T J + lambda I) dw = (2/N) J^T R with
 // Gauss-Newton products (model.GaussNewton.SolveCG). SymEigen is the
 // symmetric eigendecomposition behind K-FAC's inverse factors, the lambda
-// path of package weightdecay (eq. 10-12) and the leverages of attribution
-// (eq. 7-8). MaxRelError and RelDistance are the relative errors lqf's
-// checks and tests compare with, under one rule for zeros and NaN.
+// path of package weightdecay (eq. 10-12, Appendix A.1) and the leverages
+// of attribution (eq. 7-8, Appendix A.3). MaxRelError and RelDistance are
+// the relative errors lqf's checks and tests compare with, under one rule
+// for zeros and NaN.
 //
 // Built with -tags openblas (and CGO_LDFLAGS="-lopenblas -llapacke"),
 // gonum's BLAS and LAPACK calls, and SymEigen, run on OpenBLAS and LAPACK

@@ -23,8 +23,7 @@ const (
 	// AvgPooling is global average pooling: [B, H, W, C] -> [B, C].
 	AvgPooling Pooling = "avg"
 	// BilinearPooling is square-root-normalized bilinear pooling (B-LQF,
-	// paper Sec. 4.2): Sigma = (1/HW) sum_p h_p h_p^T, features sqrt(Sigma),
-	// [B, H, W, C] -> [B, C*C].
+	// paper Sec. 4.2, Appendix A.2): see layers.BilinearPool.
 	BilinearPooling Pooling = "bilinear"
 )
 

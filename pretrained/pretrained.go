@@ -1,11 +1,14 @@
 // Package pretrained embeds the backbones lqf ships: a small ResNet-style
 // network pretrained by `lqf pretrain` on the source task (Fashion-MNIST
-// classes 0-4 and MNIST digits 0-4), once with ReLU and once more after one
-// further epoch with Leaky-ReLU (paper A.2). record.json says how they were
-// made: command, seed, wall time and source test accuracy.
+// classes 0-4 and MNIST digits 0-4; the paper's ResNet-50 on ImageNet,
+// Sec. 4 and Appendix A.2), once with ReLU and once more after one further
+// epoch with Leaky-ReLU (paper Sec. 3.3, Appendix A.2). record.json says
+// how they were made: command, seed, wall time and source test accuracy.
 //
 // NLFT, FC and GaF start from the ReLU backbone; LQF starts from the
-// Leaky-ReLU one, whose Jacobian has no dead units.
+// Leaky-ReLU one, whose Jacobian has no dead units (Sec. 3.3). It holds
+// none of the paper's equations: it holds the weights w0 that eq. 1
+// linearizes around.
 package pretrained
 
 import (

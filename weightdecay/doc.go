@@ -1,5 +1,6 @@
 // Package weightdecay tunes the L2 coefficient lambda of LQF exactly, in
-// kernel form, from one eigendecomposition of the empirical NTK.
+// kernel form, from one eigendecomposition of the empirical NTK (paper
+// Appendix A.1, "Tuning weight-decay": eq. 10-12 and Fig. 8).
 //
 // LQF's mean-form objective on N training samples with C outputs each,
 //
@@ -11,24 +12,27 @@
 // K = U diag(s) U^T:
 //
 //   - Path gives a(lambda) = U diag(1/(s + rho)) U^T R and dw*(lambda) for
-//     every lambda, and Path.On / Path.Validation prepare a cross kernel
-//     Kx [T*C, N*C] as Kx U, so predictions Kx a(lambda) cost
+//     every lambda (eq. 10), and Path.On / Path.Validation prepare a cross
+//     kernel Kx [T*C, N*C] as Kx U, so predictions Kx a(lambda) cost
 //     O(T*C * N*C) per lambda.
-//   - Without a validation set: exact sample-level leave-one-out residuals
-//     e_I = [(A^-1)_II]^-1 a_I (A = K + rho I, C x C blocks) and their score
-//     (Path.LOO), and generalized cross-validation (Path.GCV), each chosen
-//     over a grid by Path.ChooseLOO and Path.ChooseGCV (LogGrid).
+//   - Without a validation set (not in the paper, which leaves leave-one-out
+//     cross-validation to future work, Sec. 5): exact sample-level
+//     leave-one-out residuals e_I = [(A^-1)_II]^-1 a_I (A = K + rho I,
+//     C x C blocks) and their score (Path.LOO), and generalized
+//     cross-validation (Path.GCV), each chosen over a grid by
+//     Path.ChooseLOO and Path.ChooseGCV (LogGrid).
 //   - With M validation samples, Validation.Loss is
-//     L_val = (1/M) ||Kx a - R_v||^2 and Validation.Hypergradient its exact
-//     derivative dL_val/dlambda = -(N/M) (Kx a - R_v)^T Kx (K + rho I)^-1 a
-//     (paper eq. 10-12 in kernel form); Validation.Search minimizes L_val in
-//     log lambda on it, and Validation.Choose over a grid.
-//   - HypergradientKFAC is the same derivative with K-FAC curvature,
-//     d dw*/dlambda ~= -(F_kfac + lambda I)^-1 dw*, for when the kernel is
-//     too large (F = (2/N) J^T J, kfac.DampedInverse).
+//     L_val = (1/M) ||Kx a - R_v||^2 (eq. 11) and Validation.Hypergradient
+//     its exact derivative
+//     dL_val/dlambda = -(N/M) (Kx a - R_v)^T Kx (K + rho I)^-1 a (eq. 12 in
+//     kernel form); Validation.Search minimizes L_val in log lambda on it,
+//     and Validation.Choose over a grid.
+//   - HypergradientKFAC is eq. 12 with K-FAC curvature, as the paper
+//     suggests: d dw*/dlambda ~= -(F_kfac + lambda I)^-1 dw*, for when the
+//     kernel is too large (F = (2/N) J^T J, kfac.DampedInverse).
 //   - WarmStart re-solves (K + rho I) a = R by conjugate gradients started
 //     at the solution for another lambda and counts the iterations saved
-//     over a start at zero (paper Fig. 8).
+//     over a start at zero (the warm start of paper Fig. 8).
 //
 // What is checked (weightdecay tests, on the NTK of a small network on real
 // mnist-5-9 images): the path equals fresh Cholesky solves and

@@ -2,6 +2,10 @@
 // Leaky-ReLU network (a few hundred parameters, so brute-force Jacobians,
 // Fisher matrices and retraining stay cheap) with a new head for a task's
 // classes, and real images of that task.
+//
+// It holds none of the paper's equations: it is the problem on which tests
+// compare the closed form (eq. 4), K-FAC (Sec. 3.2), attribution (eq. 7-8)
+// and the lambda hypergradient (eq. 10-12) with brute force.
 package lqftest
 
 import (

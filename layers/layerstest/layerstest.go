@@ -2,6 +2,10 @@
 // the tests of every package that takes a layers.Net (layers' own rules,
 // K-FAC, influence): networks as data must work on any graph, not only on
 // the ResNet that model.Config builds.
+//
+// It holds none of the paper's equations: its graphs are where the
+// linearization of eq. 1, K-FAC (Sec. 3.2) and the attribution of
+// eq. 7-8 are tested beyond the default backbone.
 package layerstest
 
 import "github.com/lqf-go/lqf/layers"

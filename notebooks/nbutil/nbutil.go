@@ -1,5 +1,9 @@
 // Package nbutil holds small helpers for lqf notebooks run with the GoNB
 // kernel: quick-mode detection and rendering of tables and plots.
+//
+// It holds none of the paper's equations: the notebooks it serves show
+// lqf's linearization, curvature, attribution and its reproductions of the
+// paper's figures and tables.
 package nbutil
 
 import (
