@@ -11,7 +11,7 @@ import (
 )
 
 func init() {
-	register(command{"check", "numerical self-checks: jvp (linearized pass vs finite differences and double-VJP), closed-form (iterative vs exact LQF), kfac (epochs of K-FAC vs SGD), hypergradient (dL_val/dlambda vs finite differences)", runCheck})
+	register(command{"check", "numerical self-checks: jvp (linearized pass vs finite differences and double-VJP), closed-form (iterative vs exact LQF), kfac (epochs of K-FAC vs SGD), hypergradient (dL_val/dlambda vs finite differences), onnx (an imported network vs PyTorch's outputs, JVP and gradient)", runCheck})
 }
 
 // Bounds of `lqf check jvp`.
@@ -33,9 +33,12 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "hypergradient" {
 		return runCheckHypergradient(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "onnx" {
+		return runCheckONNX(args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "jvp" {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fmt.Fprintln(stderr, "Usage: lqf check jvp|closed-form|kfac|hypergradient [flags]   (lqf check jvp --help)")
+			fmt.Fprintln(stderr, "Usage: lqf check jvp|closed-form|kfac|hypergradient|onnx [flags]   (lqf check jvp --help)")
 			return nil
 		}
 		return usagef("want a check name: lqf check jvp, closed-form, kfac or hypergradient")

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/lqf-go/lqf/finetune"
 	"github.com/lqf-go/lqf/kfac"
 	"github.com/lqf-go/lqf/model"
+	"github.com/lqf-go/lqf/onnx"
 	"github.com/lqf-go/lqf/pretrained"
 )
 
@@ -328,7 +330,14 @@ func loadBackbone(be backends.Backend, s string) (*model.Network, error) {
 		return pretrained.Load(be, model.LeakyReLU)
 	}
 	if _, err := os.Stat(s); err != nil {
-		return nil, usagef("--backbone %q: not relu, leaky or a readable checkpoint file (%v)", s, err)
+		return nil, usagef("--backbone %q: not relu, leaky, a readable checkpoint or ONNX file (%v)", s, err)
+	}
+	if strings.EqualFold(filepath.Ext(s), ".onnx") {
+		n, _, err := model.LoadONNX(be, s, onnx.Options{})
+		if err != nil {
+			return nil, usagef("--backbone %v", err)
+		}
+		return n, nil
 	}
 	return model.LoadCheckpoint(be, s, nil)
 }

@@ -140,6 +140,12 @@ func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 
 // parseFlags parses args and rejects stray positional arguments.
 func parseFlags(fs *flag.FlagSet, args []string) error {
+	return parseFlagsAndArgs(fs, args, 0)
+}
+
+// parseFlagsAndArgs is parseFlags for a command that takes exactly want
+// arguments after its flags (fs.Arg(0), ...).
+func parseFlagsAndArgs(fs *flag.FlagSet, args []string, want int) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			u := usages[fs]
@@ -150,8 +156,14 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		}
 		return usageError{err.Error() + "; run with --help for the flags"}
 	}
-	if fs.NArg() > 0 {
+	switch {
+	case want == 0 && fs.NArg() > 0:
 		return usagef("unexpected argument %q; flags start with --", fs.Arg(0))
+	case fs.NArg() > want:
+		return usagef("unexpected argument %q after %d; flags go before the arguments", fs.Arg(want), want)
+	case fs.NArg() < want:
+		u := usages[fs]
+		return usagef("missing argument: usage: lqf %s", u.synopsis)
 	}
 	return nil
 }
