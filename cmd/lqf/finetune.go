@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -33,7 +34,9 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	methods := fs.String("method", "nlft,fc", "comma-separated methods: nlft (all layers), lqf (linearized, MSE), lqf-fc (LQF of the classifier), gaf (linearized, cross-entropy), fc (linear probe)")
 	lossName := fs.String("loss", "", "loss: ce or mse (targets scaled by --alpha); default: mse for lqf and lqf-fc, ce otherwise")
 	alpha := fs.Float64("alpha", model.DefaultAlpha, "MSE target scale")
-	backboneFlag := fs.String("backbone", "", "embedded backbone (relu or leaky) or a checkpoint file from lqf pretrain; default: leaky for lqf and lqf-fc, relu otherwise")
+	backboneFlag := fs.String("backbone", "", "embedded backbone (relu or leaky), a checkpoint file from lqf pretrain or an ONNX file; default: leaky for lqf and lqf-fc, relu otherwise")
+	cut := fs.String("cut", "", "ONNX backbone: the tensor (a node output) whose value feeds the new classifier (default: the input of the last Gemm/MatMul; see lqf inspect)")
+	leaky := fs.Float64("leaky", 0, "checkpoint or ONNX backbone: lqf and lqf-fc start from it with every ReLU swapped for Leaky-ReLU of this slope (paper Sec. 3.3); 0: as given")
 	shots := fs.Int("shots", 0, "training samples per class (0: all, then --max-train)")
 	maxTrain := fs.Int("max-train", 500, "cap on training samples, balanced over classes (0: no cap)")
 	valPerClass := fs.Int("val-per-class", 100, "validation samples per class, for the grid search")
@@ -148,11 +151,20 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	if *epochs < 0 {
 		return usagef("--epochs %g: must be >= 0", *epochs)
 	}
+	if *cut != "" && !isONNX(*backboneFlag) {
+		return usagef("--cut %q: applies to an ONNX --backbone only", *cut)
+	}
+	if *leaky < 0 || *leaky >= 1 || (*leaky > 0 && !isFile(*backboneFlag)) {
+		return usagef("--leaky %g: give a slope in (0, 1) with a checkpoint or ONNX --backbone (the embedded leaky backbone already has one)", *leaky)
+	}
 	be, err := startBackend()
 	if err != nil {
 		return err
 	}
 	backbones := map[string]*model.Network{}
+	// swapped: the backbones whose ReLUs --leaky turned into Leaky-ReLU,
+	// by name, with the network they came from.
+	swapped := map[string]*model.Network{}
 	backboneFor := func(m finetune.Method) (string, *model.Network, error) {
 		name := *backboneFlag
 		if name == "" {
@@ -161,15 +173,26 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 				name = "leaky"
 			}
 		}
-		if n, ok := backbones[name]; ok {
-			return name, n, nil
+		swap := *leaky > 0 && m.Activation() == model.LeakyReLU
+		key := name
+		if swap {
+			key = fmt.Sprintf("%s (leaky-relu %g)", name, *leaky)
 		}
-		n, err := loadBackbone(be, name)
+		if n, ok := backbones[key]; ok {
+			return key, n, nil
+		}
+		n, err := loadBackboneWith(be, name, onnx.Options{Cut: *cut})
 		if err == nil && *pooling != string(model.AvgPooling) {
 			n, err = n.WithPooling(model.Pooling(*pooling))
 		}
-		backbones[name] = n
-		return name, n, err
+		if err == nil && swap {
+			orig := n
+			if n, err = orig.WithLeakySlope(model.LeakyReLU, *leaky); err == nil {
+				swapped[key] = orig
+			}
+		}
+		backbones[key] = n
+		return key, n, err
 	}
 	for _, m := range ms { // check every backbone before the long work
 		if _, _, err := backboneFor(m); err != nil {
@@ -192,6 +215,17 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 		name, n, _ := backboneFor(m)
 		if err := n.CheckSet(splits.Train); err != nil {
 			return usagef("--backbone %s: %v", name, err)
+		}
+	}
+	// The effect of --leaky on the backbone: relative RMS change of its
+	// features on the training images.
+	featureChange := map[string]float64{}
+	for key, orig := range swapped {
+		if featureChange[key], err = relativeFeatureChange(be, orig, backbones[key], splits.Train); err != nil {
+			return err
+		}
+		if !*quiet {
+			fmt.Fprintf(stderr, "%s: swapping ReLU for Leaky-ReLU changes the features of the training images by %.3g (relative RMS)\n", key, featureChange[key])
 		}
 	}
 	var progress io.Writer
@@ -241,7 +275,7 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 		case o.Curvature != nil:
 			optName = "sgd+kfac"
 		}
-		results = append(results, methodResult{res, name, optName, *pooling, ablations})
+		results = append(results, methodResult{res, name, optName, *pooling, ablations, featureChange[name]})
 	}
 	var rows [][]string
 	for _, r := range results {
@@ -285,6 +319,10 @@ type methodResult struct {
 	Optimizer string   `json:"optimizer"`
 	Pooling   string   `json:"pooling"`
 	Ablations []string `json:"ablations,omitempty"`
+	// LeakyFeatureChange is, with --leaky, the relative RMS change of the
+	// backbone's features on the training images when its ReLUs became
+	// Leaky-ReLU.
+	LeakyFeatureChange float64 `json:"leaky_feature_change,omitempty"`
 }
 
 // finetuneJSON is the --json document: with one method, its result with the
@@ -323,6 +361,47 @@ func parseFloats(s, flagName string) ([]float64, error) {
 
 // loadBackbone resolves --backbone: "relu" or "leaky" (embedded) or a file.
 func loadBackbone(be backends.Backend, s string) (*model.Network, error) {
+	return loadBackboneWith(be, s, onnx.Options{})
+}
+
+// isONNX reports whether a --backbone value names an ONNX file.
+func isONNX(s string) bool { return strings.EqualFold(filepath.Ext(s), ".onnx") }
+
+// isFile reports whether a --backbone value names a file rather than an
+// embedded backbone.
+func isFile(s string) bool {
+	switch s {
+	case "", "relu", "leaky", "leaky-relu":
+		return false
+	}
+	return true
+}
+
+// relativeFeatureChange is ||F1 - F0|| / ||F0|| over the features of set
+// under networks a (F0) and b (F1).
+func relativeFeatureChange(be backends.Backend, a, b *model.Network, set *data.Set) (float64, error) {
+	f0, err := a.Features(be, set)
+	if err != nil {
+		return 0, err
+	}
+	f1, err := b.Features(be, set)
+	if err != nil {
+		return 0, err
+	}
+	var num, den float64
+	for i := range f0 {
+		d := float64(f1[i]) - float64(f0[i])
+		num += d * d
+		den += float64(f0[i]) * float64(f0[i])
+	}
+	if den == 0 {
+		return math.Inf(1), nil
+	}
+	return math.Sqrt(num / den), nil
+}
+
+// loadBackboneWith is loadBackbone with the options of an ONNX import.
+func loadBackboneWith(be backends.Backend, s string, opts onnx.Options) (*model.Network, error) {
 	switch s {
 	case "relu":
 		return pretrained.Load(be, model.ReLU)
@@ -332,8 +411,8 @@ func loadBackbone(be backends.Backend, s string) (*model.Network, error) {
 	if _, err := os.Stat(s); err != nil {
 		return nil, usagef("--backbone %q: not relu, leaky, a readable checkpoint or ONNX file (%v)", s, err)
 	}
-	if strings.EqualFold(filepath.Ext(s), ".onnx") {
-		n, _, err := model.LoadONNX(be, s, onnx.Options{})
+	if isONNX(s) {
+		n, _, err := model.LoadONNX(be, s, opts)
 		if err != nil {
 			return nil, usagef("--backbone %v", err)
 		}

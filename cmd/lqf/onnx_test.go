@@ -129,3 +129,42 @@ func TestBadONNXGivesOneLine(t *testing.T) {
 		}
 	}
 }
+
+// TestFinetuneONNXCutAndLeaky fine-tunes the small CNN from an earlier
+// tensor (--cut: the pooled map, flattened into a new classifier) with its
+// ReLUs swapped for Leaky-ReLU for LQF (--leaky), and checks the swap's
+// reported effect on the features; both flags are usage errors where they
+// do not apply.
+func TestFinetuneONNXCutAndLeaky(t *testing.T) {
+	model := filepath.Join("..", "..", "onnx", "testdata", "smallcnn", "model.onnx")
+	out := filepath.Join(t.TempDir(), "out.json")
+	code, stdout, stderr := runCLI("finetune", "--backbone", model, "--cut", "/pool2/AveragePool_output_0", "--leaky", "0.2",
+		"--method", "lqf", "--task", "mnist-5-9", "--max-train", "20", "--val-per-class", "2", "--max-test", "20",
+		"--epochs", "1", "--lr", "0.01", "--wd", "1e-4", "--quiet", "--json", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s%s", code, stdout, stderr)
+	}
+	var doc struct {
+		Backbone string  `json:"backbone"`
+		Change   float64 `json:"leaky_feature_change"`
+	}
+	raw, _ := os.ReadFile(out)
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	// The small CNN has one ReLU before the cut (and a Leaky-ReLU of slope
+	// 0.1, now 0.2): the features move, but not beyond recognition.
+	if !strings.Contains(doc.Backbone, "leaky-relu 0.2") || !(doc.Change > 1e-4 && doc.Change < 0.5) {
+		t.Errorf("--leaky 0.2: %s", raw)
+	}
+	for _, args := range [][]string{
+		{"finetune", "--cut", "x", "--method", "fc"},
+		{"finetune", "--backbone", "relu", "--leaky", "0.1", "--method", "lqf"},
+		{"finetune", "--backbone", model, "--leaky", "1.5", "--method", "lqf"},
+	} {
+		code, _, stderr := runCLI(args...)
+		if code != 2 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("lqf %s: exit %d, %q; want one usage line", strings.Join(args, " "), code, stderr)
+		}
+	}
+}
