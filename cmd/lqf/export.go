@@ -22,7 +22,7 @@ func init() {
 func runExport(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("export", "export --task T --what features|jacobian|ntk --out DIR [flags]", stderr)
 	taskName := fs.String("task", DefaultTask, "task (see lqf tasks)")
-	what := fs.String("what", "features", "features (penultimate), jacobian (per-sample rows grad_w f_c(x_i)) or ntk (J J^T, train x train and test x train)")
+	what := fs.String("what", "features", "features (penultimate), jacobian (per-sample rows grad_w f_c(x_i)), ntk (J J^T, train x train and test x train) or images (the split's images [N, H, W, C] in [0, 1], e.g. to train another framework on the same data)")
 	out := fs.String("out", "", "output directory (created)")
 	backboneFlag := fs.String("backbone", "leaky", "embedded backbone (relu or leaky) or a checkpoint file")
 	maxTrain := fs.Int("max-train", 200, "training samples, balanced over classes")
@@ -35,8 +35,8 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	if *out == "" {
 		return usagef("--out: give an output directory")
 	}
-	if *what != "features" && *what != "jacobian" && *what != "ntk" {
-		return usagef("--what %q: want features, jacobian or ntk", *what)
+	if *what != "features" && *what != "jacobian" && *what != "ntk" && *what != "images" {
+		return usagef("--what %q: want features, jacobian, ntk or images", *what)
 	}
 	if *maxTrain < 1 || *maxTest < 1 {
 		return usagef("--max-train and --max-test must be >= 1")
@@ -76,6 +76,12 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 		}
 		if err := save("labels_"+part.name, tensors.FromFlatDataAndDimensions(append([]int32(nil), part.set.Labels...), n)); err != nil {
 			return err
+		}
+		if *what == "images" {
+			h, w, ch := part.set.Geometry()
+			if err := save("images_"+part.name, tensors.FromFlatDataAndDimensions(append([]float32(nil), part.set.Images...), n, h, w, ch)); err != nil {
+				return err
+			}
 		}
 		if *what == "features" {
 			f, err := net.Features(be, part.set)

@@ -420,3 +420,45 @@ func TestReproduceMerge(t *testing.T) {
 		t.Errorf("missing --merge dir: exit %d, stderr %q", code, stderr)
 	}
 }
+
+// TestExportImages writes a split's images and labels and reads them back
+// equal to the task's split.
+func TestExportImages(t *testing.T) {
+	dir := t.TempDir()
+	code, _, stderr := runCLI("export", "--task", "mnist-5-9", "--what", "images", "--out", dir, "--max-train", "6", "--max-test", "4", "--quiet")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	task, _ := data.TaskByName("mnist-5-9")
+	sp, err := task.Load(data.SplitOptions{Seed: 1, MaxTrain: 6, ValPerClass: 1, MaxTest: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, part := range []struct {
+		name string
+		set  *data.Set
+	}{{"train", sp.Train}, {"test", sp.Test}} {
+		img, err := numpy.FromNpyFile(filepath.Join(dir, "images_"+part.name+".npy"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lab, err := numpy.FromNpyFile(filepath.Join(dir, "labels_"+part.name+".npy"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := tensors.MustCopyFlatData[float32](img)
+		if d := img.Shape().Dimensions; len(d) != 4 || d[0] != part.set.Len() || d[1] != 28 || d[2] != 28 || d[3] != 1 {
+			t.Fatalf("%s images %v", part.name, d)
+		}
+		for i, v := range part.set.Images {
+			if got[i] != v {
+				t.Fatalf("%s image value %d: %g, want %g", part.name, i, got[i], v)
+			}
+		}
+		for i, l := range tensors.MustCopyFlatData[int32](lab) {
+			if l != part.set.Labels[i] {
+				t.Fatalf("%s label %d: %d, want %d", part.name, i, l, part.set.Labels[i])
+			}
+		}
+	}
+}
