@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
@@ -25,6 +26,10 @@ type SpeedReport struct {
 	// convolutions and the head (layers.Net.MultiplyAccumulates): what a
 	// compute-bound backend approaches, whatever its speed.
 	JVPOverForwardMACs float64 `json:"jvp_over_forward_macs"`
+	// CPUs is runtime.NumCPU() of the measuring process: the size of the
+	// pure-Go backend's worker pool (PyTorch's counterpart is its thread
+	// count, scripts/torch_bench.py --threads).
+	CPUs int `json:"cpus"`
 }
 
 // MeasureSpeed times, on images [batch, H, W, C] (flattened), the plain
@@ -47,7 +52,7 @@ func MeasureSpeed(be backends.Backend, net *Network, images []float32, batch int
 		y[i*arch.NumClasses()+i%arch.NumClasses()] = 1
 	}
 	yt := tensors.FromFlatDataAndDimensions(y, batch, arch.NumClasses())
-	rep := &SpeedReport{Backend: be.Name(), Batch: batch}
+	rep := &SpeedReport{Backend: be.Name(), Batch: batch, CPUs: runtime.NumCPU()}
 	timeIt := func(fn func()) float64 {
 		fn() // compile and warm up
 		start := time.Now()

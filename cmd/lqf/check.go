@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
+	"math"
+	"os"
 	"time"
 
 	"github.com/lqf-go/lqf/data"
@@ -88,17 +92,25 @@ func init() {
 }
 
 func runBench(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench", "bench [--batch 64] [--seconds 3] [--json FILE]", stderr)
-	backboneFlag := fs.String("backbone", "leaky", "embedded backbone (relu or leaky) or a checkpoint file")
+	fs := newFlags("bench", "bench [--backbone FILE] [--batch 64] [--seconds 3] [--images DIR] [--torch FILE] [--json FILE]", stderr)
+	backboneFlag := fs.String("backbone", "leaky", "embedded backbone (relu or leaky), a checkpoint or an ONNX file")
 	batch := fs.Int("batch", 64, "batch size")
 	seconds := fs.Float64("seconds", 3, "minimum measuring time per pass")
 	jsonPath := fs.String("json", "", "write the report as JSON to this file")
 	imagesDir := fs.String("images", "", "take the images from this folder (one sub-folder per class) instead of the source task")
+	torchPath := fs.String("torch", "", "JSON of scripts/torch_bench.py (same network and batch): print PyTorch's numbers and lqf/PyTorch beside lqf's")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *batch < 1 || *seconds <= 0 {
 		return usagef("--batch and --seconds must be positive")
+	}
+	var torch *torchBench
+	if *torchPath != "" {
+		var err error
+		if torch, err = readTorchBench(*torchPath, *batch); err != nil {
+			return err
+		}
 	}
 	be, err := startBackend()
 	if err != nil {
@@ -120,6 +132,14 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		images = splits.Train
+		// The source task's images are 28x28x1; a network with another input
+		// geometry (an imported ResNet-18 takes 32x32x3) gets them resampled
+		// to its own, since only the timing matters here, not the pixels.
+		if net.CheckSet(images) != nil {
+			if images, err = data.Resample(images, inputGeometry(net)); err != nil {
+				return fmt.Errorf("resampling the source images to the network's input: %w", err)
+			}
+		}
 	}
 	if images.Len() < *batch {
 		return usagef("--batch %d: only %d images", *batch, images.Len())
@@ -131,15 +151,100 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	table(stdout, []string{"pass", "ms/image"}, [][]string{
-		{"forward (frozen BN)", fmt.Sprintf("%.4g", rep.ForwardMS)},
-		{"linearized forward f0 + J dw", fmt.Sprintf("%.4g", rep.LinearizedMS)},
-		{"NLFT step (fwd+bwd+update)", fmt.Sprintf("%.4g", rep.NLFTStepMS)},
-		{"LQF step (linearized fwd+bwd+update)", fmt.Sprintf("%.4g", rep.LQFStepMS)},
-	})
-	fmt.Fprintf(stdout, "jvp_over_forward %.2f (%.2f in multiply-accumulates), lqf_step_over_nlft_step %.2f (backend %s, batch %d)\n",
-		rep.JVPOverForward, rep.JVPOverForwardMACs, rep.LQFOverNLFT, rep.Backend, rep.Batch)
-	return writeJSON(*jsonPath, rep)
+	lqfMS := []float64{rep.ForwardMS, rep.LinearizedMS, rep.NLFTStepMS, rep.LQFStepMS}
+	passes := []string{"forward (frozen BN)", "linearized forward f0 + J dw", "NLFT step (fwd+bwd+update)", "LQF step (linearized fwd+bwd+update)"}
+	out := benchReport{SpeedReport: rep}
+	if torch == nil {
+		rows := make([][]string, len(passes))
+		for i, p := range passes {
+			rows[i] = []string{p, fmt.Sprintf("%.4g", lqfMS[i])}
+		}
+		table(stdout, []string{"pass", "ms/image"}, rows)
+	} else {
+		torchMS := torch.ms()
+		r := make([]float64, len(passes))
+		rows := make([][]string, len(passes))
+		for i, p := range passes {
+			r[i] = lqfMS[i] / torchMS[i]
+			rows[i] = []string{p, fmt.Sprintf("%.4g", lqfMS[i]), fmt.Sprintf("%.4g", torchMS[i]), fmt.Sprintf("%.2f", r[i])}
+		}
+		table(stdout, []string{"pass", "lqf ms/image", "PyTorch ms/image", "lqf/PyTorch"}, rows)
+		out.Torch = torch.raw
+		out.LQFOverTorch = &passRatios{Forward: r[0], Linearized: r[1], NLFTStep: r[2], LQFStep: r[3]}
+	}
+	fmt.Fprintf(stdout, "jvp_over_forward %.2f (%.2f in multiply-accumulates), lqf_step_over_nlft_step %.2f (backend %s, batch %d, %d CPUs)\n",
+		rep.JVPOverForward, rep.JVPOverForwardMACs, rep.LQFOverNLFT, rep.Backend, rep.Batch, rep.CPUs)
+	if torch != nil {
+		fmt.Fprintf(stdout, "PyTorch %s (%s, %d threads, JVP by %s): jvp_over_forward %.2f, lqf_step_over_nlft_step %.2f\n",
+			torch.TorchVersion, torch.Backend, torch.Threads, torch.JVPMethod, torch.JVPOverForward, torch.LQFOverNLFT)
+	}
+	return writeJSON(*jsonPath, out)
+}
+
+// benchReport is the JSON of `lqf bench`: lqf's SpeedReport and, with
+// --torch, PyTorch's report as read and the ratios lqf/PyTorch per pass.
+type benchReport struct {
+	*model.SpeedReport
+	Torch        json.RawMessage `json:"torch,omitempty"`
+	LQFOverTorch *passRatios     `json:"lqf_over_torch,omitempty"`
+}
+
+// passRatios holds one number per timed pass (here lqf's ms per image over
+// PyTorch's).
+type passRatios struct {
+	Forward    float64 `json:"forward"`
+	Linearized float64 `json:"linearized_forward"`
+	NLFTStep   float64 `json:"nlft_step"`
+	LQFStep    float64 `json:"lqf_step"`
+}
+
+// torchBench is the report of scripts/torch_bench.py: the keys of
+// model.SpeedReport, plus the PyTorch version, thread count and JVP method.
+type torchBench struct {
+	Backend        string  `json:"backend"`
+	Batch          int     `json:"batch"`
+	Threads        int     `json:"threads"`
+	TorchVersion   string  `json:"torch_version"`
+	JVPMethod      string  `json:"jvp_method"`
+	ForwardMS      float64 `json:"forward_ms_per_image"`
+	LinearizedMS   float64 `json:"linearized_forward_ms_per_image"`
+	NLFTStepMS     float64 `json:"nlft_step_ms_per_image"`
+	LQFStepMS      float64 `json:"lqf_step_ms_per_image"`
+	JVPOverForward float64 `json:"jvp_over_forward"`
+	LQFOverNLFT    float64 `json:"lqf_step_over_nlft_step"`
+	raw            json.RawMessage
+}
+
+func (t *torchBench) ms() []float64 {
+	return []float64{t.ForwardMS, t.LinearizedMS, t.NLFTStepMS, t.LQFStepMS}
+}
+
+// readTorchBench reads and checks a --torch file before any work starts:
+// every failure is a usage error (one line, exit status 2).
+func readTorchBench(path string, batch int) (*torchBench, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usagef("--torch: %v", err)
+	}
+	var t torchBench
+	if err := json.Unmarshal(b, &t); err != nil {
+		return nil, usagef("--torch %s: not the JSON of scripts/torch_bench.py: %v", path, err)
+	}
+	for i, v := range t.ms() {
+		if !(v > 0) || math.IsInf(v, 0) {
+			key := []string{"forward_ms_per_image", "linearized_forward_ms_per_image", "nlft_step_ms_per_image", "lqf_step_ms_per_image"}[i]
+			return nil, usagef("--torch %s: %s missing or not positive; want the JSON of scripts/torch_bench.py", path, key)
+		}
+	}
+	if t.Batch != batch {
+		return nil, usagef("--torch %s: measured at batch %d, not --batch %d; per-image times depend on the batch", path, t.Batch, batch)
+	}
+	var c bytes.Buffer
+	if err := json.Compact(&c, b); err != nil {
+		return nil, usagef("--torch %s: %v", path, err)
+	}
+	t.raw = c.Bytes()
+	return &t, nil
 }
 
 func runCheckClosedForm(args []string, stdout, stderr io.Writer) error {
