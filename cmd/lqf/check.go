@@ -201,18 +201,11 @@ type passRatios struct {
 // torchBench is the report of scripts/torch_bench.py: the keys of
 // model.SpeedReport, plus the PyTorch version, thread count and JVP method.
 type torchBench struct {
-	Backend        string  `json:"backend"`
-	Batch          int     `json:"batch"`
-	Threads        int     `json:"threads"`
-	TorchVersion   string  `json:"torch_version"`
-	JVPMethod      string  `json:"jvp_method"`
-	ForwardMS      float64 `json:"forward_ms_per_image"`
-	LinearizedMS   float64 `json:"linearized_forward_ms_per_image"`
-	NLFTStepMS     float64 `json:"nlft_step_ms_per_image"`
-	LQFStepMS      float64 `json:"lqf_step_ms_per_image"`
-	JVPOverForward float64 `json:"jvp_over_forward"`
-	LQFOverNLFT    float64 `json:"lqf_step_over_nlft_step"`
-	raw            json.RawMessage
+	model.SpeedReport
+	Threads      int    `json:"threads"`
+	TorchVersion string `json:"torch_version"`
+	JVPMethod    string `json:"jvp_method"`
+	raw          json.RawMessage
 }
 
 func (t *torchBench) ms() []float64 {
