@@ -28,7 +28,23 @@ func init() {
 			"is far more stable than NLFT's, its error varying less over an eta x batch-size grid (paper Fig. 1).",
 		Run:       runFig1,
 		Summarize: summarizeFig1,
+		Judge:     judgeFig1,
 	})
+}
+
+// judgeFig1 tests Table 1's part of the claim and the sensitivity: the
+// best effective learning rate's spread over tasks (which needs at least
+// two tasks: full mode; quick mode runs one) and the error's range over
+// the grid.
+func judgeFig1(v Measured) Verdict {
+	parts := []ClaimPart{comparisonPart(v)}
+	l, n := v.Get("mean_range/lqf"), v.Get("mean_range/nlft")
+	if v.Has("best_elr_span/lqf") {
+		ls, ns := v.Get("best_elr_span/lqf"), v.Get("best_elr_span/nlft")
+		parts = append(parts, part(ls < ns, "LQF's best effective learning rate varies less over tasks than NLFT's (%.3gx vs %.3gx)", ls, ns))
+	}
+	parts = append(parts, part(l < n, "LQF's validation error varies less over the eta x batch grid than NLFT's (range %.3f vs %.3f)", l, n))
+	return verdictOf(parts...)
 }
 
 // fig1Methods are the methods of the sensitivity grid.
@@ -53,14 +69,14 @@ type fig1Config struct {
 func fig1Settings(quick bool) fig1Config {
 	if quick {
 		return fig1Config{
-			Tasks:    []string{"fashion-5-9"},
+			Tasks:    []string{nearTask},
 			MaxTrain: 40, ValPerClass: 10, MaxTest: 50, Epochs: 8, WeightDecay: 1e-4,
 			Etas:    map[finetune.Method][]float64{finetune.NLFT: {0.03, 0.003}, finetune.LQF: {0.001, 0.0001}},
 			Batches: []int{8, 20},
 		}
 	}
 	return fig1Config{
-		Tasks:    []string{"fashion-5-9", "fashion", "mnist-rot90"},
+		Tasks:    []string{nearTask, "fashion", farTask},
 		MaxTrain: 500, ValPerClass: 100, MaxTest: 500, Epochs: 10, WeightDecay: 1e-4,
 		Etas: map[finetune.Method][]float64{
 			finetune.NLFT: {0.1, 0.03, 0.01, 0.003},
@@ -90,8 +106,8 @@ type fig1Point struct {
 // fig1Result is one seed of Fig. 1: Table 1's errors (left) and the grid
 // (right).
 type fig1Result struct {
-	Table1 *table1Result `json:"table1"`
-	Grid   []fig1Point   `json:"grid"`
+	Table1 *comparisonResult `json:"table1"`
+	Grid   []fig1Point       `json:"grid"`
 }
 
 // effectiveLR is the paper's effective learning rate eta / ((1 - m) b).
@@ -101,29 +117,25 @@ func effectiveLR(eta, momentum float64, batch int) float64 {
 
 func runFig1(env *Env, seed uint64) (any, error) {
 	res := fig1Result{}
-	if t, ok := siblingTable1(env, "table1", seed); ok {
+	if t, ok := cachedComparison(env, "table1", seed); ok {
 		env.Logf("fig1 seed %d: reusing the result of table1", seed)
 		res.Table1 = t
 	} else {
-		t, err := computeTable1(env, seed)
+		t, err := computeComparison(env, seed)
 		if err != nil {
 			return nil, err
 		}
 		res.Table1 = t
 	}
 	cfg := fig1Settings(env.Quick)
-	backbones, err := table1Backbones(env.Backend)
+	backbones, err := loadBackbones(env.Backend)
 	if err != nil {
 		return nil, err
 	}
 	for _, name := range cfg.Tasks {
-		task, err := data.TaskByName(name)
+		_, splits, err := loadTask(name, data.SplitOptions{Seed: seed, MaxTrain: cfg.MaxTrain, ValPerClass: cfg.ValPerClass, MaxTest: cfg.MaxTest})
 		if err != nil {
 			return nil, err
-		}
-		splits, err := task.Load(data.SplitOptions{Seed: seed, MaxTrain: cfg.MaxTrain, ValPerClass: cfg.ValPerClass, MaxTest: cfg.MaxTest})
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		chance := 1 - 1/float64(splits.Train.NumClasses)
 		// LQF's Jacobian features are the same at every (eta, batch).
@@ -133,7 +145,7 @@ func runFig1(env *Env, seed uint64) (any, error) {
 			o.Seed, o.Epochs, o.WeightDecays = seed, cfg.Epochs, []float64{cfg.WeightDecay}
 			o.JacobianCache = jacobians
 			if m == finetune.LQF {
-				o.Curvature = table1KFAC(seed) // one per task and seed
+				o.Curvature = memoKFAC(seed) // one per task and seed
 			}
 			for _, b := range cfg.Batches {
 				for _, eta := range cfg.Etas[m] {
@@ -262,14 +274,14 @@ func summarizeFig1(env *Env, raw []json.RawMessage) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	var t1 []table1Result
+	var t1 []comparisonResult
 	for i, r := range results {
 		if r.Table1 == nil {
 			return nil, fmt.Errorf("seed result %d has no table1 errors", i+1)
 		}
 		t1 = append(t1, *r.Table1)
 	}
-	st, err := collectTable1(t1)
+	st, err := collectComparison(t1)
 	if err != nil {
 		return nil, err
 	}
@@ -297,10 +309,10 @@ func summarizeFig1(env *Env, raw []json.RawMessage) (*Summary, error) {
 			return nil, err
 		}
 		left.Add(box)
-		names = append(names, table1Label(m))
-		med := table1Median(r)
+		names = append(names, methodLabel(m))
+		med := median(r)
 		s.Values["median_relative/"+string(m)] = med
-		relParts = append(relParts, fmt.Sprintf("%s %+.0f%%", table1Label(m), 100*(med-1)))
+		relParts = append(relParts, fmt.Sprintf("%s %+.0f%%", methodLabel(m), 100*(med-1)))
 		if skipped > 0 {
 			s.Values["skipped_tasks/"+string(m)] = float64(skipped)
 		}
@@ -328,7 +340,7 @@ func summarizeFig1(env *Env, raw []json.RawMessage) (*Summary, error) {
 				continue
 			}
 			sv := fig1Spread(cs)
-			ser := figure.Series{Name: fmt.Sprintf("%s, %s", table1Label(m), t), Dashed: m == finetune.NLFT}
+			ser := figure.Series{Name: fmt.Sprintf("%s, %s", methodLabel(m), t), Dashed: m == finetune.NLFT}
 			for _, c := range cs {
 				mean, std := MeanStd(c.val)
 				ser.X, ser.Y, ser.Err = append(ser.X, c.elr), append(ser.Y, mean), append(ser.Err, std)
@@ -343,7 +355,7 @@ func summarizeFig1(env *Env, raw []json.RawMessage) (*Summary, error) {
 			excess[m] = append(excess[m], sv.excess...)
 			s.Values[fmt.Sprintf("range/%s/%s", t, m)] = rng
 			s.Values[fmt.Sprintf("best_elr/%s/%s", t, m)] = sv.best.elr
-			s.Rows = append(s.Rows, []string{t, table1Label(m), fmt.Sprintf("%g", sv.best.eta), fmt.Sprint(sv.best.batch),
+			s.Rows = append(s.Rows, []string{t, methodLabel(m), fmt.Sprintf("%g", sv.best.eta), fmt.Sprint(sv.best.batch),
 				fmt.Sprintf("%.3g", sv.best.elr), fmt.Sprintf("%.4f", sv.minErr), fmt.Sprintf("%.4f", sv.maxErr),
 				fmt.Sprintf("%.4f", rng), fmt.Sprintf("%.4f", sv.stdErr), fmt.Sprintf("%d/%d", sv.diverged, sv.points*len(results))})
 		}
@@ -353,7 +365,7 @@ func summarizeFig1(env *Env, raw []json.RawMessage) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	table1Headroom(right, 1.4)
+	figure.Headroom(right, 1.4)
 	rightName := "fig1-right.png"
 	if err := figure.SavePlot(right, 400, 280, env.Path(rightName)); err != nil {
 		return nil, err
@@ -389,7 +401,7 @@ func summarizeFig1(env *Env, raw []json.RawMessage) (*Summary, error) {
 	lqfNear := float64(near[finetune.LQF]) / float64(points[finetune.LQF])
 	nlftNear := float64(near[finetune.NLFT]) / float64(points[finetune.NLFT])
 	s.Values["near_best_fraction/lqf"], s.Values["near_best_fraction/nlft"] = lqfNear, nlftNear
-	lqfExcess, nlftExcess := table1Median(excess[finetune.LQF]), table1Median(excess[finetune.NLFT])
+	lqfExcess, nlftExcess := median(excess[finetune.LQF]), median(excess[finetune.NLFT])
 	s.Values["median_excess/lqf"], s.Values["median_excess/nlft"] = lqfExcess, nlftExcess
 	s.Finding += fmt.Sprintf(" Grid points within %.2f of their task's best validation error: LQF %d of %d, NLFT %d of %d; "+
 		"median excess over the best: LQF %.4f, NLFT %.4f",

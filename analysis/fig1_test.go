@@ -20,7 +20,7 @@ func fakeFig1(base float64, lqf, nlft [4]float64, nlftDiverged int) fig1Result {
 		i := 0
 		for _, eta := range etas[m] {
 			for _, b := range []int{8, 28} {
-				r.Grid = append(r.Grid, fig1Point{Task: "fashion-5-9", Method: string(m), LearningRate: eta, BatchSize: b,
+				r.Grid = append(r.Grid, fig1Point{Task: nearTask, Method: string(m), LearningRate: eta, BatchSize: b,
 					Momentum: 0.9, ELR: effectiveLR(eta, 0.9, b), ValError: vals[m][i], TestError: vals[m][i],
 					Diverged: m == finetune.NLFT && i == nlftDiverged})
 				i++

@@ -23,7 +23,19 @@ func init() {
 		Claim:     "Each ingredient of LQF helps: removing the MSE loss, the K-FAC preconditioner or the Leaky-ReLU backbone raises the test error, MSE the most (paper Fig. 2).",
 		Run:       runFig2,
 		Summarize: summarizeFig2,
+		Judge:     judgeFig2,
 	})
+}
+
+// judgeFig2 tests that removing each ingredient raises the error, MSE the
+// most.
+func judgeFig2(v Measured) Verdict {
+	mse, kf, leaky := v.Get("increase/-mse"), v.Get("increase/-kfac"), v.Get("increase/-leaky")
+	return verdictOf(
+		part(mse > 0, "cross-entropy instead of MSE raises the error (%+.4f)", mse),
+		part(kf > 0, "plain SGD instead of K-FAC raises the error (%+.4f)", kf),
+		part(leaky > 0, "ReLU instead of Leaky-ReLU raises the error (%+.4f)", leaky),
+		part(mse > kf && mse > leaky, "MSE matters the most"))
 }
 
 // fig2Variant is LQF with some ingredient removed, as lqf finetune
@@ -58,12 +70,12 @@ type fig2Config struct {
 // one task, 40 images, batch 8, 8 epochs, lambda 1e-4.
 func fig2Settings(quick bool) fig2Config {
 	if quick {
-		return fig2Config{Tasks: []string{"fashion-5-9"}, MaxTrain: 40, ValPerClass: 10, MaxTest: 200, Epochs: 8, BatchSize: 8,
-			KFACRates: kfacLQFRates, PlainRates: []float64{0.01, 0.001}, WeightDecays: []float64{1e-4}}
+		return fig2Config{Tasks: []string{nearTask}, MaxTrain: 40, ValPerClass: 10, MaxTest: 200, Epochs: 8, BatchSize: 8,
+			KFACRates: finetune.CurvatureGrid(finetune.LQF), PlainRates: []float64{0.01, 0.001}, WeightDecays: []float64{1e-4}}
 	}
 	lrs, wds := finetune.PaperGrid(finetune.LQF, model.MSE)
-	return fig2Config{Tasks: []string{"fashion-5-9", "fashion", "mnist-rot90"}, MaxTrain: 500, ValPerClass: 100, MaxTest: 2000, Epochs: 10,
-		KFACRates: kfacLQFRates, PlainRates: lrs, WeightDecays: wds}
+	return fig2Config{Tasks: []string{nearTask, "fashion", farTask}, MaxTrain: 500, ValPerClass: 100, MaxTest: 2000, Epochs: 10,
+		KFACRates: finetune.CurvatureGrid(finetune.LQF), PlainRates: lrs, WeightDecays: wds}
 }
 
 // fig2Cell is one variant on one task for one seed.
@@ -110,23 +122,19 @@ func fig2Options(cfg fig2Config, v string, seed uint64, curvature map[model.Acti
 
 func runFig2(env *Env, seed uint64) (any, error) {
 	cfg := fig2Settings(env.Quick)
-	backbones, err := table1Backbones(env.Backend)
+	backbones, err := loadBackbones(env.Backend)
 	if err != nil {
 		return nil, err
 	}
 	res := fig2Result{}
 	for _, name := range cfg.Tasks {
-		task, err := data.TaskByName(name)
+		task, splits, err := loadTask(name, data.SplitOptions{Seed: seed, MaxTrain: cfg.MaxTrain, ValPerClass: cfg.ValPerClass, MaxTest: cfg.MaxTest})
 		if err != nil {
 			return nil, err
 		}
-		splits, err := task.Load(data.SplitOptions{Seed: seed, MaxTrain: cfg.MaxTrain, ValPerClass: cfg.ValPerClass, MaxTest: cfg.MaxTest})
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
 		// The K-FAC factors depend on the backbone and the training set:
 		// LQF and its MSE ablation share the Leaky-ReLU ones.
-		curvature := map[model.Activation]model.CurvatureFunc{model.LeakyReLU: table1KFAC(seed), model.ReLU: table1KFAC(seed)}
+		curvature := map[model.Activation]model.CurvatureFunc{model.LeakyReLU: memoKFAC(seed), model.ReLU: memoKFAC(seed)}
 		// So do their Jacobian features, at every grid point.
 		jacobians := &finetune.JacobianCache{}
 		for _, v := range fig2Variants {

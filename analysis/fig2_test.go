@@ -17,7 +17,7 @@ func fakeFig2(base float64) fig2Result {
 	for _, task := range []struct {
 		name string
 		rank int
-	}{{"fashion-5-9", 1}, {"mnist-rot90", 7}} {
+	}{{nearTask, 1}, {farTask, 7}} {
 		for _, v := range fig2Variants {
 			r.Cells = append(r.Cells, fig2Cell{Task: task.name, Rank: task.rank, Variant: v.Name, TestError: base + delta[v.Name]})
 		}
@@ -53,7 +53,7 @@ func TestSummarizeFig2(t *testing.T) {
 
 func TestFig2Options(t *testing.T) {
 	cfg := fig2Settings(false)
-	curv := map[model.Activation]model.CurvatureFunc{model.LeakyReLU: table1KFAC(1), model.ReLU: table1KFAC(1)}
+	curv := map[model.Activation]model.CurvatureFunc{model.LeakyReLU: memoKFAC(1), model.ReLU: memoKFAC(1)}
 	for _, v := range fig2Variants {
 		o, act := fig2Options(cfg, v.Name, 3, curv)
 		if (o.Loss == model.CrossEntropy) != (v.Name == "-mse") || (o.Curvature == nil) != (v.Name == "-kfac") ||

@@ -20,7 +20,18 @@ func init() {
 		Claim:     "At w0 the Hessian is badly conditioned; NLFT moves to better-conditioned regions (kappa 1482 -> 180, largest eigenvalues decrease), while LQF's Hessian is fixed and needs K-FAC preconditioning (paper Fig. 3).",
 		Run:       runFig3,
 		Summarize: summarizeFig3,
+		Judge:     judgeFig3,
 	})
+}
+
+// judgeFig3 tests the conditioning after NLFT and with K-FAC.
+func judgeFig3(v Measured) Verdict {
+	w0, nlft, pre := v.Get("kappa_w0"), v.Get("kappa_nlft"), v.Get("kappa_preconditioned")
+	mw0, mnlft := v.Get("max_eigenvalue_w0"), v.Get("max_eigenvalue_nlft")
+	return verdictOf(
+		part(nlft < w0, "NLFT ends better conditioned than w0 (kappa %.3g -> %.3g)", w0, nlft),
+		part(mnlft < mw0, "NLFT lowers the largest eigenvalue (%.3g -> %.3g)", mw0, mnlft),
+		part(pre <= w0/10, "K-FAC preconditioning lowers kappa at w0 at least tenfold (%.3g -> %.3g)", w0, pre))
 }
 
 // fig3Operators names the three spectra of kfac.SpectraReport in the order
@@ -49,23 +60,19 @@ type fig3Config struct {
 
 func fig3Settings(quick bool) fig3Config {
 	if quick {
-		return fig3Config{Task: "fashion-5-9", MaxTrain: 30, Steps: 20, NLFTEpochs: 5, Lambda: 1e-4}
+		return fig3Config{Task: nearTask, MaxTrain: 30, Steps: 20, NLFTEpochs: 5, Lambda: 1e-4}
 	}
-	return fig3Config{Task: "fashion-5-9", MaxTrain: 100, Steps: 60, NLFTEpochs: 10, Lambda: 1e-4}
+	return fig3Config{Task: nearTask, MaxTrain: 100, Steps: 60, NLFTEpochs: 10, Lambda: 1e-4}
 }
 
 func runFig3(env *Env, seed uint64) (any, error) {
 	cfg := fig3Settings(env.Quick)
-	task, err := data.TaskByName(cfg.Task)
-	if err != nil {
-		return nil, err
-	}
 	// The spectra are those of LQF's loss, whose backbone is Leaky-ReLU.
 	base, err := pretrained.Load(env.Backend, finetune.LQF.Activation())
 	if err != nil {
 		return nil, err
 	}
-	splits, err := task.Load(data.SplitOptions{Seed: seed, MaxTrain: cfg.MaxTrain, ValPerClass: 1, MaxTest: 1})
+	_, splits, err := loadTask(cfg.Task, data.SplitOptions{Seed: seed, MaxTrain: cfg.MaxTrain, ValPerClass: 1, MaxTest: 1})
 	if err != nil {
 		return nil, err
 	}

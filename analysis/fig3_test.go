@@ -18,7 +18,7 @@ func fig3Spectrum(lambda, top float64) *kfac.Spectrum {
 func TestSummarizeFig3(t *testing.T) {
 	var raw []json.RawMessage
 	for _, top := range []float64{100, 300} {
-		r := fig3Result{Task: "fashion-5-9", SpectraReport: &kfac.SpectraReport{
+		r := fig3Result{Task: nearTask, SpectraReport: &kfac.SpectraReport{
 			W0: fig3Spectrum(1e-4, top), NLFT: fig3Spectrum(1e-4, top/10), Preconditioned: fig3Spectrum(0.5, top/100),
 			Lambda: 1e-4, Steps: 3, TrainSize: 30}}
 		b, err := json.Marshal(r)

@@ -2,21 +2,13 @@ package analysis
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
-
-	"github.com/gomlx/gomlx/backends"
-	"gonum.org/v1/plot"
 
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/figure"
 	"github.com/lqf-go/lqf/finetune"
-	"github.com/lqf-go/lqf/kfac"
-	"github.com/lqf-go/lqf/model"
-	"github.com/lqf-go/lqf/pretrained"
 )
 
 func init() {
@@ -26,209 +18,14 @@ func init() {
 		Claim:     "In the k-shot regime LQF is competitive with or better than non-linear fine-tuning (paper Fig. 4).",
 		Run:       runFig4,
 		Summarize: summarizeFig4,
+		Judge:     judgeFig4,
 	})
 }
 
-// This file also holds what figs. 4-5 and tables 2-3 share: the
-// fine-tuning configurations (ftSpec), their options in quick and full
-// mode (ftOptions) and a cache of the embedded backbones (ftBackbones).
-
-// ftSpec is one fine-tuning configuration: a method with its solver,
-// preconditioner, optimizer and pooling.
-type ftSpec struct {
-	// Name labels the configuration in tables and legends.
-	Name   string
-	Method finetune.Method
-	// Exact solves LQF or LQF-FC in closed form (finetune.SolverExact): the
-	// optimum that SGD with K-FAC approaches, at no learning-rate search.
-	Exact bool
-	// KFAC preconditions the SGD of LQF or LQF-FC with K-FAC (the
-	// settings of `lqf finetune`: KFC factors, EK-FAC eigenvalues, extra
-	// damping 1e-3).
-	KFAC bool
-	// Adam trains with Adam and the paper's Adam grid (finetune.AdamGrid).
-	Adam bool
-	// Pooling is model.AvgPooling (empty) or model.BilinearPooling.
-	Pooling model.Pooling
-}
-
-// ftKFACLearningRates is the learning-rate grid of K-FAC-preconditioned
-// LQF and LQF-FC, the one `lqf finetune` uses: the paper's eta = 0.1
-// diverges over the whole network on this backbone, whose block-diagonal
-// K-FAC underestimates some directions' curvature; the head's block is
-// exact, so LQF-FC takes near-Newton steps.
-func ftKFACLearningRates(m finetune.Method) []float64 {
-	if m == finetune.LQFFC {
-		return []float64{0.1, 0.03}
-	}
-	return []float64{0.001, 0.0003}
-}
-
-// ftNLFTLearningRates is the learning-rate grid of NLFT with SGD here: the
-// paper's {0.01, 0.001} with 0.05 in front, which the short runs of few
-// training images need (with 20 steps on 50 images of fashion-5-9, eta =
-// 0.05 halved the test error of eta = 0.01). Quick mode keeps the first.
-var ftNLFTLearningRates = []float64{0.05, 0.01, 0.001}
-
-// ftEpochs returns the number of epochs (at least epochs) that gives at
-// least minSteps steps on n training images with batch size batch: the
-// batcher drops partial batches, so an epoch of n < batch images is one
-// step of n images. Low-shot training sets would otherwise get a handful
-// of steps.
-func ftEpochs(n, batch int, epochs float64, minSteps int) float64 {
-	if n < 1 {
-		return epochs
-	}
-	perEpoch := max(1, n/min(max(batch, 1), n))
-	return math.Max(epochs, math.Ceil(float64(minSteps)/float64(perEpoch)))
-}
-
-// ftMinSteps is the fewest SGD steps per grid point.
-func ftMinSteps(quick bool) int {
-	if quick {
-		return 20
-	}
-	return 100
-}
-
-// ftOptions returns the fine-tuning options of spec for a training set of
-// n images. Quick mode keeps the first learning rate and weight decay of
-// every iterative grid (the exact solvers and the linear probe, which are
-// cheap, keep their grids).
-func ftOptions(spec ftSpec, quick bool, n int, seed uint64) finetune.Options {
-	o := finetune.DefaultOptions(spec.Method)
-	o.Seed = seed
-	switch {
-	case spec.Exact:
-		o.Solver = finetune.SolverExact
-	case spec.Adam:
-		o = o.WithAdam()
-	case spec.KFAC:
-		o.Curvature = kfac.CurvatureFunc(kfac.Options{Expand: true, EigenCorrection: true, ExtraDamping: 1e-3, Seed: seed})
-		o.LearningRates = ftKFACLearningRates(spec.Method)
-	case spec.Method == finetune.NLFT:
-		o.LearningRates = slices.Clone(ftNLFTLearningRates)
-	}
-	o.Epochs = ftEpochs(n, o.BatchSize, o.Epochs, ftMinSteps(quick))
-	if quick && !spec.Exact && spec.Method != finetune.FC {
-		o.LearningRates, o.WeightDecays = o.LearningRates[:1], o.WeightDecays[:1]
-	}
-	return o
-}
-
-// ftBackbones loads each embedded backbone once per run, with the pooling
-// it is asked for (model.Network.WithPooling, as `lqf finetune --pooling`
-// does; Finetune then replaces the head).
-type ftBackbones struct {
-	be   backends.Backend
-	nets map[string]*model.Network
-	// jacobians shares the Jacobian features of the linear methods between
-	// the runs on one task (the most recent training set and backbone).
-	jacobians *finetune.JacobianCache
-}
-
-func newFTBackbones(be backends.Backend) *ftBackbones {
-	return &ftBackbones{be: be, nets: map[string]*model.Network{}, jacobians: &finetune.JacobianCache{}}
-}
-
-// For returns the backbone of spec: Leaky-ReLU for LQF and LQF-FC, ReLU
-// for the others (finetune.Method.Activation).
-func (b *ftBackbones) For(spec ftSpec) (*model.Network, error) {
-	act := spec.Method.Activation()
-	pool := spec.Pooling
-	if pool == "" {
-		pool = model.AvgPooling
-	}
-	key := string(act) + "/" + string(pool)
-	if n, ok := b.nets[key]; ok {
-		return n, nil
-	}
-	n, err := pretrained.Load(b.be, act)
-	if err != nil {
-		return nil, err
-	}
-	if pool != model.AvgPooling {
-		if n, err = n.WithPooling(pool); err != nil {
-			return nil, err
-		}
-	}
-	b.nets[key] = n
-	return n, nil
-}
-
-// ftRun fine-tunes spec on splits and returns the result at the grid point
-// of lowest validation error, and the model.
-func ftRun(env *Env, nets *ftBackbones, spec ftSpec, splits *data.Splits, seed uint64) (*finetune.Result, finetune.Predictor, error) {
-	base, err := nets.For(spec)
-	if err != nil {
-		return nil, nil, err
-	}
-	o := ftOptions(spec, env.Quick, splits.Train.Len(), seed)
-	o.JacobianCache = nets.jacobians
-	r, p, err := finetune.Run(env.Backend, base, splits, o)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", spec.Name, err)
-	}
-	return r, p, nil
-}
-
-// ftRunCell is ftRun for runs that need only the result, cached as the
-// seed's cell name (see Cell) so that an interrupted seed resumes. Grid
-// points whose training diverges are skipped (finetuneEachPoint: the
-// result's Grid lists the points that trained, ftDiverged counts the
-// others); when every point diverges the result is chance level (1 - 1/C)
-// with an empty Grid.
-func ftRunCell(env *Env, nets *ftBackbones, spec ftSpec, splits *data.Splits, seed uint64, name string) (*finetune.Result, error) {
-	return Cell(env, seed, name, func() (*finetune.Result, error) {
-		base, err := nets.For(spec)
-		if err != nil {
-			return nil, err
-		}
-		o := ftOptions(spec, env.Quick, splits.Train.Len(), seed)
-		o.JacobianCache = nets.jacobians
-		if o.Curvature != nil {
-			o.Curvature = memoCurvature(o.Curvature) // once for every grid point
-		}
-		r, _, err := finetuneEachPoint(env.Backend, base, splits, o)
-		if errors.Is(err, model.ErrDiverged) {
-			chance := 1 - 1/float64(splits.Train.NumClasses)
-			return &finetune.Result{Method: o.Method, Loss: o.Loss, Epochs: o.Epochs, BatchSize: o.BatchSize,
-				TrainError: chance, ValError: chance, TestError: chance,
-				TrainSize: splits.Train.Len(), ValSize: splits.Val.Len(), TestSize: splits.Test.Len()}, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", spec.Name, err)
-		}
-		return r, nil
-	})
-}
-
-// ftDiverged is the number of grid points of spec that diverged in a
-// result of ftRunCell.
-func ftDiverged(spec ftSpec, quick bool, n int, r *finetune.Result) int {
-	o := ftOptions(spec, quick, n, 1)
-	points := len(o.WeightDecays)
-	if !spec.Exact {
-		points *= len(o.LearningRates)
-	}
-	return max(0, points-len(r.Grid))
-}
-
-// ftSeeds is "1 seed" or "N seeds".
-func ftSeeds(n int) string {
-	if n == 1 {
-		return "1 seed"
-	}
-	return fmt.Sprintf("%d seeds", n)
-}
-
-// ftShotTicks labels a logarithmic axis at the given shots.
-func ftShotTicks(shots []int) plot.ConstantTicks {
-	var ticks plot.ConstantTicks
-	for _, k := range shots {
-		ticks = append(ticks, plot.Tick{Value: float64(k), Label: fmt.Sprint(k)})
-	}
-	return ticks
+// judgeFig4 tests LQF against NLFT in the few-shot cells.
+func judgeFig4(v Measured) Verdict {
+	d := v.Get("mean_lqf_minus_nlft_low_shot")
+	return verdictOf(part(d <= 0.02, "LQF's test error is at most 2 points above NLFT's in the few-shot cells (mean %+.4f)", d))
 }
 
 // fig4Specs are the methods of Fig. 4: the paper's LQF is SGD with K-FAC,
@@ -249,9 +46,9 @@ func fig4Specs(quick bool) []ftSpec {
 // fig4Settings returns the tasks, shots and split sizes of a mode.
 func fig4Settings(quick bool) (tasks []string, shots []int, valPerClass, maxTest int) {
 	if quick {
-		return []string{"fashion-5-9"}, []int{2, 10}, 10, 200
+		return []string{nearTask}, []int{2, 10}, 10, 200
 	}
-	return []string{"fashion-5-9", "mnist-rot90"}, []int{1, 2, 5, 10, 25, 50}, 50, 2000
+	return []string{nearTask, farTask}, []int{1, 2, 5, 10, 25, 50}, 50, 2000
 }
 
 // fig4Point is one (task, shots, method) cell of one seed.
@@ -275,12 +72,8 @@ func runFig4(env *Env, seed uint64) (any, error) {
 	nets := newFTBackbones(env.Backend)
 	var res fig4Result
 	for _, name := range tasks {
-		task, err := data.TaskByName(name)
-		if err != nil {
-			return nil, err
-		}
 		for _, k := range shots {
-			splits, err := task.Load(data.SplitOptions{Seed: seed, Shots: k, ValPerClass: valPerClass, MaxTest: maxTest})
+			_, splits, err := loadTask(name, data.SplitOptions{Seed: seed, Shots: k, ValPerClass: valPerClass, MaxTest: maxTest})
 			if err != nil {
 				return nil, err
 			}
@@ -381,12 +174,12 @@ func summarizeFig4(env *Env, raw []json.RawMessage) (*Summary, error) {
 			}
 			s.Rows = append(s.Rows, row)
 		}
-		p, err := figure.Lines(series, figure.LineOptions{Title: fmt.Sprintf("%s: test error vs shots (%s)", task, ftSeeds(len(results))),
+		p, err := figure.Lines(series, figure.LineOptions{Title: fmt.Sprintf("%s: test error vs shots (%s)", task, plural(len(results), "seed")),
 			XLabel: "training images per class (k)", YLabel: "test error", LogX: true})
 		if err != nil {
 			return nil, err
 		}
-		p.X.Tick.Marker = ftShotTicks(shots[task])
+		p.X.Tick.Marker = figure.IntTicks(shots[task])
 		name := "fig4-" + task + ".png"
 		if err := figure.SavePlot(p, 400, 300, env.Path(name)); err != nil {
 			return nil, err

@@ -78,19 +78,19 @@ func ftNear(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
 func TestSummarizeFig4(t *testing.T) {
 	seed := func(nlft2, lqf2, nlft10, lqf10 float64) fig4Result {
 		return fig4Result{Points: []fig4Point{
-			{Task: "fashion-5-9", Shots: 2, Method: "NLFT", TestError: nlft2},
-			{Task: "fashion-5-9", Shots: 2, Method: fig4Reference, TestError: lqf2},
-			{Task: "fashion-5-9", Shots: 2, Method: "FC", TestError: 0.5},
-			{Task: "fashion-5-9", Shots: 25, Method: "NLFT", TestError: nlft10},
-			{Task: "fashion-5-9", Shots: 25, Method: fig4Reference, TestError: lqf10},
-			{Task: "fashion-5-9", Shots: 25, Method: "FC", TestError: 0.3},
+			{Task: nearTask, Shots: 2, Method: "NLFT", TestError: nlft2},
+			{Task: nearTask, Shots: 2, Method: fig4Reference, TestError: lqf2},
+			{Task: nearTask, Shots: 2, Method: "FC", TestError: 0.5},
+			{Task: nearTask, Shots: 25, Method: "NLFT", TestError: nlft10},
+			{Task: nearTask, Shots: 25, Method: fig4Reference, TestError: lqf10},
+			{Task: nearTask, Shots: 25, Method: "FC", TestError: 0.3},
 		}}
 	}
 	s := ftSummarizeFake(t, summarizeFig4, seed(0.40, 0.30, 0.20, 0.25), seed(0.50, 0.34, 0.22, 0.27))
-	if got := ftCell(t, s, "NLFT", "fashion-5-9", "2"); got != "0.4500 ± 0.0707" {
+	if got := ftCell(t, s, "NLFT", nearTask, "2"); got != "0.4500 ± 0.0707" {
 		t.Errorf("NLFT at 2 shots: %q", got)
 	}
-	if got := ftCell(t, s, fig4Reference, "fashion-5-9", "25"); got != "0.2600 ± 0.0141" {
+	if got := ftCell(t, s, fig4Reference, nearTask, "25"); got != "0.2600 ± 0.0141" {
 		t.Errorf("LQF at 25 shots: %q", got)
 	}
 	if v := s.Values["fashion-5-9/2/lqf_minus_nlft"]; !ftNear(v, -0.13) {

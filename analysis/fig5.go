@@ -27,7 +27,17 @@ func init() {
 			"while incremental NLFT falls behind its retrained paragon (paper Fig. 5).",
 		Run:       runFig5,
 		Summarize: summarizeFig5,
+		Judge:     judgeFig5,
 	})
+}
+
+// judgeFig5 tests that incremental LQF equals retraining and incremental
+// NLFT falls behind its paragon.
+func judgeFig5(v Measured) Verdict {
+	rel, diff, nlft := v.Get("max_dw_rel_diff"), v.Get("exact_incremental_minus_retrained"), v.Get("nlft_incremental_minus_paragon")
+	return verdictOf(
+		part(rel <= 1e-6 && diff == 0, "incremental LQF equals retraining (weights to %.1g relative, test error %+.4f)", rel, diff),
+		part(nlft > 0.01, "incremental NLFT is more than 1 point behind its retrained paragon (%+.4f)", nlft))
 }
 
 // The methods of Fig. 5. After each chunk arrives, with D_t the images
@@ -91,9 +101,9 @@ type fig5Settings struct {
 
 func fig5Config(quick bool) fig5Settings {
 	if quick {
-		return fig5Settings{Task: "fashion-5-9", Chunks: 3, PerClass: 2, ValPerClass: 10, MaxTest: 100, NLFTMaxEpochs: 10, SGDEpochs: 2}
+		return fig5Settings{Task: nearTask, Chunks: 3, PerClass: 2, ValPerClass: 10, MaxTest: 100, NLFTMaxEpochs: 10, SGDEpochs: 2}
 	}
-	return fig5Settings{Task: "fashion-5-9", Chunks: 5, PerClass: 10, ValPerClass: 50, MaxTest: 2000, NLFTMaxEpochs: 50, SGDEpochs: 3, EKFAC: true}
+	return fig5Settings{Task: nearTask, Chunks: 5, PerClass: 10, ValPerClass: 50, MaxTest: 2000, NLFTMaxEpochs: 50, SGDEpochs: 3, EKFAC: true}
 }
 
 // fig5Point is one method's test error after one chunk.
@@ -167,11 +177,7 @@ func fig5LinearizedError(env *Env, net *model.Network, dw []float64, test *data.
 
 func runFig5(env *Env, seed uint64) (any, error) {
 	cfg := fig5Config(env.Quick)
-	task, err := data.TaskByName(cfg.Task)
-	if err != nil {
-		return nil, err
-	}
-	splits, err := task.Load(data.SplitOptions{Seed: seed, Shots: cfg.Chunks * cfg.PerClass, ValPerClass: cfg.ValPerClass, MaxTest: cfg.MaxTest})
+	_, splits, err := loadTask(cfg.Task, data.SplitOptions{Seed: seed, Shots: cfg.Chunks * cfg.PerClass, ValPerClass: cfg.ValPerClass, MaxTest: cfg.MaxTest})
 	if err != nil {
 		return nil, err
 	}
@@ -270,7 +276,7 @@ func runFig5(env *Env, seed uint64) (any, error) {
 		// LQF, incremental SGD with K-FAC on D_t from the previous dw.
 		start = time.Now()
 		lambda := 2 * rho / float64(n) // the mean form of the same objective
-		curv, err := kfac.CurvatureFunc(kfac.Options{Expand: true, EigenCorrection: cfg.EKFAC, ExtraDamping: 1e-3, Seed: seed})(be, lqfNet, seen)
+		curv, err := kfac.CurvatureFunc(kfac.Options{Expand: true, EigenCorrection: cfg.EKFAC, Seed: seed}, kfac.RecommendedDamping)(be, lqfNet, seen)
 		if err != nil {
 			return nil, fmt.Errorf("chunk %d: K-FAC: %w", t+1, err)
 		}
@@ -285,7 +291,7 @@ func runFig5(env *Env, seed uint64) (any, error) {
 		}
 		lcfgArch := sgdNet.Arch
 		_, err = model.TrainGraph(be, sgdNet.Ctx, lcfgArch.LinearizedLogits, model.ImageBatches(seen, sgd.BatchSize, data.NoAugmentation, seed+uint64(t)),
-			classes, model.TrainOptions{Loss: model.MSE, Alpha: alpha, LearningRate: ftKFACLearningRates(finetune.LQF)[0], WeightDecay: lambda,
+			classes, model.TrainOptions{Loss: model.MSE, Alpha: alpha, LearningRate: finetune.CurvatureGrid(finetune.LQF)[0], WeightDecay: lambda,
 				Momentum: sgd.Momentum, BatchSize: sgd.BatchSize, Epochs: epochs, Seed: seed + uint64(t), Scopes: []string{model.ScopeTangent}, Preconditioner: pre})
 		if err != nil {
 			return nil, fmt.Errorf("chunk %d: incremental SGD: %w", t+1, err)
@@ -481,7 +487,7 @@ func summarizeFig5(env *Env, raw []json.RawMessage) (*Summary, error) {
 	s.Values["lqf_minus_nlft_paragon"] = lqfVsNLFT
 	s.Values["max_dw_rel_diff"] = maxDW
 	s.Values["mean_sgd_objective_gap"] = meanSGDGap
-	p, err := figure.Lines(series, figure.LineOptions{Title: fmt.Sprintf("%s: on-line learning (%s)", results[0].Task, ftSeeds(len(results))),
+	p, err := figure.Lines(series, figure.LineOptions{Title: fmt.Sprintf("%s: on-line learning (%s)", results[0].Task, plural(len(results), "seed")),
 		XLabel: "training images seen", YLabel: "test error"})
 	if err != nil {
 		return nil, err

@@ -9,7 +9,7 @@ import (
 
 func TestSummarizeFig5(t *testing.T) {
 	seed := func(lqf, sgd, nlftInc, nlftPar [2]float64) fig5Result {
-		r := fig5Result{Task: "fashion-5-9", Rho: 0.001}
+		r := fig5Result{Task: nearTask, Rho: 0.001}
 		for s := range 2 {
 			r.Steps = append(r.Steps, fig5Step{Step: s + 1, Seen: 10 * (s + 1), DWRelDiff: 1e-14, SGDGap: 0.1, Points: []fig5Point{
 				{fig5ExactIncremental, lqf[s], 0.1},

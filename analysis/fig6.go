@@ -28,7 +28,14 @@ func init() {
 		Claim:     "Removing the training samples that F-SI ranks most informative degrades LQF's test error faster than removing the least informative ones (paper Fig. 6).",
 		Run:       runFig6,
 		Summarize: summarizeFig6,
+		Judge:     judgeFig6,
 	})
+}
+
+// judgeFig6 tests that the most informative samples matter more.
+func judgeFig6(v Measured) Verdict {
+	d := v.Get("mean_most_minus_least")
+	return verdictOf(part(d > 0, "dropping the most informative samples raises the test error more than dropping the least informative (most - least %+.4f)", d))
 }
 
 // Drop strategies of fig6.
@@ -37,7 +44,7 @@ const (
 	fig6Least  = "least"
 	fig6Random = "random"
 	// Per class: every class loses the same number of its own most (or
-	// least) informative samples (DropByFSI balanced).
+	// least) informative samples (influence.DropByFSI balanced).
 	fig6MostBalanced  = "most, per class"
 	fig6LeastBalanced = "least, per class"
 )
@@ -95,16 +102,12 @@ type fig6Config struct {
 
 func fig6Settings(quick bool) fig6Config {
 	if quick {
-		return fig6Config{Task: "fashion-5-9", MaxTrain: 60, ValPerClass: 5, MaxTest: 300, Drops: []int{0, 10, 20, 30},
+		return fig6Config{Task: nearTask, MaxTrain: 60, ValPerClass: 5, MaxTest: 300, Drops: []int{0, 10, 20, 30},
 			RandomDraws: 3, GridImages: 8, Lambda: 1e-4}
 	}
-	return fig6Config{Task: "fashion-5-9", MaxTrain: 300, ValPerClass: 20, MaxTest: 1000, Drops: []int{0, 30, 60, 90, 120, 150, 180, 210, 240},
+	return fig6Config{Task: nearTask, MaxTrain: 300, ValPerClass: 20, MaxTest: 1000, Drops: []int{0, 30, 60, 90, 120, 150, 180, 210, 240},
 		RandomDraws: 10, GridImages: 10, Lambda: 1e-4}
 }
-
-// fig6TestChunk bounds the test images whose Jacobian rows are held at
-// once when a cross kernel is built (a variable for tests).
-var fig6TestChunk = 100
 
 // fig6CheckImages is the number of test images on which the kernel-form
 // outputs are checked against retraining through the network.
@@ -112,15 +115,11 @@ const fig6CheckImages = 4
 
 func runFig6(env *Env, seed uint64) (any, error) {
 	cfg := fig6Settings(env.Quick)
-	task, err := data.TaskByName(cfg.Task)
-	if err != nil {
-		return nil, err
-	}
 	base, err := pretrained.Load(env.Backend, finetune.LQF.Activation())
 	if err != nil {
 		return nil, err
 	}
-	splits, err := task.Load(data.SplitOptions{Seed: seed, MaxTrain: cfg.MaxTrain, ValPerClass: cfg.ValPerClass, MaxTest: cfg.MaxTest})
+	_, splits, err := loadTask(cfg.Task, data.SplitOptions{Seed: seed, MaxTrain: cfg.MaxTrain, ValPerClass: cfg.ValPerClass, MaxTest: cfg.MaxTest})
 	if err != nil {
 		return nil, err
 	}
@@ -147,12 +146,12 @@ func runFig6(env *Env, seed uint64) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	fsi, err := FSI(influence.Scores{D: d, Classes: p.C})
+	fsi, err := influence.FSI(influence.Scores{D: d, Classes: p.C})
 	if err != nil {
 		return nil, err
 	}
-	rank := RankByFSI(fsi)
-	kt, err := fig6CrossKernel(env.Backend, p.Kernel, test)
+	rank := influence.RankByFSI(fsi)
+	kt, err := crossKernel(env.Backend, p.Kernel, test)
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +177,7 @@ func runFig6(env *Env, seed uint64) (any, error) {
 	for _, k := range cfg.Drops {
 		errs := map[string]float64{}
 		for _, r := range ranked {
-			keep, err := DropByFSI(fsi, train.Labels, train.NumClasses, k, r.most, r.balanced)
+			keep, err := influence.DropByFSI(fsi, train.Labels, train.NumClasses, k, r.most, r.balanced)
 			if err != nil {
 				return nil, err
 			}
@@ -187,7 +186,7 @@ func runFig6(env *Env, seed uint64) (any, error) {
 			}
 			res.Points = append(res.Points, fig6Point{k, r.strategy, errs[r.strategy], 1})
 			if k == largest {
-				res.KeptPerClass[r.strategy] = KeptPerClass(keep, train.Labels, train.NumClasses)
+				res.KeptPerClass[r.strategy] = influence.KeptPerClass(keep, train.Labels, train.NumClasses)
 			}
 		}
 		draws := cfg.RandomDraws
@@ -224,27 +223,6 @@ func runFig6(env *Env, seed uint64) (any, error) {
 		res.Least = append(res.Least, sample(rank[n-1-j]))
 	}
 	return res, nil
-}
-
-// fig6CrossKernel returns the kernel between set's outputs and the
-// training outputs of k, [T*C, N*C], computing set's Jacobian rows
-// fig6TestChunk images at a time.
-func fig6CrossKernel(be backends.Backend, k *model.Kernel, set *data.Set) (*mat.Dense, error) {
-	c, rows := k.C, k.N*k.C
-	out := mat.NewDense(set.Len()*c, rows, nil)
-	for start := 0; start < set.Len(); start += fig6TestChunk {
-		end := min(start+fig6TestChunk, set.Len())
-		idx := make([]int, end-start)
-		for i := range idx {
-			idx[i] = start + i
-		}
-		kx, _, err := k.Cross(be, set.Subset(idx), nil)
-		if err != nil {
-			return nil, err
-		}
-		out.Slice(start*c, end*c, 0, rows).(*mat.Dense).Copy(kx)
-	}
-	return out, nil
 }
 
 // fig6Outputs returns the outputs [T, C] of LQF's closed form retrained on

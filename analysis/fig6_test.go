@@ -24,7 +24,7 @@ func TestSummarizeFig6(t *testing.T) {
 	// Seed 1: most 0.1, 0.3; least 0.1, 0.15; random 0.1, 0.2.
 	// Seed 2: most 0.2, 0.5; least 0.2, 0.25; random 0.2, 0.3.
 	for s, base := range []float64{0.1, 0.2} {
-		r := fig6Result{Task: "fashion-5-9", TrainSize: 20, ValSize: 5, TestSize: 10, Lambda: 1e-4,
+		r := fig6Result{Task: nearTask, TrainSize: 20, ValSize: 5, TestSize: 10, Lambda: 1e-4,
 			Points: []fig6Point{{0, fig6Most, base, 1}, {0, fig6Least, base, 1}, {0, fig6Random, base, 1},
 				{10, fig6Most, base + 0.2 + 0.1*float64(s), 1}, {10, fig6Least, base + 0.05, 1}, {10, fig6Random, base + 0.1, 3}},
 			Most:  []fig6Sample{{Index: 3, Class: "Bag", FSI: 2.5, Pixels: img}},
@@ -64,7 +64,7 @@ func TestSummarizeFig6(t *testing.T) {
 	// 10 dropped, least per class 0.1 + 0.1 s) and the classes kept.
 	raw = raw[:0]
 	for s, base := range []float64{0.1, 0.2} {
-		r := fig6Result{Task: "fashion-5-9", TrainSize: 20,
+		r := fig6Result{Task: nearTask, TrainSize: 20,
 			Points: []fig6Point{{0, fig6Most, base, 1}, {0, fig6Least, base, 1}, {0, fig6Random, base, 1},
 				{0, fig6MostBalanced, base, 1}, {0, fig6LeastBalanced, base, 1},
 				{10, fig6Most, base + 0.2, 1}, {10, fig6Least, base + 0.3, 1}, {10, fig6Random, base + 0.1, 3},
@@ -121,9 +121,9 @@ func TestFig6Outputs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func(c int) { fig6TestChunk = c }(fig6TestChunk)
-	fig6TestChunk = 2 // 5 test images in chunks of 2, 2 and 1
-	kt, err := fig6CrossKernel(be, p.Kernel, sp.Test)
+	defer func(c int) { kernelChunk = c }(kernelChunk)
+	kernelChunk = 2 // 5 test images in chunks of 2, 2 and 1
+	kt, err := crossKernel(be, p.Kernel, sp.Test)
 	if err != nil {
 		t.Fatal(err)
 	}

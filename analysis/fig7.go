@@ -18,7 +18,14 @@ func init() {
 		Claim:     "MSE (alpha = 15) fine-tunes a non-linear network about as well as cross-entropy, so LQF's loss is not what holds it back (paper Fig. 7).",
 		Run:       runFig7,
 		Summarize: summarizeFig7,
+		Judge:     judgeFig7,
 	})
+}
+
+// judgeFig7 tests NLFT with MSE against cross-entropy.
+func judgeFig7(v Measured) Verdict {
+	d := v.Get("mean_mse_minus_ce")
+	return verdictOf(part(d <= 0.02, "NLFT with MSE is at most 2 points worse than with cross-entropy (mean %+.4f)", d))
 }
 
 // fig7Point is one (shots, loss) cell of one seed.
@@ -37,9 +44,9 @@ type fig7Result struct {
 // fig7Settings returns the task, shots and training options of a mode.
 func fig7Settings(quick bool) (task string, shots []int, epochs float64, maxTest int, grid func(model.Loss) []float64) {
 	if quick {
-		return "fashion-5-9", []int{2, 10}, 5, 200, func(model.Loss) []float64 { return []float64{0.01} }
+		return nearTask, []int{2, 10}, 5, 200, func(model.Loss) []float64 { return []float64{0.01} }
 	}
-	return "fashion-5-9", []int{1, 2, 5, 10, 25, 50}, 10, 1000, func(l model.Loss) []float64 {
+	return nearTask, []int{1, 2, 5, 10, 25, 50}, 10, 1000, func(l model.Loss) []float64 {
 		lrs, _ := finetune.PaperGrid(finetune.NLFT, l)
 		return lrs
 	}
@@ -47,17 +54,13 @@ func fig7Settings(quick bool) (task string, shots []int, epochs float64, maxTest
 
 func runFig7(env *Env, seed uint64) (any, error) {
 	taskName, shots, epochs, maxTest, grid := fig7Settings(env.Quick)
-	task, err := data.TaskByName(taskName)
-	if err != nil {
-		return nil, err
-	}
 	base, err := pretrained.Load(env.Backend, model.ReLU)
 	if err != nil {
 		return nil, err
 	}
 	res := fig7Result{Task: taskName}
 	for _, k := range shots {
-		splits, err := task.Load(data.SplitOptions{Seed: seed, Shots: k, ValPerClass: 10, MaxTest: maxTest})
+		_, splits, err := loadTask(taskName, data.SplitOptions{Seed: seed, Shots: k, ValPerClass: 10, MaxTest: maxTest})
 		if err != nil {
 			return nil, err
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 
 	"gonum.org/v1/gonum/mat"
 	"gonum.org/v1/plot"
@@ -28,7 +29,24 @@ func init() {
 		Claim:     "LQF is convex, so the solution at lambda0 fine-tuned to a new lambda reaches the same optimum and test error as training from scratch, which makes the weight-decay search cheap (paper Fig. 8, Appendix A.1).",
 		Run:       runFig8,
 		Summarize: summarizeFig8,
+		Judge:     judgeFig8,
 	})
+}
+
+// judgeFig8 tests warm-started SGD at every lambda of the summary and the
+// iterations warm-started conjugate gradients save.
+func judgeFig8(v Measured) Verdict {
+	lambdas := 0
+	for _, k := range v.Keys() {
+		if strings.HasPrefix(k, "sgd_gap_warm_") {
+			lambdas++
+		}
+	}
+	lower, dErr, saved := v.Get("sgd_warm_lower_objective"), v.Get("sgd_warm_minus_scratch_test_error"), v.Get("cg_fraction_saved")
+	return verdictOf(
+		part(lambdas > 0 && lower == float64(lambdas), "warm-started SGD ends at a lower objective than from scratch at every lambda (%.0f of %d)", lower, lambdas),
+		part(math.Abs(dErr) <= 0.02, "its test error is within 2 points of training from scratch (%+.4f)", dErr),
+		part(saved >= 0.1, "warm-started conjugate gradients save at least 10%% of the iterations (%.0f%%)", 100*saved))
 }
 
 // fig8CG is conjugate gradients on the kernel system (K + rho I) a = R at
@@ -128,7 +146,7 @@ type fig8Config struct {
 }
 
 func fig8Settings(quick bool) fig8Config {
-	c := fig8Config{Task: "fashion-5-9", Lambda0: 0.1, Lambdas: []float64{1e-3, 1e-2, 0.1, 1, 10}, Tol: 1e-6,
+	c := fig8Config{Task: nearTask, Lambda0: 0.1, Lambdas: []float64{1e-3, 1e-2, 0.1, 1, 10}, Tol: 1e-6,
 		LearningRate: 0.01, GridLo: 1e-4, GridHi: 1e2, GridCount: 25}
 	if quick {
 		c.MaxTrain, c.ValPerClass, c.MaxTest, c.Epochs, c.BatchSize = 40, 5, 200, 10, 10
@@ -143,15 +161,11 @@ func fig8Settings(quick bool) fig8Config {
 func runFig8(env *Env, seed uint64) (any, error) {
 	cfg := fig8Settings(env.Quick)
 	be := env.Backend
-	task, err := data.TaskByName(cfg.Task)
-	if err != nil {
-		return nil, err
-	}
 	base, err := pretrained.Load(be, finetune.LQF.Activation())
 	if err != nil {
 		return nil, err
 	}
-	splits, err := task.Load(data.SplitOptions{Seed: seed, MaxTrain: cfg.MaxTrain, ValPerClass: cfg.ValPerClass, MaxTest: cfg.MaxTest})
+	_, splits, err := loadTask(cfg.Task, data.SplitOptions{Seed: seed, MaxTrain: cfg.MaxTrain, ValPerClass: cfg.ValPerClass, MaxTest: cfg.MaxTest})
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +192,7 @@ func runFig8(env *Env, seed uint64) (any, error) {
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		kx, err := fig6CrossKernel(be, k, set)
+		kx, err := crossKernel(be, k, set)
 		return fs, rs, kx, err
 	}
 	_, rv, kv, err := crossKernel(val)

@@ -101,7 +101,7 @@ func TestFig8Mean(t *testing.T) {
 func fig8Fake(s int) fig8Result {
 	f := float64(s)
 	grid := []float64{0.01, 0.1, 1}
-	return fig8Result{Task: "fashion-5-9", TrainSize: 40, ValSize: 25, TestSize: 200, Lambda0: 0.1, Tol: 1e-6, Epochs: 2, LearningRate: 0.01, BatchSize: 10,
+	return fig8Result{Task: nearTask, TrainSize: 40, ValSize: 25, TestSize: 200, Lambda0: 0.1, Tol: 1e-6, Epochs: 2, LearningRate: 0.01, BatchSize: 10,
 		CG: []fig8CG{{Lambda0: 0.1, Lambda: 1, ItersWarm: 10 + 2*s, ItersCold: 20 + 2*s,
 			ResidualWarm: []float64{0.1, 1e-7}, ResidualCold: []float64{1, 1e-3, 1e-7}, GapWarm: []float64{0.5, 0}, GapCold: []float64{2, 0.1, 0}}},
 		SGD: []fig8SGD{

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -35,6 +34,10 @@ type Experiment struct {
 	// Summarize decodes the results of every seed (in seed order), writes
 	// figures into env.Dir and returns the summary.
 	Summarize func(env *Env, results []json.RawMessage) (*Summary, error)
+	// Judge tests Claim on the summary's Values: each part of the claim
+	// against a criterion stated in advance (verdictOf of parts). Judge,
+	// the function, calls it.
+	Judge func(v Measured) Verdict
 }
 
 // Summary is an experiment's aggregate over seeds.
@@ -439,31 +442,6 @@ func Decode[T any](results []json.RawMessage) ([]T, error) {
 		}
 	}
 	return out, nil
-}
-
-// MeanStd returns the mean and the sample standard deviation of x (0 for
-// fewer than 2 values).
-func MeanStd(x []float64) (mean, std float64) {
-	for _, v := range x {
-		mean += v
-	}
-	mean /= float64(len(x))
-	if len(x) < 2 {
-		return mean, 0
-	}
-	for _, v := range x {
-		std += (v - mean) * (v - mean)
-	}
-	return mean, math.Sqrt(std / float64(len(x)-1))
-}
-
-// PlusMinus formats mean ± std over seeds.
-func PlusMinus(x []float64, format string) string {
-	m, s := MeanStd(x)
-	if len(x) < 2 {
-		return fmt.Sprintf(format, m)
-	}
-	return fmt.Sprintf(format+" ± "+format, m, s)
 }
 
 // CacheStatus is what a results directory holds for one experiment in

@@ -197,11 +197,24 @@ func TestResultsMarkdown(t *testing.T) {
 	}
 	write(part, Report{ID: "fig5", Seeds: []uint64{1}, Summary: &Summary{Finding: "one seed",
 		Values: map[string]float64{"max_dw_rel_diff": 1e-9, "exact_incremental_minus_retrained": 0, "nlft_incremental_minus_paragon": 0.05}}})
+	other := filepath.Join(dir, "results", "other")
+	if err := os.MkdirAll(other, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(other, SectionFile), []byte("no heading\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ResultsMarkdown(dir, dir); err == nil || !strings.Contains(err.Error(), SectionFile) {
+		t.Errorf("section without a heading: error %v, want one naming the file", err)
+	}
+	if err := os.WriteFile(filepath.Join(other, SectionFile), []byte("## A network from elsewhere\n\nits table\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	md, err := ResultsMarkdown(dir, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| full mode, 1 seed of 3 | provisionally ", "**Verdict** (provisional: 1 seed of the 3 planned).", "## fig7:", "measured something", "| 2 | 0.5 |", "](fig7-quick/fig7.png)", "quick mode, 1 seed", "lqf reproduce --fig 7 --quick --seeds 1", "Not run yet",
+	for _, want := range []string{"| [A network from elsewhere](#a-network-from-elsewhere) | beyond the paper |", "\n## A network from elsewhere\n\nits table\n", "| full mode, 1 seed of 3 | provisionally ", "**Verdict** (provisional: 1 seed of the 3 planned).", "## fig7:", "measured something", "| 2 | 0.5 |", "](fig7-quick/fig7.png)", "quick mode, 1 seed", "lqf reproduce --fig 7 --quick --seeds 1", "Not run yet",
 		"| quick mode only | not tested |", "Not tested yet (quick mode). The criteria, read on the quick sizes: reproduced:",
 		"| full mode, 3 seeds | not reproduced |", "**Verdict.** not reproduced: dropping the most informative"} {
 		if !strings.Contains(md, want) {

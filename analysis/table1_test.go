@@ -20,17 +20,17 @@ import (
 )
 
 // fakeTable1 returns a Table 1 seed result on two tasks where method k of
-// table1Methods has test error (k+1) * base on the near task and
+// comparedMethods has test error (k+1) * base on the near task and
 // 2 (k+1) * base on the far one.
-func fakeTable1(base float64) table1Result {
-	var r table1Result
+func fakeTable1(base float64) comparisonResult {
+	var r comparisonResult
 	for _, t := range []struct {
 		name  string
 		rank  int
 		scale float64
-	}{{"mnist-rot90", 7, 2}, {"fashion-5-9", 1, 1}} { // out of rank order on purpose
-		for k, m := range table1Methods {
-			r.Cells = append(r.Cells, table1Cell{Task: t.name, Rank: t.rank, Method: string(m), Solver: "sgd",
+	}{{farTask, 7, 2}, {nearTask, 1, 1}} { // out of rank order on purpose
+		for k, m := range comparedMethods {
+			r.Cells = append(r.Cells, comparisonCell{Task: t.name, Rank: t.rank, Method: string(m), Solver: "sgd",
 				TestError: float64(k+1) * base * t.scale, TrainSize: 40, TestSize: 200})
 		}
 	}
@@ -71,7 +71,7 @@ func TestSummarizeTable1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Rows) != 3 || s.Rows[0][0] != "fashion-5-9" || s.Rows[1][0] != "mnist-rot90" {
+	if len(s.Rows) != 3 || s.Rows[0][0] != nearTask || s.Rows[1][0] != farTask {
 		t.Fatalf("rows %v: want fashion-5-9, mnist-rot90 (by rank), median", s.Rows)
 	}
 	// Near task, LQF (k = 1): errors 0.2 and 0.1, mean 0.15.
@@ -85,7 +85,7 @@ func TestSummarizeTable1(t *testing.T) {
 	if got := s.Values["mnist-rot90/fc"]; math.Abs(got-0.75) > 1e-12 {
 		t.Errorf("mnist-rot90 FC mean %g, want 0.75", got)
 	}
-	for k, m := range table1Methods {
+	for k, m := range comparedMethods {
 		if got := s.Values["median_relative/"+string(m)]; math.Abs(got-float64(k+1)) > 1e-12 {
 			t.Errorf("%s: median relative error %g, want %d", m, got, k+1)
 		}
@@ -115,7 +115,7 @@ func TestSummarizeTable1LQFBelowNLFT(t *testing.T) {
 	if got := s.Values["median_relative/"+string(finetune.LQF)]; math.Abs(got-0.5) > 1e-12 {
 		t.Fatalf("LQF median relative error %g, want 0.5", got)
 	}
-	want := fmt.Sprintf("at most %d images, the low-data regime", table1Settings(true).MaxTrain)
+	want := fmt.Sprintf("at most %d images, the low-data regime", comparisonSettings(true).MaxTrain)
 	if !strings.Contains(s.Finding, want) {
 		t.Errorf("finding lacks %q: %s", want, s.Finding)
 	}
@@ -131,7 +131,7 @@ func TestSummarizeTable1MissingCell(t *testing.T) {
 }
 
 func TestRelativeSkipsZeroNLFT(t *testing.T) {
-	st := &table1Stats{Tasks: []string{"a", "b"}, Err: map[string]map[string][]float64{
+	st := &comparisonStats{Tasks: []string{"a", "b"}, Err: map[string]map[string][]float64{
 		"a": {"nlft": {0, 0}, "lqf": {0.1, 0.2}},
 		"b": {"nlft": {0.1, 0.2}, "lqf": {0.2, 0.2}},
 	}}
@@ -139,17 +139,17 @@ func TestRelativeSkipsZeroNLFT(t *testing.T) {
 	if skipped != 1 || len(r) != 1 || math.Abs(r[0]-1.5) > 1e-12 {
 		t.Errorf("relative %v, skipped %d; want [1.5], 1", r, skipped)
 	}
-	if m := table1Median([]float64{3, 1, 2, 10}); m != 2.5 {
+	if m := median([]float64{3, 1, 2, 10}); m != 2.5 {
 		t.Errorf("median %g, want 2.5", m)
 	}
-	if !math.IsNaN(table1Median(nil)) {
+	if !math.IsNaN(median(nil)) {
 		t.Error("median of nothing is not NaN")
 	}
 }
 
 func TestTable1Targets(t *testing.T) {
-	ts := table1Targets()
-	if len(ts) == 0 || ts[0].Name != "fashion-5-9" {
+	ts := targetTasks()
+	if len(ts) == 0 || ts[0].Name != nearTask {
 		t.Fatalf("targets %v", ts)
 	}
 	for i, x := range ts {
@@ -157,7 +157,7 @@ func TestTable1Targets(t *testing.T) {
 			t.Errorf("target %d: %s role %v rank %d", i, x.Name, x.Role, x.Rank)
 		}
 	}
-	if got := len(table1Settings(false).Tasks); got != len(ts) {
+	if got := len(comparisonSettings(false).Tasks); got != len(ts) {
 		t.Errorf("full mode has %d tasks, want every target (%d)", got, len(ts))
 	}
 }
@@ -167,14 +167,14 @@ func TestTable1Targets(t *testing.T) {
 func TestSiblingTable1(t *testing.T) {
 	root := t.TempDir()
 	quick := &Env{Quick: true, Dir: filepath.Join(root, "table1-quick")}
-	cfg := table1Settings(true)
-	r := table1Result{}
+	cfg := comparisonSettings(true)
+	r := comparisonResult{}
 	for _, task := range cfg.Tasks {
-		for _, m := range table1Methods {
-			r.Cells = append(r.Cells, table1Cell{Task: task, Method: string(m), TestError: 0.3})
+		for _, m := range comparedMethods {
+			r.Cells = append(r.Cells, comparisonCell{Task: task, Method: string(m), TestError: 0.3})
 		}
 	}
-	if _, ok := siblingTable1(quick, "fig1", 1); ok {
+	if _, ok := cachedComparison(quick, "fig1", 1); ok {
 		t.Fatal("reused a result that does not exist")
 	}
 	dir := filepath.Join(root, "fig1-quick")
@@ -185,14 +185,14 @@ func TestSiblingTable1(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "seed-1.json"), raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	got, ok := siblingTable1(quick, "fig1", 1)
+	got, ok := cachedComparison(quick, "fig1", 1)
 	if !ok || len(got.Cells) != len(r.Cells) {
 		t.Fatalf("fig1's Table 1 errors not reused: %v %v", ok, got)
 	}
-	if _, ok := siblingTable1(quick, "fig1", 2); ok {
+	if _, ok := cachedComparison(quick, "fig1", 2); ok {
 		t.Error("reused another seed's result")
 	}
-	if _, ok := siblingTable1(&Env{Dir: filepath.Join(root, "table1")}, "fig1", 1); ok {
+	if _, ok := cachedComparison(&Env{Dir: filepath.Join(root, "table1")}, "fig1", 1); ok {
 		t.Error("full mode reused a quick result")
 	}
 	// table1's own seed file, seen from fig1.
@@ -203,7 +203,7 @@ func TestSiblingTable1(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(quick.Dir, "seed-1.json"), raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := siblingTable1(&Env{Quick: true, Dir: dir}, "table1", 1); !ok {
+	if _, ok := cachedComparison(&Env{Quick: true, Dir: dir}, "table1", 1); !ok {
 		t.Error("table1's result not reused by fig1")
 	}
 }
@@ -251,7 +251,7 @@ func TestFinetuneEachPointSkipsDivergence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	task, _ := data.TaskByName("fashion-5-9")
+	task, _ := data.TaskByName(nearTask)
 	splits, err := task.Load(data.SplitOptions{Seed: 1, MaxTrain: 10, ValPerClass: 2, MaxTest: 10})
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	"gonum.org/v1/plot"
@@ -21,7 +22,16 @@ func init() {
 		Claim:     "Square-root-normalized bilinear pooling improves LQF markedly (B-LQF) while changing NLFT little (paper Table 2).",
 		Run:       runTable2,
 		Summarize: summarizeTable2,
+		Judge:     judgeTable2,
 	})
+}
+
+// judgeTable2 tests bilinear pooling's effect on LQF and NLFT.
+func judgeTable2(v Measured) Verdict {
+	bl, bn := v.Get("mean_blqf_minus_lqf"), v.Get("mean_bnlft_minus_nlft")
+	return verdictOf(
+		part(bl <= -0.01, "bilinear pooling lowers LQF's error by at least 1 point (%+.4f)", bl),
+		part(math.Abs(bn) < math.Abs(bl), "it changes NLFT less (%+.4f)", bn))
 }
 
 // table2Specs are the four cells of each task: NLFT and LQF with average
@@ -40,9 +50,9 @@ func table2Specs() []ftSpec {
 // table2Settings returns the tasks and split sizes of a mode.
 func table2Settings(quick bool) (tasks []string, shots, valPerClass, maxTest int) {
 	if quick {
-		return []string{"fashion-5-9"}, 5, 10, 200
+		return []string{nearTask}, 5, 10, 200
 	}
-	return []string{"fashion-5-9", "mnist-5-9", "fashion-rot90", "mnist-rot90"}, 50, 50, 2000
+	return []string{nearTask, "mnist-5-9", "fashion-rot90", farTask}, 50, 50, 2000
 }
 
 // table2Cell is one (task, configuration) result of one seed.
@@ -70,11 +80,7 @@ func runTable2(env *Env, seed uint64) (any, error) {
 	nets := newFTBackbones(env.Backend)
 	res := table2Result{Shots: shots}
 	for _, name := range tasks {
-		task, err := data.TaskByName(name)
-		if err != nil {
-			return nil, err
-		}
-		splits, err := task.Load(data.SplitOptions{Seed: seed, Shots: shots, ValPerClass: valPerClass, MaxTest: maxTest})
+		_, splits, err := loadTask(name, data.SplitOptions{Seed: seed, Shots: shots, ValPerClass: valPerClass, MaxTest: maxTest})
 		if err != nil {
 			return nil, err
 		}
@@ -204,5 +210,5 @@ func table2Plot(tasks, methods []string, errs map[string][]float64, key func(str
 		series = append(series, s)
 	}
 	return figure.GroupedBars(tasks, series, figure.BarOptions{YLabel: "test error",
-		Title: fmt.Sprintf("average vs bilinear pooling (%d shots, mean of %s)", shots, ftSeeds(seeds))})
+		Title: fmt.Sprintf("average vs bilinear pooling (%d shots, mean of %s)", shots, plural(seeds, "seed"))})
 }

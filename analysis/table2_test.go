@@ -5,7 +5,7 @@ import "testing"
 func TestSummarizeTable2(t *testing.T) {
 	seed := func(nlft, bnlft, lqf, blqf float64) table2Result {
 		r := table2Result{Shots: 5}
-		for _, task := range []string{"fashion-5-9", "mnist-rot90"} {
+		for _, task := range []string{nearTask, farTask} {
 			r.Cells = append(r.Cells,
 				table2Cell{Task: task, Method: "NLFT", Pooling: "avg", TestError: nlft},
 				table2Cell{Task: task, Method: "B-NLFT", Pooling: "bilinear", TestError: bnlft},
@@ -16,10 +16,10 @@ func TestSummarizeTable2(t *testing.T) {
 		return r
 	}
 	s := ftSummarizeFake(t, summarizeTable2, seed(0.20, 0.21, 0.30, 0.22), seed(0.22, 0.21, 0.34, 0.26))
-	if got := ftCell(t, s, "LQF", "mnist-rot90"); got != "0.4200 ± 0.0283" {
+	if got := ftCell(t, s, "LQF", farTask); got != "0.4200 ± 0.0283" {
 		t.Errorf("LQF on mnist-rot90: %q", got)
 	}
-	if got := ftCell(t, s, "B-LQF - LQF", "fashion-5-9"); got != "-0.0800" {
+	if got := ftCell(t, s, "B-LQF - LQF", nearTask); got != "-0.0800" {
 		t.Errorf("B-LQF - LQF on fashion-5-9: %q", got)
 	}
 	for k, want := range map[string]float64{

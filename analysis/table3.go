@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -23,7 +24,16 @@ func init() {
 			"(and is somewhat worse than SGD+K-FAC for LQF-FC) (paper Table 3).",
 		Run:       runTable3,
 		Summarize: summarizeTable3,
+		Judge:     judgeTable3,
 	})
+}
+
+// judgeTable3 tests Adam against SGD for LQF and GaF.
+func judgeTable3(v Measured) Verdict {
+	l, g := v.Get("mean_adam_minus_sgd/LQF"), v.Get("mean_adam_minus_sgd/GaF")
+	return verdictOf(
+		part(math.Abs(l) <= 0.02, "Adam is within 2 points of SGD+K-FAC for LQF (%+.4f)", l),
+		part(math.Abs(g) <= 0.02, "Adam is within 2 points of SGD for GaF (%+.4f)", g))
 }
 
 // Optimizer columns of Table 3.
@@ -66,9 +76,9 @@ func table3Configs(quick bool) []table3Config {
 // table3Settings returns the tasks and split sizes of a mode.
 func table3Settings(quick bool) (tasks []string, shots, valPerClass, maxTest int) {
 	if quick {
-		return []string{"fashion-5-9"}, 5, 10, 200
+		return []string{nearTask}, 5, 10, 200
 	}
-	return []string{"fashion-5-9", "mnist-rot90"}, 50, 50, 2000
+	return []string{nearTask, farTask}, 50, 50, 2000
 }
 
 // table3Cell is one (task, method, optimizer) result of one seed.
@@ -99,11 +109,7 @@ func runTable3(env *Env, seed uint64) (any, error) {
 	nets := newFTBackbones(env.Backend)
 	res := table3Result{Shots: shots, MinSteps: ftMinSteps(env.Quick)}
 	for _, name := range tasks {
-		task, err := data.TaskByName(name)
-		if err != nil {
-			return nil, err
-		}
-		splits, err := task.Load(data.SplitOptions{Seed: seed, Shots: shots, ValPerClass: valPerClass, MaxTest: maxTest})
+		_, splits, err := loadTask(name, data.SplitOptions{Seed: seed, Shots: shots, ValPerClass: valPerClass, MaxTest: maxTest})
 		if err != nil {
 			return nil, err
 		}
@@ -291,5 +297,5 @@ func table3Plot(tasks, methods, columns []string, errs map[string][]float64, key
 		series = append(series, s)
 	}
 	return figure.GroupedBars(groups, series, figure.BarOptions{YLabel: "test error", GroupWidth: vg.Points(48),
-		Title: fmt.Sprintf("test error by optimizer (%d shots, mean of %s)", shots, ftSeeds(seeds))})
+		Title: fmt.Sprintf("test error by optimizer (%d shots, mean of %s)", shots, plural(seeds, "seed"))})
 }

@@ -8,11 +8,11 @@ import (
 func TestSummarizeTable3(t *testing.T) {
 	seed := func(lqfSGD, lqfAdam, gafSGD, gafAdam float64) table3Result {
 		return table3Result{Shots: 5, Cells: []table3Cell{
-			{Task: "fashion-5-9", Method: "LQF", Optimizer: table3Adam, TestError: lqfAdam},
-			{Task: "fashion-5-9", Method: "LQF", Optimizer: table3SGD, TestError: lqfSGD},
-			{Task: "fashion-5-9", Method: "LQF", Optimizer: table3Closed, TestError: 0.2},
-			{Task: "fashion-5-9", Method: "GaF", Optimizer: table3SGD, TestError: gafSGD},
-			{Task: "fashion-5-9", Method: "GaF", Optimizer: table3Adam, TestError: gafAdam},
+			{Task: nearTask, Method: "LQF", Optimizer: table3Adam, TestError: lqfAdam},
+			{Task: nearTask, Method: "LQF", Optimizer: table3SGD, TestError: lqfSGD},
+			{Task: nearTask, Method: "LQF", Optimizer: table3Closed, TestError: 0.2},
+			{Task: nearTask, Method: "GaF", Optimizer: table3SGD, TestError: gafSGD},
+			{Task: nearTask, Method: "GaF", Optimizer: table3Adam, TestError: gafAdam},
 		}}
 	}
 	s := ftSummarizeFake(t, summarizeTable3, seed(0.20, 0.30, 0.40, 0.30), seed(0.24, 0.30, 0.42, 0.34))
@@ -20,10 +20,10 @@ func TestSummarizeTable3(t *testing.T) {
 	if s.Header[2] != table3SGD || s.Header[3] != table3Adam || s.Header[4] != table3Closed {
 		t.Errorf("header %v", s.Header)
 	}
-	if got := ftCell(t, s, table3SGD, "fashion-5-9", "LQF"); got != "0.2200 ± 0.0283" {
+	if got := ftCell(t, s, table3SGD, nearTask, "LQF"); got != "0.2200 ± 0.0283" {
 		t.Errorf("LQF with SGD: %q", got)
 	}
-	if got := ftCell(t, s, table3Closed, "fashion-5-9", "GaF"); got != "-" {
+	if got := ftCell(t, s, table3Closed, nearTask, "GaF"); got != "-" {
 		t.Errorf("GaF closed form: %q", got)
 	}
 	if v := s.Values["mean_adam_minus_sgd/LQF"]; !ftNear(v, 0.08) {

@@ -85,6 +85,27 @@ func (o Options) WithAdam() Options {
 	return o
 }
 
+// CurvatureGrid is the learning-rate grid of LQF and LQF-FC when a
+// curvature preconditions SGD (K-FAC, paper Sec. 3.2): the preconditioned
+// step is near a Newton step, so the paper's eta ~ 0.1 suits LQF-FC, whose
+// classifier block is exact ({0.1, 0.03}); over the whole network K-FAC's
+// block-diagonal approximation underestimates some directions' curvature on
+// lqf's backbones and eta must be smaller ({0.001, 0.0003}).
+func CurvatureGrid(m Method) []float64 {
+	if m == LQFFC {
+		return []float64{0.1, 0.03}
+	}
+	return []float64{0.001, 0.0003}
+}
+
+// WithCurvature preconditions o's SGD with the curvature c (computed once
+// per run, at w0) and takes CurvatureGrid's learning rates.
+func (o Options) WithCurvature(c model.CurvatureFunc) Options {
+	o.Curvature = c
+	o.LearningRates = CurvatureGrid(o.Method)
+	return o
+}
+
 // DefaultOptions returns method m's defaults: its loss (MSE with
 // alpha = 15 for LQF and LQF-FC, cross-entropy otherwise), the paper's grid,
 // batch 28, SGD with momentum 0.9 (plain SGD for GaF).

@@ -200,7 +200,7 @@ func newKFACExplainer(be backends.Backend, backbone, net *model.Network, train *
 		return nil, errors.New("influence: K-FAC attribution fits LQF at one learning rate (ExplainOptions.Fit.LearningRates)")
 	}
 	if fit.Curvature == nil {
-		fit.Curvature = kfac.CurvatureFunc(opts.KFAC)
+		fit.Curvature = kfac.CurvatureFunc(opts.KFAC, 0) // undamped: the attribution's own factors
 	}
 	fit.Progress = opts.Progress
 	// Finetune selects on a validation split; the training set stands in

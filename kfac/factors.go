@@ -35,17 +35,24 @@ type Options struct {
 	// which makes preconditioned SGD diverge; reduce is exact when they are
 	// equal.
 	Expand bool
-	// ExtraDamping is added to the loss's lambda when the factors
-	// precondition training: the Kronecker approximation can underestimate
-	// the curvature of some directions, and steps along them must stay
-	// bounded.
-	ExtraDamping float64
 	// EigenCorrection runs CorrectEigenvalues after the factors (EK-FAC)
 	// when the factors are used through CurvatureFunc.
 	EigenCorrection bool
 	Seed            uint64
 	Progress        io.Writer
 }
+
+// Recommended returns the factors lqf uses by default, for training and
+// attribution: KFC (Expand) with the EK-FAC eigenvalue correction, the
+// variant closest to the exact Gauss-Newton blocks on lqf's backbones
+// (lqf check kfac, lqf influence validate). Set Seed and Progress on it.
+func Recommended() Options { return Options{Expand: true, EigenCorrection: true} }
+
+// RecommendedDamping is the extra damping lqf adds to the loss's lambda when
+// K-FAC preconditions training (CurvatureFunc): the Kronecker approximation
+// underestimates the curvature of some directions, and steps along them must
+// stay bounded.
+const RecommendedDamping = 1e-3
 
 // batchSize is the batch size of passes over n images (default 64).
 func (o Options) batchSize(n int) int {
@@ -85,7 +92,8 @@ func (o Options) batchSize(n int) int {
 type Factors struct {
 	N     int
 	Units []*Unit
-	// ExtraDamping is added to lambda by Preconditioner.
+	// ExtraDamping is added to lambda by Preconditioner (CurvatureFunc sets
+	// it).
 	ExtraDamping float64
 }
 

@@ -383,8 +383,11 @@ func (f *Factors) Preconditioner(lambda float64) (model.Preconditioner, error) {
 }
 
 // CurvatureFunc returns the K-FAC curvature for finetune.Options:
-// factors computed once per fine-tuning run, at w0 with the task's head.
-func CurvatureFunc(opts Options) model.CurvatureFunc {
+// factors computed once per fine-tuning run, at w0 with the task's head,
+// whose preconditioner for the loss's lambda damps with lambda +
+// extraDamping (RecommendedDamping, with Recommended factors, is lqf's
+// default).
+func CurvatureFunc(opts Options, extraDamping float64) model.CurvatureFunc {
 	return func(be backends.Backend, net *model.Network, train *data.Set) (model.Curvature, error) {
 		f, err := Compute(be, net, train, opts)
 		if err != nil {
@@ -395,7 +398,7 @@ func CurvatureFunc(opts Options) model.CurvatureFunc {
 				return nil, err
 			}
 		}
-		f.ExtraDamping = opts.ExtraDamping
+		f.ExtraDamping = extraDamping
 		return f, nil
 	}
 }

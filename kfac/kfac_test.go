@@ -308,7 +308,7 @@ func TestFinetuneLinearizationsAgreeWithKFAC(t *testing.T) {
 	for _, lin := range []finetune.Linearization{finetune.LinearizeJVP, finetune.LinearizeJacobian} {
 		o := finetune.DefaultOptions(finetune.LQF)
 		o.LearningRates, o.WeightDecays, o.Epochs, o.BatchSize, o.Seed = []float64{0.003}, []float64{1e-3}, 3, 6, 3
-		o.Curvature = CurvatureFunc(Options{Expand: true, EigenCorrection: true, ExtraDamping: 1e-3, Seed: 3})
+		o.Curvature = CurvatureFunc(Options{Expand: true, EigenCorrection: true, Seed: 3}, RecommendedDamping)
 		o.Linearization = lin
 		r, p, err := finetune.Run(be, net, splits, o)
 		if err != nil {

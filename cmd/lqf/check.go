@@ -48,7 +48,7 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 		return usagef("want a check name: lqf check jvp, closed-form, kfac or hypergradient")
 	}
 	fs := newFlags("check jvp", "check jvp [--backbone leaky] [--images N] [--json FILE]", stderr)
-	backboneFlag := fs.String("backbone", "leaky", "embedded backbone (relu or leaky) or a checkpoint file")
+	bb := addBackboneFlags(fs, "leaky", "")
 	taskName := fs.String("task", DefaultTask, "task whose first test images are used")
 	images := fs.Int("images", 4, "number of images")
 	seed := fs.Uint64("seed", 1, "seed of the random direction dw")
@@ -59,7 +59,7 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	if *images < 1 {
 		return usagef("--images %d: must be >= 1", *images)
 	}
-	s, err := openSession(*taskName, *backboneFlag, data.SplitOptions{Seed: *seed, MaxTrain: 1, ValPerClass: 1, MaxTest: *images}, true, stderr)
+	s, err := openSession(*taskName, bb, data.SplitOptions{Seed: *seed, MaxTrain: 1, ValPerClass: 1, MaxTest: *images}, true, stderr)
 	if err != nil {
 		return err
 	}
@@ -93,7 +93,7 @@ func init() {
 
 func runBench(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("bench", "bench [--backbone FILE] [--batch 64] [--seconds 3] [--images DIR] [--torch FILE] [--json FILE]", stderr)
-	backboneFlag := fs.String("backbone", "leaky", "embedded backbone (relu or leaky), a checkpoint or an ONNX file")
+	bb := addBackboneFlags(fs, "leaky", "")
 	batch := fs.Int("batch", 64, "batch size")
 	seconds := fs.Float64("seconds", 3, "minimum measuring time per pass")
 	jsonPath := fs.String("json", "", "write the report as JSON to this file")
@@ -112,11 +112,14 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	if err := bb.check(); err != nil {
+		return err
+	}
 	be, err := startBackend()
 	if err != nil {
 		return err
 	}
-	net, err := loadBackbone(be, *backboneFlag)
+	net, _, err := bb.load(be, "", true)
 	if err != nil {
 		return err
 	}
@@ -145,7 +148,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		return usagef("--batch %d: only %d images", *batch, images.Len())
 	}
 	if err := net.CheckSet(images); err != nil {
-		return usagef("--backbone %s: %v", *backboneFlag, err)
+		return usagef("--backbone %s: %v", *bb.name, err)
 	}
 	rep, err := model.MeasureSpeed(be, net, images.Images, *batch, time.Duration(*seconds*float64(time.Second)))
 	if err != nil {
@@ -242,7 +245,7 @@ func readTorchBench(path string, batch int) (*torchBench, error) {
 
 func runCheckClosedForm(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("check closed-form", "check closed-form [--task T] [--max-train N] [--json FILE]", stderr)
-	backboneFlag := fs.String("backbone", "leaky", "embedded backbone (relu or leaky) or a checkpoint file")
+	bb := addBackboneFlags(fs, "leaky", "")
 	taskName := fs.String("task", DefaultTask, "task")
 	maxTrain := fs.Int("max-train", 50, "training samples (the kernel form needs N*C Jacobian rows)")
 	maxTest := fs.Int("max-test", 500, "test samples")
@@ -257,7 +260,7 @@ func runCheckClosedForm(args []string, stdout, stderr io.Writer) error {
 	if *maxTrain < 1 || *maxTest < 1 || *lambda <= 0 || *maxIter < 1 {
 		return usagef("--max-train, --max-test, --wd and --max-iter must be positive")
 	}
-	s, err := openSession(*taskName, *backboneFlag, data.SplitOptions{Seed: *seed, MaxTrain: *maxTrain, ValPerClass: 1, MaxTest: *maxTest}, *quiet, stderr)
+	s, err := openSession(*taskName, bb, data.SplitOptions{Seed: *seed, MaxTrain: *maxTrain, ValPerClass: 1, MaxTest: *maxTest}, *quiet, stderr)
 	if err != nil {
 		return err
 	}
@@ -287,7 +290,7 @@ func runCheckClosedForm(args []string, stdout, stderr io.Writer) error {
 
 func runCheckKFAC(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("check kfac", "check kfac [--max-train N] [--max-epochs E] [--json FILE]", stderr)
-	backboneFlag := fs.String("backbone", "leaky", "embedded backbone (relu or leaky) or a checkpoint file")
+	bb := addBackboneFlags(fs, "leaky", "")
 	taskName := fs.String("task", DefaultTask, "task")
 	maxTrain := fs.Int("max-train", 50, "training samples (full batch)")
 	lambda := fs.Float64("wd", 1e-2, "weight decay lambda of the LQF objective")
@@ -329,7 +332,7 @@ func runCheckKFAC(args []string, stdout, stderr io.Writer) error {
 	if *factorsFlag != "kfc" && *factorsFlag != "reduce" {
 		return usagef("--factors %q: want kfc or reduce", *factorsFlag)
 	}
-	s, err := openSession(*taskName, *backboneFlag, data.SplitOptions{Seed: *seed, MaxTrain: *maxTrain, ValPerClass: 1, MaxTest: 10}, *quiet, stderr)
+	s, err := openSession(*taskName, bb, data.SplitOptions{Seed: *seed, MaxTrain: *maxTrain, ValPerClass: 1, MaxTest: 10}, *quiet, stderr)
 	if err != nil {
 		return err
 	}

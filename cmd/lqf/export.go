@@ -24,9 +24,10 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	taskName := fs.String("task", DefaultTask, "task (see lqf tasks)")
 	what := fs.String("what", "features", "features (penultimate), jacobian (per-sample rows grad_w f_c(x_i)), ntk (J J^T, train x train and test x train) or images (the split's images [N, H, W, C] in [0, 1], e.g. to train another framework on the same data)")
 	out := fs.String("out", "", "output directory (created)")
-	backboneFlag := fs.String("backbone", "leaky", "embedded backbone (relu or leaky) or a checkpoint file")
-	maxTrain := fs.Int("max-train", 200, "training samples, balanced over classes")
-	maxTest := fs.Int("max-test", 200, "test samples, balanced over classes")
+	bb := addBackboneFlags(fs, "leaky", "")
+	maxTrain := fs.Int("max-train", 200, "training samples, balanced over classes (0: no cap)")
+	maxTest := fs.Int("max-test", 200, "test samples, balanced over classes (0: the whole test split)")
+	valPerClass := fs.Int("val-per-class", 0, "validation samples per class, held out of the training split (0: 100 with --what images, the split of lqf finetune, which is written too; 1 otherwise, the split of lqf influence)")
 	seed := fs.Uint64("seed", 1, "seed of the split and of the new head")
 	quiet := fs.Bool("quiet", false, "no progress lines")
 	if err := parseFlags(fs, args); err != nil {
@@ -38,10 +39,21 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	if *what != "features" && *what != "jacobian" && *what != "ntk" && *what != "images" {
 		return usagef("--what %q: want features, jacobian, ntk or images", *what)
 	}
-	if *maxTrain < 1 || *maxTest < 1 {
-		return usagef("--max-train and --max-test must be >= 1")
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"--max-train", *maxTrain}, {"--max-test", *maxTest}, {"--val-per-class", *valPerClass}} {
+		if f.v < 0 {
+			return usagef("%s %d: must be >= 0", f.name, f.v)
+		}
 	}
-	s, err := openSession(*taskName, *backboneFlag, data.SplitOptions{Seed: *seed, MaxTrain: *maxTrain, ValPerClass: 1, MaxTest: *maxTest}, *quiet, stderr)
+	if *valPerClass == 0 {
+		*valPerClass = 1
+		if *what == "images" {
+			*valPerClass = finetuneValPerClass
+		}
+	}
+	s, err := openSession(*taskName, bb, data.SplitOptions{Seed: *seed, MaxTrain: *maxTrain, ValPerClass: *valPerClass, MaxTest: *maxTest}, *quiet, stderr)
 	if err != nil {
 		return err
 	}
@@ -49,23 +61,43 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
-	net, err := s.net.ReplaceHead(be, splits.Train.NumClasses, *seed)
-	if err != nil {
-		return err
-	}
-	c := net.NumClasses()
 	written := []string{}
 	save := func(name string, t *tensors.Tensor) error {
 		path := filepath.Join(*out, name+".npy")
 		written = append(written, path)
 		return model.WriteFileAtomic(path, func(w io.Writer) error { return numpy.ToNpyWriter(t, w) })
 	}
-	meta := map[string]any{"task": task.Name, "backbone": *backboneFlag, "seed": *seed, "classes": splits.Train.ClassNames,
-		"alpha": model.DefaultAlpha, "note": "f0 is the network with a new random head (seeded), the linearization point of LQF; rows of Jacobians and NTK are sample-major: row i*C+c is output c of sample i"}
-	for _, part := range []struct {
+	type part struct {
 		name string
 		set  *data.Set
-	}{{"train", splits.Train}, {"test", splits.Test}} {
+	}
+	parts := []part{{"train", splits.Train}, {"test", splits.Test}}
+	if *what == "images" {
+		// The data alone: no network work.
+		meta := map[string]any{"task": task.Name, "seed": *seed, "classes": splits.Train.ClassNames,
+			"val_per_class": *valPerClass, "max_train": *maxTrain, "max_test": *maxTest,
+			"note": "images [N, H, W, C] in [0, 1] and labels of the splits of lqf finetune --seed S --max-train M --val-per-class V --max-test T with the same values"}
+		for _, p := range []part{parts[0], {"val", splits.Val}, parts[1]} {
+			n := p.set.Len()
+			h, w, ch := p.set.Geometry()
+			if err := save("images_"+p.name, tensors.FromFlatDataAndDimensions(append([]float32(nil), p.set.Images...), n, h, w, ch)); err != nil {
+				return err
+			}
+			if err := save("labels_"+p.name, tensors.FromFlatDataAndDimensions(append([]int32(nil), p.set.Labels...), n)); err != nil {
+				return err
+			}
+		}
+		return finishExport(stdout, *out, written, meta)
+	}
+	net, err := s.net.ReplaceHead(be, splits.Train.NumClasses, *seed)
+	if err != nil {
+		return err
+	}
+	c := net.NumClasses()
+	meta := map[string]any{"task": task.Name, "seed": *seed, "classes": splits.Train.ClassNames,
+		"alpha": model.DefaultAlpha, "note": "f0 is the network with a new random head (seeded), the linearization point of LQF; rows of Jacobians and NTK are sample-major: row i*C+c is output c of sample i"}
+	bb.record(meta, s.leakyChange)
+	for _, part := range parts {
 		n := part.set.Len()
 		f0, err := net.Logits(be, part.set)
 		if err != nil {
@@ -76,12 +108,6 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 		}
 		if err := save("labels_"+part.name, tensors.FromFlatDataAndDimensions(append([]int32(nil), part.set.Labels...), n)); err != nil {
 			return err
-		}
-		if *what == "images" {
-			h, w, ch := part.set.Geometry()
-			if err := save("images_"+part.name, tensors.FromFlatDataAndDimensions(append([]float32(nil), part.set.Images...), n, h, w, ch)); err != nil {
-				return err
-			}
 		}
 		if *what == "features" {
 			f, err := net.Features(be, part.set)
@@ -126,7 +152,12 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}
-	metaPath := filepath.Join(*out, "metadata.json")
+	return finishExport(stdout, *out, written, meta)
+}
+
+// finishExport writes metadata.json beside the written files and lists them.
+func finishExport(stdout io.Writer, dir string, written []string, meta map[string]any) error {
+	metaPath := filepath.Join(dir, "metadata.json")
 	if err := writeJSON(metaPath, meta); err != nil {
 		return err
 	}

@@ -3,21 +3,14 @@ package main
 import (
 	"fmt"
 	"io"
-	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/gomlx/gomlx/backends"
 
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/finetune"
 	"github.com/lqf-go/lqf/kfac"
 	"github.com/lqf-go/lqf/model"
-	"github.com/lqf-go/lqf/onnx"
-	"github.com/lqf-go/lqf/pretrained"
 )
 
 func init() {
@@ -27,6 +20,10 @@ func init() {
 // DefaultTask is the target task of the main job.
 const DefaultTask = "fashion-5-9"
 
+// finetuneValPerClass is lqf finetune's default validation split: images per
+// class held out of the training split for the grid search.
+const finetuneValPerClass = 100
+
 func runFinetune(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("finetune", "finetune [--task T] [--method nlft,fc] [flags]", stderr)
 	taskName := fs.String("task", DefaultTask, "target task (see lqf tasks)")
@@ -34,29 +31,29 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	methods := fs.String("method", "nlft,fc", "comma-separated methods: nlft (all layers), lqf (linearized, MSE), lqf-fc (LQF of the classifier), gaf (linearized, cross-entropy), fc (linear probe)")
 	lossName := fs.String("loss", "", "loss: ce or mse (targets scaled by --alpha); default: mse for lqf and lqf-fc, ce otherwise")
 	alpha := fs.Float64("alpha", model.DefaultAlpha, "MSE target scale")
-	backboneFlag := fs.String("backbone", "", "embedded backbone (relu or leaky), a checkpoint file from lqf pretrain or an ONNX file; default: leaky for lqf and lqf-fc, relu otherwise")
-	cut := fs.String("cut", "", "ONNX backbone: the tensor (a node output) whose value feeds the new classifier (default: the input of the last Gemm/MatMul; see lqf inspect)")
-	leaky := fs.Float64("leaky", 0, "checkpoint or ONNX backbone: lqf and lqf-fc start from it with every ReLU swapped for Leaky-ReLU of this slope (paper Sec. 3.3); 0: as given")
+	bb := addBackboneFlags(fs, "", backboneHelp+"; default: leaky for lqf and lqf-fc, relu otherwise (--leaky applies to lqf, lqf-fc and gaf)")
 	shots := fs.Int("shots", 0, "training samples per class (0: all, then --max-train)")
 	maxTrain := fs.Int("max-train", 500, "cap on training samples, balanced over classes (0: no cap)")
-	valPerClass := fs.Int("val-per-class", 100, "validation samples per class, for the grid search")
+	valPerClass := fs.Int("val-per-class", finetuneValPerClass, "validation samples per class, for the grid search")
 	maxTest := fs.Int("max-test", 2000, "cap on test samples, balanced over classes (0: whole test split)")
-	epochs := fs.Float64("epochs", 0, "epochs per grid point (0: 5 for nlft, 30 for fc)")
+	epochs := fs.Float64("epochs", 0, fmt.Sprintf("epochs per grid point (0: the method's default, %g for nlft, %g for fc)",
+		finetune.DefaultOptions(finetune.NLFT).Epochs, finetune.DefaultOptions(finetune.FC).Epochs))
 	batch := fs.Int("batch", 28, "batch size (the paper's 28)")
 	lrs := fs.String("lr", "", "comma-separated learning rates (default: the paper's grid for the method)")
 	wds := fs.String("wd", "", "comma-separated weight decays lambda, L2 in the loss (default: the paper's grid)")
 	momentum := fs.Float64("momentum", 0.9, "SGD momentum")
 	optimizer := fs.String("optimizer", "sgd", "sgd (momentum --momentum) or adam (the paper's Adam grid, Table 3)")
 	ablate := fs.String("ablate", "", "comma-separated ablations of lqf: mse (cross-entropy instead of MSE), kfac (plain SGD instead of K-FAC), leaky (ReLU backbone instead of Leaky-ReLU)")
-	kfacDamping := fs.Float64("kfac-damping", 1e-3, "K-FAC damping added to the loss's lambda")
-	kfacExpand := fs.Bool("kfac-expand", true, "KFC factors over positions (Grosse & Martens); false: K-FAC-reduce")
-	kfacEK := fs.Bool("kfac-ekfac", true, "correct the Kronecker eigenvalues with exact second moments (EK-FAC); false uses plain K-FAC")
+	kfacDamping := fs.Float64("kfac-damping", kfac.RecommendedDamping, "K-FAC damping added to the loss's lambda")
+	kfacExpand := fs.Bool("kfac-expand", kfac.Recommended().Expand, "KFC factors over positions (Grosse & Martens); false: K-FAC-reduce")
+	kfacEK := fs.Bool("kfac-ekfac", kfac.Recommended().EigenCorrection, "correct the Kronecker eigenvalues with exact second moments (EK-FAC); false uses plain K-FAC")
 	kfacMC := fs.Bool("kfac-mc", false, "K-FAC output-side factors from Monte-Carlo output noise (one backward pass per batch instead of one per class)")
 	pooling := fs.String("pooling", "avg", "avg, or bilinear: square-root-normalized bilinear pooling (B-LQF, paper Table 2)")
 	solver := fs.String("solver", "sgd", "sgd, or exact: closed-form optimum of lqf (kernel form) and lqf-fc (primal form)")
 	linearization := fs.String("linearization", "auto", "how lqf and gaf evaluate f0 + J dw while training: jvp (a modified forward pass per batch), jacobian (per-image Jacobian rows computed once; N*C*P*4 bytes), or auto (jacobian when it fits in 2 GiB and --augment is none)")
 	aug := fs.String("augment", "none", "augmentation: none, crop or crop-flip")
 	seed := fs.Uint64("seed", 1, "seed of splits, head initialization and shuffling")
+	splitSeed := fs.Uint64("split-seed", 0, "seed of the splits alone (0: --seed), to repeat training seeds on one split")
 	jsonPath := fs.String("json", "", "write results as JSON to this file")
 	quiet := fs.Bool("quiet", false, "no progress lines")
 	if err := parseFlags(fs, args); err != nil {
@@ -151,11 +148,8 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	if *epochs < 0 {
 		return usagef("--epochs %g: must be >= 0", *epochs)
 	}
-	if *cut != "" && !isONNX(*backboneFlag) {
-		return usagef("--cut %q: applies to an ONNX --backbone only", *cut)
-	}
-	if *leaky < 0 || *leaky >= 1 || (*leaky > 0 && !isFile(*backboneFlag)) {
-		return usagef("--leaky %g: give a slope in (0, 1) with a checkpoint or ONNX --backbone (the embedded leaky backbone already has one)", *leaky)
+	if err := bb.check(); err != nil {
+		return err
 	}
 	be, err := startBackend()
 	if err != nil {
@@ -166,30 +160,29 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	// by name, with the network they came from.
 	swapped := map[string]*model.Network{}
 	backboneFor := func(m finetune.Method) (string, *model.Network, error) {
-		name := *backboneFlag
+		name := *bb.name
 		if name == "" {
 			name = "relu"
 			if m.Activation() == model.LeakyReLU && !slices.Contains(ablations, "leaky") {
 				name = "leaky"
 			}
 		}
-		swap := *leaky > 0 && m.Activation() == model.LeakyReLU
+		swap := *bb.leaky > 0 && m.Activation() == model.LeakyReLU
 		key := name
 		if swap {
-			key = fmt.Sprintf("%s (leaky-relu %g)", name, *leaky)
+			key = fmt.Sprintf("%s (leaky-relu %g)", name, *bb.leaky)
 		}
 		if n, ok := backbones[key]; ok {
 			return key, n, nil
 		}
-		n, err := loadBackboneWith(be, name, onnx.Options{Cut: *cut})
+		n, orig, err := bb.load(be, name, swap)
 		if err == nil && *pooling != string(model.AvgPooling) {
-			n, err = n.WithPooling(model.Pooling(*pooling))
-		}
-		if err == nil && swap {
-			orig := n
-			if n, err = orig.WithLeakySlope(model.LeakyReLU, *leaky); err == nil {
-				swapped[key] = orig
+			if n, err = n.WithPooling(model.Pooling(*pooling)); err == nil && orig != nil {
+				orig, err = orig.WithPooling(model.Pooling(*pooling))
 			}
+		}
+		if orig != nil {
+			swapped[key] = orig
 		}
 		backbones[key] = n
 		return key, n, err
@@ -199,7 +192,10 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	splitOpts := data.SplitOptions{Seed: *seed, Shots: *shots, MaxTrain: *maxTrain, ValPerClass: *valPerClass, MaxTest: *maxTest}
+	if *splitSeed == 0 {
+		*splitSeed = *seed
+	}
+	splitOpts := data.SplitOptions{Seed: *splitSeed, Shots: *shots, MaxTrain: *maxTrain, ValPerClass: *valPerClass, MaxTest: *maxTest}
 	var splits *data.Splits
 	if *imagesDir != "" {
 		// The images take the input geometry of the (first) backbone.
@@ -221,11 +217,12 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	// features on the training images.
 	featureChange := map[string]float64{}
 	for key, orig := range swapped {
-		if featureChange[key], err = relativeFeatureChange(be, orig, backbones[key], splits.Train); err != nil {
-			return err
-		}
+		var progress io.Writer
 		if !*quiet {
-			fmt.Fprintf(stderr, "%s: swapping ReLU for Leaky-ReLU changes the features of the training images by %.3g (relative RMS)\n", key, featureChange[key])
+			progress = stderr
+		}
+		if featureChange[key], err = reportSwap(be, key, orig, backbones[key], splits.Train, progress); err != nil {
+			return err
 		}
 	}
 	var progress io.Writer
@@ -245,8 +242,7 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 			o.Loss = model.CrossEntropy
 		}
 		if (m == finetune.LQF || m == finetune.LQFFC) && !slices.Contains(ablations, "kfac") && opt == model.SGD && *solver == string(finetune.SolverSGD) {
-			o.Curvature = kfac.CurvatureFunc(kfac.Options{Expand: *kfacExpand, MonteCarlo: *kfacMC, EigenCorrection: *kfacEK, ExtraDamping: *kfacDamping, Seed: *seed, Progress: progress})
-			o.LearningRates = kfacLearningRates(m)
+			o = o.WithCurvature(kfac.CurvatureFunc(kfac.Options{Expand: *kfacExpand, MonteCarlo: *kfacMC, EigenCorrection: *kfacEK, Seed: *seed, Progress: progress}, *kfacDamping))
 		}
 		if opt == model.Adam {
 			o = o.WithAdam()
@@ -298,20 +294,6 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	return writeJSON(*jsonPath, finetuneJSON(task.Name, results))
 }
 
-// kfacLearningRates is the learning-rate grid of K-FAC-preconditioned LQF.
-// The head's block is exact, so LQF-FC takes near-Newton steps; over the
-// whole network the block-diagonal approximation underestimates some
-// directions' curvature by up to ~750x on the committed backbone (largest
-// eigenvalue of (F_kfac + lambda I)^-1 (F + lambda I), measured by power
-// iteration on 50 images), so the paper's eta = 0.1 diverges and LQF uses
-// smaller steps.
-func kfacLearningRates(m finetune.Method) []float64 {
-	if m == finetune.LQFFC {
-		return []float64{0.1, 0.03}
-	}
-	return []float64{0.001, 0.0003}
-}
-
 // methodResult is one method's result and the backbone it started from.
 type methodResult struct {
 	*finetune.Result
@@ -357,73 +339,4 @@ func parseFloats(s, flagName string) ([]float64, error) {
 		out = append(out, v)
 	}
 	return out, nil
-}
-
-// loadBackbone resolves --backbone: "relu" or "leaky" (embedded) or a file.
-func loadBackbone(be backends.Backend, s string) (*model.Network, error) {
-	return loadBackboneWith(be, s, onnx.Options{})
-}
-
-// isONNX reports whether a --backbone value names an ONNX file.
-func isONNX(s string) bool { return strings.EqualFold(filepath.Ext(s), ".onnx") }
-
-// isFile reports whether a --backbone value names a file rather than an
-// embedded backbone.
-func isFile(s string) bool {
-	switch s {
-	case "", "relu", "leaky", "leaky-relu":
-		return false
-	}
-	return true
-}
-
-// relativeFeatureChange is ||F1 - F0|| / ||F0|| over the features of set
-// under networks a (F0) and b (F1).
-func relativeFeatureChange(be backends.Backend, a, b *model.Network, set *data.Set) (float64, error) {
-	f0, err := a.Features(be, set)
-	if err != nil {
-		return 0, err
-	}
-	f1, err := b.Features(be, set)
-	if err != nil {
-		return 0, err
-	}
-	var num, den float64
-	for i := range f0 {
-		d := float64(f1[i]) - float64(f0[i])
-		num += d * d
-		den += float64(f0[i]) * float64(f0[i])
-	}
-	if den == 0 {
-		return math.Inf(1), nil
-	}
-	return math.Sqrt(num / den), nil
-}
-
-// loadBackboneWith is loadBackbone with the options of an ONNX import.
-func loadBackboneWith(be backends.Backend, s string, opts onnx.Options) (*model.Network, error) {
-	switch s {
-	case "relu":
-		return pretrained.Load(be, model.ReLU)
-	case "leaky", "leaky-relu":
-		return pretrained.Load(be, model.LeakyReLU)
-	}
-	if _, err := os.Stat(s); err != nil {
-		return nil, usagef("--backbone %q: not relu, leaky, a readable checkpoint or ONNX file (%v)", s, err)
-	}
-	if isONNX(s) {
-		n, _, err := model.LoadONNX(be, s, opts)
-		if err != nil {
-			return nil, usagef("--backbone %v", err)
-		}
-		return n, nil
-	}
-	return model.LoadCheckpoint(be, s, nil)
-}
-
-// inputGeometry is the image geometry network n takes: what --images
-// folders are resized and cropped to.
-func inputGeometry(n *model.Network) data.Geometry {
-	in := n.Input()
-	return data.Geometry{Height: in.Height, Width: in.Width, Channels: in.Channels}
 }

@@ -43,7 +43,7 @@ type hypergradientCheck struct {
 
 func runCheckHypergradient(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("check hypergradient", "check hypergradient [--max-train N] [--val-per-class M] [--wd LAMBDA] [--json FILE]", stderr)
-	backboneFlag := fs.String("backbone", "leaky", "embedded backbone (relu or leaky) or a checkpoint file")
+	bb := addBackboneFlags(fs, "leaky", "")
 	taskName := fs.String("task", DefaultTask, "task")
 	maxTrain := fs.Int("max-train", 50, "training samples (the kernel form needs N*C Jacobian rows)")
 	valPerClass := fs.Int("val-per-class", 10, "validation samples per class")
@@ -58,7 +58,7 @@ func runCheckHypergradient(args []string, stdout, stderr io.Writer) error {
 	if *maxTrain < 2 || *valPerClass < 1 || !(*lambda > 0) || math.IsInf(*lambda, 0) || !(*fdRel > 0 && *fdRel < 1) {
 		return usagef("--max-train must be >= 2, --val-per-class >= 1, --wd > 0 and --fd-step in (0, 1)")
 	}
-	s, err := openSession(*taskName, *backboneFlag, data.SplitOptions{Seed: *seed, MaxTrain: *maxTrain, ValPerClass: *valPerClass, MaxTest: 1}, *quiet, stderr)
+	s, err := openSession(*taskName, bb, data.SplitOptions{Seed: *seed, MaxTrain: *maxTrain, ValPerClass: *valPerClass, MaxTest: 1}, *quiet, stderr)
 	if err != nil {
 		return err
 	}

@@ -40,7 +40,7 @@ func runInfluence(args []string, stdout, stderr io.Writer) error {
 	}
 	fs := newFlags("influence", "influence [--task T] [--test I,J | --misclassified K] [--top K] [--png DIR] [--json FILE] [flags]\n       lqf influence validate [--quick] [--json FILE]", stderr)
 	taskName := fs.String("task", DefaultTask, "task (see lqf tasks)")
-	backboneFlag := fs.String("backbone", "leaky", "embedded backbone (relu or leaky) or a checkpoint file")
+	bb := addBackboneFlags(fs, "leaky", "")
 	method := fs.String("method", "lqf", "lqf (all layers) or lqf-fc (classifier only, exact at any size)")
 	approx := fs.String("approx", "exact", "exact (kernel form, N*C up to about 10,000) or kfac (K-FAC curvature, lqf only)")
 	banzhaf := fs.Int("banzhaf", 0, "lqf exact: score by Banzhaf values over this many random subsets (average contribution to random halves of the data) instead of leave-one-out")
@@ -56,7 +56,7 @@ func runInfluence(args []string, stdout, stderr io.Writer) error {
 	sketch := fs.Int("sketch", -1, "kfac: count-sketch dimension of the stored training vectors (0: whole; -1: whole up to 1 GiB, else 1024)")
 	fitLR := fs.Float64("fit-lr", 0.001, "kfac: learning rate of the K-FAC-preconditioned LQF fit that gives the residuals")
 	fitEpochs := fs.Float64("fit-epochs", 10, "kfac: epochs of that fit")
-	fitDamping := fs.Float64("fit-damping", 1e-3, "kfac: extra damping of the fit's K-FAC preconditioner")
+	fitDamping := fs.Float64("fit-damping", kfac.RecommendedDamping, "kfac: extra damping of the fit's K-FAC preconditioner")
 	seed := fs.Uint64("seed", 1, "seed of the split and of the new head")
 	jsonPath := fs.String("json", "", "write the results as JSON to this file")
 	quiet := fs.Bool("quiet", false, "no progress lines")
@@ -91,7 +91,7 @@ func runInfluence(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("--png: %w", err)
 		}
 	}
-	s, err := openSession(*taskName, *backboneFlag, data.SplitOptions{Seed: *seed, MaxTrain: *maxTrain, ValPerClass: 1, MaxTest: *maxTest}, *quiet, stderr)
+	s, err := openSession(*taskName, bb, data.SplitOptions{Seed: *seed, MaxTrain: *maxTrain, ValPerClass: 1, MaxTest: *maxTest}, *quiet, stderr)
 	if err != nil {
 		return err
 	}
@@ -102,7 +102,7 @@ func runInfluence(args []string, stdout, stderr io.Writer) error {
 	// KFC factors with the EK-FAC correction: the variant closest to exact
 	// attribution on the committed backbone (lqf influence validate).
 	opts := influence.ExplainOptions{Method: m, Approx: influence.Approximation(*approx), Banzhaf: *banzhaf, Lambda: *lambda, Seed: *seed,
-		KFAC: kfac.Options{Expand: true, EigenCorrection: true, Seed: *seed, Progress: s.progress}, Progress: s.progress}
+		KFAC: recommendedKFAC(*seed, s.progress), Progress: s.progress}
 	if opts.Approx == influence.KFACLOO {
 		opts.Sketch = *sketch
 		if opts.Sketch < 0 {
@@ -115,7 +115,7 @@ func runInfluence(args []string, stdout, stderr io.Writer) error {
 		opts.Fit.LearningRates, opts.Fit.Epochs = []float64{*fitLR}, *fitEpochs
 		// The preconditioner of the fit needs extra damping: K-FAC
 		// underestimates some curvature on this backbone (lqf check kfac).
-		opts.Fit.Curvature = kfac.CurvatureFunc(kfac.Options{Expand: true, EigenCorrection: true, ExtraDamping: *fitDamping, Seed: *seed, Progress: s.progress})
+		opts.Fit.Curvature = kfac.CurvatureFunc(recommendedKFAC(*seed, s.progress), *fitDamping)
 	}
 	ex, err := influence.NewExplainer(s.be, s.net, train, opts)
 	if err != nil {
@@ -154,6 +154,7 @@ func runInfluence(args []string, stdout, stderr io.Writer) error {
 	result := map[string]any{"task": s.task.Name, "method": m, "approx": *approx, "scores": scoring, "lambda": *lambda, "train_size": train.Len(),
 		"test_size": test.Len(), "test_error": float64(errors) / float64(test.Len()), "classes": names,
 		"convention": "delta = f(x) - f_without_i(x) (leave-one-out) or its average over random halves S of the others, f_{S+i}(x) - f_S(x) (banzhaf): the change of an output that training sample i causes (positive: i pushes it up); proponents raise the predicted class's output most"}
+	bb.record(result, s.leakyChange)
 	var exps []explanation
 	for _, t := range tests {
 		pro, opp, err := scores.TopK(t, pred[t], int(test.Labels[t]), *top)
@@ -296,7 +297,7 @@ func runInfluenceValidate(args []string, stdout, stderr io.Writer) error {
 	if *removals > *maxTrain {
 		return usagef("--removals %d exceeds --max-train %d", *removals, *maxTrain)
 	}
-	s, err := openSession(*taskName, "leaky", data.SplitOptions{Seed: *seed, MaxTrain: *maxTrain, ValPerClass: 1, MaxTest: *maxTest}, *quiet, stderr)
+	s, err := openSession(*taskName, embeddedBackbone("leaky"), data.SplitOptions{Seed: *seed, MaxTrain: *maxTrain, ValPerClass: 1, MaxTest: *maxTest}, *quiet, stderr)
 	if err != nil {
 		return err
 	}
@@ -308,7 +309,7 @@ func runInfluenceValidate(args []string, stdout, stderr io.Writer) error {
 	}
 	v, err := influence.Validate(s.be, s.net, relu, s.splits, influence.ValidateOptions{Lambda: *lambda, Removals: *removals, Subsets: *subsets, BanzhafSamples: *banzhafSamples,
 		NLFT: model.TrainOptions{Loss: model.CrossEntropy, LearningRate: 0.01, Momentum: 0.9, WeightDecay: 1e-4, BatchSize: 28, Epochs: *nlftEpochs, Seed: *seed},
-		KFAC: kfac.Options{Expand: true, EigenCorrection: true, Seed: *seed}, Seed: *seed, Progress: s.progress})
+		KFAC: recommendedKFAC(*seed, nil), Seed: *seed, Progress: s.progress})
 	if err != nil {
 		return err
 	}
@@ -343,4 +344,11 @@ func runInfluenceValidate(args []string, stdout, stderr io.Writer) error {
 		Command string `json:"command"`
 		*influence.Validation
 	}{s.task.Name, "lqf influence validate " + strings.Join(args, " "), v})
+}
+
+// recommendedKFAC is kfac.Recommended with a seed and a progress writer.
+func recommendedKFAC(seed uint64, progress io.Writer) kfac.Options {
+	o := kfac.Recommended()
+	o.Seed, o.Progress = seed, progress
+	return o
 }

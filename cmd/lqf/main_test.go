@@ -421,23 +421,28 @@ func TestReproduceMerge(t *testing.T) {
 	}
 }
 
-// TestExportImages writes a split's images and labels and reads them back
-// equal to the task's split.
+// TestExportImages writes the images and labels of lqf finetune's splits
+// (train, val and test; by default 100 validation images per class, and
+// --max-test 0 for the whole test split) and reads them back equal to the
+// task's split; it does no network work (no f0 files).
 func TestExportImages(t *testing.T) {
 	dir := t.TempDir()
-	code, _, stderr := runCLI("export", "--task", "mnist-5-9", "--what", "images", "--out", dir, "--max-train", "6", "--max-test", "4", "--quiet")
+	code, _, stderr := runCLI("export", "--task", "mnist-5-9", "--what", "images", "--out", dir, "--max-train", "6", "--max-test", "0", "--quiet")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	task, _ := data.TaskByName("mnist-5-9")
-	sp, err := task.Load(data.SplitOptions{Seed: 1, MaxTrain: 6, ValPerClass: 1, MaxTest: 4})
+	sp, err := task.Load(data.SplitOptions{Seed: 1, MaxTrain: 6, ValPerClass: finetuneValPerClass, MaxTest: 0})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if sp.Val.Len() != 5*finetuneValPerClass || sp.Test.Len() < 4000 {
+		t.Fatalf("split sizes: val %d, test %d", sp.Val.Len(), sp.Test.Len())
 	}
 	for _, part := range []struct {
 		name string
 		set  *data.Set
-	}{{"train", sp.Train}, {"test", sp.Test}} {
+	}{{"train", sp.Train}, {"val", sp.Val}, {"test", sp.Test}} {
 		img, err := numpy.FromNpyFile(filepath.Join(dir, "images_"+part.name+".npy"))
 		if err != nil {
 			t.Fatal(err)
@@ -460,5 +465,8 @@ func TestExportImages(t *testing.T) {
 				t.Fatalf("%s label %d: %d, want %d", part.name, i, l, part.set.Labels[i])
 			}
 		}
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "f0_*")); len(m) != 0 {
+		t.Errorf("--what images ran the network: %v", m)
 	}
 }

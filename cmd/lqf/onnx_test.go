@@ -2,10 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/core/tensors/numpy"
 )
 
 // onnxFixtures returns the fixture directories (scripts/onnx_fixtures.py)
@@ -165,6 +169,77 @@ func TestFinetuneONNXCutAndLeaky(t *testing.T) {
 		code, _, stderr := runCLI(args...)
 		if code != 2 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
 			t.Errorf("lqf %s: exit %d, %q; want one usage line", strings.Join(args, " "), code, stderr)
+		}
+	}
+}
+
+// TestLeakyAndCutOutsideFinetune: influence and export take --cut and
+// --leaky too. Exported features with and without the swap give the
+// relative RMS change that the run records (recomputed here from the
+// arrays), and influence records the flags it ran with.
+func TestLeakyAndCutOutsideFinetune(t *testing.T) {
+	model := filepath.Join("..", "..", "onnx", "testdata", "smallcnn", "model.onnx")
+	const cut = "/pool2/AveragePool_output_0"
+	dir := t.TempDir()
+	features := func(name string, extra ...string) ([]float32, map[string]any) {
+		out := filepath.Join(dir, name)
+		args := append([]string{"export", "--backbone", model, "--cut", cut, "--what", "features", "--task", "mnist-5-9",
+			"--max-train", "10", "--max-test", "2", "--out", out, "--quiet"}, extra...)
+		if code, stdout, stderr := runCLI(args...); code != 0 {
+			t.Fatalf("lqf %s: exit %d: %s%s", strings.Join(args, " "), code, stdout, stderr)
+		}
+		f, err := numpy.FromNpyFile(filepath.Join(out, "features_train.npy"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var meta map[string]any
+		raw, _ := os.ReadFile(filepath.Join(out, "metadata.json"))
+		if err := json.Unmarshal(raw, &meta); err != nil {
+			t.Fatal(err)
+		}
+		return tensors.MustCopyFlatData[float32](f), meta
+	}
+	f0, meta0 := features("relu")
+	f1, meta1 := features("leaky", "--leaky", "0.2")
+	if meta0["cut"] != cut || meta1["leaky"] != 0.2 || meta0["leaky"] != nil {
+		t.Errorf("metadata: %v / %v", meta0, meta1)
+	}
+	var num, den float64
+	for i := range f0 {
+		d := float64(f1[i]) - float64(f0[i])
+		num, den = num+d*d, den+float64(f0[i])*float64(f0[i])
+	}
+	want := math.Sqrt(num / den)
+	got, _ := meta1["leaky_feature_change"].(float64)
+	if !(want > 1e-4) || math.Abs(got-want) > 1e-5*want {
+		t.Errorf("leaky_feature_change %g; the exported features give %g", got, want)
+	}
+	out := filepath.Join(dir, "influence.json")
+	args := []string{"influence", "--backbone", model, "--cut", cut, "--leaky", "0.2", "--task", "mnist-5-9", "--max-train", "10",
+		"--max-test", "5", "--test", "0", "--top", "2", "--self", "1", "--quiet", "--json", out}
+	if code, stdout, stderr := runCLI(args...); code != 0 {
+		t.Fatalf("lqf %s: exit %d: %s%s", strings.Join(args, " "), code, stdout, stderr)
+	}
+	var doc map[string]any
+	raw, _ := os.ReadFile(out)
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc["cut"] != cut || doc["leaky"] != 0.2 || math.Abs(doc["leaky_feature_change"].(float64)-want) > 1e-5*want {
+		t.Errorf("influence record: cut %v, leaky %v, change %v (want %g)", doc["cut"], doc["leaky"], doc["leaky_feature_change"], want)
+	}
+	for _, c := range []struct {
+		flag string
+		args []string
+	}{
+		{"--cut", []string{"influence", "--cut", "x"}},
+		{"--leaky", []string{"influence", "--leaky", "0.1"}},
+		{"--leaky", []string{"export", "--backbone", model, "--leaky", "-0.5", "--out", dir}},
+		{"--leaky", []string{"check", "jvp", "--backbone", model, "--leaky", "NaN"}},
+	} {
+		code, _, stderr := runCLI(c.args...)
+		if code != 2 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, c.flag) {
+			t.Errorf("lqf %s: exit %d, %q; want one usage line naming %s", strings.Join(c.args, " "), code, stderr, c.flag)
 		}
 	}
 }

@@ -70,20 +70,26 @@ type session struct {
 	task     data.Task
 	splits   *data.Splits
 	progress io.Writer // nil with --quiet
+	// leakyChange is, with --leaky, the relative RMS change of the training
+	// images' features when the backbone's ReLUs became Leaky-ReLUs.
+	leakyChange float64
 }
 
-// openSession resolves --task and --backbone, starts the backend and loads
-// the splits; a bad task name is a usage error.
-func openSession(taskName, backbone string, split data.SplitOptions, quiet bool, stderr io.Writer) (*session, error) {
+// openSession resolves --task and the backbone flags, starts the backend and
+// loads the splits; a bad task name or flag is a usage error.
+func openSession(taskName string, bb *backboneFlags, split data.SplitOptions, quiet bool, stderr io.Writer) (*session, error) {
 	task, err := data.TaskByName(taskName)
 	if err != nil {
 		return nil, usagef("--task: %v", err)
+	}
+	if err := bb.check(); err != nil {
+		return nil, err
 	}
 	be, err := startBackend()
 	if err != nil {
 		return nil, err
 	}
-	net, err := loadBackbone(be, backbone)
+	net, orig, err := bb.load(be, "", true)
 	if err != nil {
 		return nil, err
 	}
@@ -92,11 +98,14 @@ func openSession(taskName, backbone string, split data.SplitOptions, quiet bool,
 		return nil, err
 	}
 	if err := net.CheckSet(splits.Train); err != nil {
-		return nil, usagef("--backbone %s: %v (the built-in tasks are 28x28x1; fine-tune on your own images with lqf finetune --images DIR)", backbone, err)
+		return nil, usagef("--backbone %s: %v (the built-in tasks are 28x28x1; fine-tune on your own images with lqf finetune --images DIR)", *bb.name, err)
 	}
 	s := &session{be: be, net: net, task: task, splits: splits}
 	if !quiet {
 		s.progress = stderr
+	}
+	if s.leakyChange, err = reportSwap(be, *bb.name, orig, net, splits.Train, s.progress); err != nil {
+		return nil, err
 	}
 	return s, nil
 }

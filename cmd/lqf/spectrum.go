@@ -15,7 +15,7 @@ func init() {
 func runSpectrum(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("spectrum", "spectrum [--task T] [--max-train N] [--steps K] [--json FILE]", stderr)
 	taskName := fs.String("task", DefaultTask, "task")
-	backboneFlag := fs.String("backbone", "leaky", "embedded backbone (relu or leaky) or a checkpoint file")
+	bb := addBackboneFlags(fs, "leaky", "")
 	maxTrain := fs.Int("max-train", 100, "training images the curvature is measured on")
 	steps := fs.Int("steps", 60, "Lanczos steps (each one exact Gauss-Newton product over the images)")
 	lambda := fs.Float64("wd", 1e-4, "weight decay lambda: the spectra are those of (2/N) J^T J + lambda I")
@@ -30,7 +30,7 @@ func runSpectrum(args []string, stdout, stderr io.Writer) error {
 	if *maxTrain < 1 || *steps < 2 || *lambda <= 0 || *nlftEpochs <= 0 {
 		return usagef("--max-train, --steps, --wd and --nlft-epochs must be positive (--steps >= 2)")
 	}
-	s, err := openSession(*taskName, *backboneFlag, data.SplitOptions{Seed: *seed, MaxTrain: *maxTrain, ValPerClass: 1, MaxTest: 10}, *quiet, stderr)
+	s, err := openSession(*taskName, bb, data.SplitOptions{Seed: *seed, MaxTrain: *maxTrain, ValPerClass: 1, MaxTest: 10}, *quiet, stderr)
 	if err != nil {
 		return err
 	}

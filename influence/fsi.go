@@ -1,35 +1,35 @@
-package analysis
+package influence
 
 import (
 	"errors"
 	"fmt"
 	"slices"
 	"sort"
-
-	"github.com/lqf-go/lqf/influence"
 )
 
-// FSI returns the F-SI informativeness of every training sample (paper
-// eq. 9): the expected squared change of the validation outputs when the
-// sample is removed,
+// FSI returns the F-SI informativeness of every training sample, paper
+// eq. 9 (Sec. 3.4): the expected squared change of the network's outputs
+// on validation data when the sample is removed from training,
 //
-//	F-SI(i) = (1/M) sum_t ||f(x_t) - f_-i(x_t)||^2,
+//	F-SI(i) = E_{x ~ D_val} ||f_w(x) - f_{w_-i}(x)||^2
+//	        = (1/M) sum_t sum_c s_i(x_t, c)^2,
 //
-// over the M validation images of the leave-one-out scores s (exact:
-// influence.Exact.LeaveOneOut on the validation kernel; approximate:
-// influence.KFAC.Query).
-func FSI(s influence.Scores) ([]float64, error) {
+// with w_-i the LQF solution without sample i and s the leave-one-out
+// scores s_i(x_t, c) = f_w(x_t)_c - f_{w_-i}(x_t)_c of the M validation
+// images x_t (exact: Exact.LeaveOneOut on the validation kernel, eq. 7;
+// approximate: KFAC.Query, eq. 8).
+func FSI(s Scores) ([]float64, error) {
 	if len(s.D) == 0 || s.Classes < 1 {
-		return nil, errors.New("analysis: no scores")
+		return nil, errors.New("influence: no scores")
 	}
 	m := s.NumTest()
 	if m == 0 || len(s.D[0]) != m*s.Classes {
-		return nil, fmt.Errorf("analysis: %d values per sample are not validation images of %d outputs", len(s.D[0]), s.Classes)
+		return nil, fmt.Errorf("influence: %d values per sample are not validation images of %d outputs", len(s.D[0]), s.Classes)
 	}
 	out := make([]float64, len(s.D))
 	for i, row := range s.D {
 		if len(row) != m*s.Classes {
-			return nil, fmt.Errorf("analysis: sample %d has %d scores, sample 0 has %d", i, len(row), m*s.Classes)
+			return nil, fmt.Errorf("influence: sample %d has %d scores, sample 0 has %d", i, len(row), m*s.Classes)
 		}
 		sq := 0.0
 		for _, v := range row {
@@ -61,7 +61,7 @@ func RankByFSI(fsi []float64) []int {
 func DropByFSI(fsi []float64, labels []int32, classes, k int, most, balanced bool) ([]int, error) {
 	n := len(fsi)
 	if len(labels) != n || classes < 1 || k < 0 || k >= n {
-		return nil, fmt.Errorf("analysis: cannot drop %d of %d samples (%d labels, %d classes)", k, n, len(labels), classes)
+		return nil, fmt.Errorf("influence: cannot drop %d of %d samples (%d labels, %d classes)", k, n, len(labels), classes)
 	}
 	rank := RankByFSI(fsi)
 	if !most {
@@ -76,7 +76,7 @@ func DropByFSI(fsi []float64, labels []int32, classes, k int, most, balanced boo
 		queues := make([][]int, classes) // each class's samples, first dropped first
 		for _, i := range rank {
 			if l := int(labels[i]); l < 0 || l >= classes {
-				return nil, fmt.Errorf("analysis: sample %d has label %d, not in [0, %d)", i, l, classes)
+				return nil, fmt.Errorf("influence: sample %d has label %d, not in [0, %d)", i, l, classes)
 			}
 			queues[labels[i]] = append(queues[labels[i]], i)
 		}

@@ -1,4 +1,4 @@
-package analysis
+package influence
 
 import (
 	"math"
@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/lqf-go/lqf/backend"
-	"github.com/lqf-go/lqf/influence"
 	"github.com/lqf-go/lqf/internal/lqftest"
 	"github.com/lqf-go/lqf/model"
 )
@@ -25,7 +24,7 @@ func TestFSIMatchesRetraining(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := influence.NewProblem(be, net, sp.Train, 1e-1, model.DefaultAlpha, nil)
+	p, err := NewProblem(be, net, sp.Train, 1e-1, model.DefaultAlpha, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +36,7 @@ func TestFSIMatchesRetraining(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fsi, err := FSI(influence.Scores{D: d, Classes: p.C})
+	fsi, err := FSI(Scores{D: d, Classes: p.C})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +82,7 @@ func TestFSIMatchesRetraining(t *testing.T) {
 			t.Fatalf("RankByFSI is not decreasing at %d", k)
 		}
 	}
-	if _, err := FSI(influence.Scores{}); err == nil {
+	if _, err := FSI(Scores{}); err == nil {
 		t.Error("FSI accepted empty scores")
 	}
 }
