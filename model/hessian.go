@@ -170,7 +170,13 @@ type ClosedFormCheck struct {
 	Lambda             float64 `json:"lambda"`
 	TrainSize          int     `json:"train_size"`
 	TestSize           int     `json:"test_size"`
+	// Pass: PredRelDistance <= MaxPredRelDistance.
+	Pass bool `json:"pass"`
 }
+
+// MaxPredRelDistance bounds CheckClosedForm's PredRelDistance (lqf's
+// backbone at lambda 1e-2: 4.4e-5, results/checks/closed-form.json).
+const MaxPredRelDistance = 1e-3
 
 // CheckClosedForm solves LQF (MSE, alpha) on splits.Train for lambda both
 // ways from the network with a new head for the task (seeded), and compares
@@ -215,5 +221,6 @@ func CheckClosedForm(be backends.Backend, pretrained *Network, splits *data.Spli
 	res.IterativeTestError = ErrorRate(preds[1], splits.Test.Labels)
 	res.PredRelDistance = linalg.RelDistance(float64s(preds[1]), float64s(preds[0]))
 	res.WeightRelDistance = linalg.RelDistance(cg, exact)
+	res.Pass = res.PredRelDistance <= MaxPredRelDistance
 	return res, nil
 }

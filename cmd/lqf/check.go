@@ -18,15 +18,6 @@ func init() {
 	register(command{"check", "numerical self-checks: jvp (linearized pass vs finite differences and double-VJP), closed-form (iterative vs exact LQF), kfac (epochs of K-FAC vs SGD), hypergradient (dL_val/dlambda vs finite differences), onnx (an imported network vs PyTorch's outputs, JVP and gradient)", runCheck})
 }
 
-// Bounds of `lqf check jvp`.
-const (
-	maxFDRelError        = 1e-6
-	maxDoubleVJPRelError = 1e-5
-)
-
-// maxPredRelDistance bounds `lqf check closed-form`.
-const maxPredRelDistance = 1e-3
-
 func runCheck(args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "closed-form" {
 		return runCheckClosedForm(args[1:], stdout, stderr)
@@ -48,40 +39,32 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 		return usagef("want a check name: lqf check jvp, closed-form, kfac or hypergradient")
 	}
 	fs := newFlags("check jvp", "check jvp [--backbone leaky] [--images N] [--json FILE]", stderr)
-	bb := addBackboneFlags(fs, "leaky", "")
-	taskName := fs.String("task", DefaultTask, "task whose first test images are used")
-	images := fs.Int("images", 4, "number of images")
-	seed := fs.Uint64("seed", 1, "seed of the random direction dw")
-	jsonPath := fs.String("json", "", "write the result as JSON to this file")
+	cf := addCommonFlags(fs, common{Task: true, Backbone: true, Seed: "seed of the random direction dw", JSON: "the result"})
+	images := fs.Int("images", 4, "number of (first) test images of --task")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
 	if *images < 1 {
 		return usagef("--images %d: must be >= 1", *images)
 	}
-	s, err := openSession(*taskName, bb, data.SplitOptions{Seed: *seed, MaxTrain: 1, ValPerClass: 1, MaxTest: *images}, true, stderr)
+	s, err := cf.open(data.SplitOptions{Seed: *cf.seed, MaxTrain: 1, ValPerClass: 1, MaxTest: *images}, io.Discard)
 	if err != nil {
 		return err
 	}
-	be, net, splits := s.be, s.net, s.splits
-	n := min(*images, splits.Test.Len())
-	c, err := model.CheckJVP(be, net, splits.Test.Images, n, *seed)
+	n := min(*images, s.splits.Test.Len())
+	c, err := model.CheckJVP(s.be, s.net, s.splits.Test.Images, n, *cf.seed)
 	if err != nil {
 		return err
 	}
-	pass := c.FDMaxRelError <= maxFDRelError && c.DoubleVJPMaxRelError <= maxDoubleVJPRelError
 	table(stdout, []string{"comparison", "max relative error", "bound"}, [][]string{
-		{"J dw vs central finite differences (float64)", fmt.Sprintf("%.2e", c.FDMaxRelError), fmt.Sprintf("%.0e", maxFDRelError)},
-		{"hand-written vs double-VJP (float32)", fmt.Sprintf("%.2e", c.DoubleVJPMaxRelError), fmt.Sprintf("%.0e", maxDoubleVJPRelError)},
+		{"J dw vs central finite differences (float64)", fmt.Sprintf("%.2e", c.FDMaxRelError), fmt.Sprintf("%.0e", model.MaxFDRelError)},
+		{"hand-written vs double-VJP (float32)", fmt.Sprintf("%.2e", c.DoubleVJPMaxRelError), fmt.Sprintf("%.0e", model.MaxDoubleVJPRelError)},
 	})
 	fmt.Fprintf(stdout, "%d images, %d parameters in dw\n", c.Images, c.Parameters)
-	if err := writeJSON(*jsonPath, struct {
-		*model.JVPCheck
-		Pass bool `json:"pass"`
-	}{c, pass}); err != nil {
+	if err := writeJSON(cf.jsonPath(), c); err != nil {
 		return err
 	}
-	if !pass {
+	if !c.Pass {
 		return fmt.Errorf("jvp check failed: errors above their bounds")
 	}
 	return nil
@@ -93,10 +76,9 @@ func init() {
 
 func runBench(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("bench", "bench [--backbone FILE] [--batch 64] [--seconds 3] [--images DIR] [--torch FILE] [--json FILE]", stderr)
-	bb := addBackboneFlags(fs, "leaky", "")
+	cf := addCommonFlags(fs, common{Backbone: true, JSON: "the report"})
 	batch := fs.Int("batch", 64, "batch size")
 	seconds := fs.Float64("seconds", 3, "minimum measuring time per pass")
-	jsonPath := fs.String("json", "", "write the report as JSON to this file")
 	imagesDir := fs.String("images", "", "take the images from this folder (one sub-folder per class) instead of the source task")
 	torchPath := fs.String("torch", "", "JSON of scripts/torch_bench.py (same network and batch): print PyTorch's numbers and lqf/PyTorch beside lqf's")
 	if err := parseFlags(fs, args); err != nil {
@@ -112,48 +94,64 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	if err := bb.check(); err != nil {
+	if err := cf.check(); err != nil {
 		return err
 	}
 	be, err := startBackend()
 	if err != nil {
 		return err
 	}
-	net, _, err := bb.load(be, "", true)
+	net, _, err := cf.bb.load(be, "", true)
 	if err != nil {
 		return err
 	}
-	var images *data.Set
-	if *imagesDir != "" {
-		if images, err = data.LoadImageFolderAs(*imagesDir, inputGeometry(net)); err != nil {
-			return fmt.Errorf("--images: %w", err)
-		}
-	} else {
-		task, _ := data.TaskByName("source")
-		splits, err := task.Load(data.SplitOptions{Seed: 1, MaxTrain: *batch, ValPerClass: 1, MaxTest: 10})
-		if err != nil {
-			return err
-		}
-		images = splits.Train
-		// The source task's images are 28x28x1; a network with another input
-		// geometry (an imported ResNet-18 takes 32x32x3) gets them resampled
-		// to its own, since only the timing matters here, not the pixels.
-		if net.CheckSet(images) != nil {
-			if images, err = data.Resample(images, inputGeometry(net)); err != nil {
-				return fmt.Errorf("resampling the source images to the network's input: %w", err)
-			}
-		}
-	}
-	if images.Len() < *batch {
-		return usagef("--batch %d: only %d images", *batch, images.Len())
+	images, err := benchImages(net, *imagesDir, *batch)
+	if err != nil {
+		return err
 	}
 	if err := net.CheckSet(images); err != nil {
-		return usagef("--backbone %s: %v", *bb.name, err)
+		return usagef("--backbone %s: %v", *cf.bb.name, err)
 	}
 	rep, err := model.MeasureSpeed(be, net, images.Images, *batch, time.Duration(*seconds*float64(time.Second)))
 	if err != nil {
 		return err
 	}
+	out := printBench(stdout, rep, torch)
+	return writeJSON(cf.jsonPath(), out)
+}
+
+// benchImages are the images `lqf bench` times on: --images, or the
+// source task's first training images, resampled to the network's input
+// geometry when it differs (only the timing matters, not the pixels).
+func benchImages(net *model.Network, dir string, batch int) (*data.Set, error) {
+	var images *data.Set
+	var err error
+	if dir != "" {
+		if images, err = data.LoadImageFolderAs(dir, inputGeometry(net)); err != nil {
+			return nil, fmt.Errorf("--images: %w", err)
+		}
+	} else {
+		task, _ := data.TaskByName("source")
+		splits, err := task.Load(data.SplitOptions{Seed: 1, MaxTrain: batch, ValPerClass: 1, MaxTest: 10})
+		if err != nil {
+			return nil, err
+		}
+		images = splits.Train
+		if net.CheckSet(images) != nil {
+			if images, err = data.Resample(images, inputGeometry(net)); err != nil {
+				return nil, fmt.Errorf("resampling the source images to the network's input: %w", err)
+			}
+		}
+	}
+	if images.Len() < batch {
+		return nil, usagef("--batch %d: only %d images", batch, images.Len())
+	}
+	return images, nil
+}
+
+// printBench prints lqf's times per pass (beside PyTorch's with --torch)
+// and returns the JSON report.
+func printBench(stdout io.Writer, rep *model.SpeedReport, torch *torchBench) benchReport {
 	lqfMS := []float64{rep.ForwardMS, rep.LinearizedMS, rep.NLFTStepMS, rep.LQFStepMS}
 	passes := []string{"forward (frozen BN)", "linearized forward f0 + J dw", "NLFT step (fwd+bwd+update)", "LQF step (linearized fwd+bwd+update)"}
 	out := benchReport{SpeedReport: rep}
@@ -181,7 +179,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "PyTorch %s (%s, %d threads, JVP by %s): jvp_over_forward %.2f, lqf_step_over_nlft_step %.2f\n",
 			torch.TorchVersion, torch.Backend, torch.Threads, torch.JVPMethod, torch.JVPOverForward, torch.LQFOverNLFT)
 	}
-	return writeJSON(*jsonPath, out)
+	return out
 }
 
 // benchReport is the JSON of `lqf bench`: lqf's SpeedReport and, with
@@ -245,67 +243,55 @@ func readTorchBench(path string, batch int) (*torchBench, error) {
 
 func runCheckClosedForm(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("check closed-form", "check closed-form [--task T] [--max-train N] [--json FILE]", stderr)
-	bb := addBackboneFlags(fs, "leaky", "")
-	taskName := fs.String("task", DefaultTask, "task")
+	cf := addCommonFlags(fs, common{Task: true, Backbone: true, Seed: "seed of the split and of the new head", JSON: "the result", Quiet: true})
 	maxTrain := fs.Int("max-train", 50, "training samples (the kernel form needs N*C Jacobian rows)")
 	maxTest := fs.Int("max-test", 500, "test samples")
 	lambda := fs.Float64("wd", 1e-2, "weight decay lambda (at 1e-4 the problem is so ill-conditioned that float32 Jacobians limit the agreement to about 6e-3)")
 	maxIter := fs.Int("max-iter", 600, "most conjugate-gradient iterations")
-	seed := fs.Uint64("seed", 1, "seed of the split and the new head")
-	jsonPath := fs.String("json", "", "write the result as JSON to this file")
-	quiet := fs.Bool("quiet", false, "no progress lines")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *maxTrain < 1 || *maxTest < 1 || *lambda <= 0 || *maxIter < 1 {
 		return usagef("--max-train, --max-test, --wd and --max-iter must be positive")
 	}
-	s, err := openSession(*taskName, bb, data.SplitOptions{Seed: *seed, MaxTrain: *maxTrain, ValPerClass: 1, MaxTest: *maxTest}, *quiet, stderr)
+	s, err := cf.open(data.SplitOptions{Seed: *cf.seed, MaxTrain: *maxTrain, ValPerClass: 1, MaxTest: *maxTest}, stderr)
 	if err != nil {
 		return err
 	}
-	c, err := model.CheckClosedForm(s.be, s.net, s.splits, model.DefaultAlpha, *lambda, *seed, *maxIter, s.progress)
+	c, err := model.CheckClosedForm(s.be, s.net, s.splits, model.DefaultAlpha, *lambda, *cf.seed, *maxIter, s.progress)
 	if err != nil {
 		return err
 	}
-	pass := c.PredRelDistance <= maxPredRelDistance
 	table(stdout, []string{"quantity", "value"}, [][]string{
-		{"test predictions, relative distance (bound 1e-3)", fmt.Sprintf("%.3g", c.PredRelDistance)},
+		{fmt.Sprintf("test predictions, relative distance (bound %g)", model.MaxPredRelDistance), fmt.Sprintf("%.3g", c.PredRelDistance)},
 		{"dw, relative distance", fmt.Sprintf("%.3g", c.WeightRelDistance)},
 		{"conjugate-gradient iterations", fmt.Sprint(c.CGIterations)},
 		{"relative residual", fmt.Sprintf("%.3g", c.CGRelResidual)},
 		{"test error: exact / iterative", fmt.Sprintf("%.2f%% / %.2f%%", 100*c.ExactTestError, 100*c.IterativeTestError)},
 	})
-	if err := writeJSON(*jsonPath, struct {
-		*model.ClosedFormCheck
-		Pass bool `json:"pass"`
-	}{c, pass}); err != nil {
+	if err := writeJSON(cf.jsonPath(), c); err != nil {
 		return err
 	}
-	if !pass {
-		return fmt.Errorf("closed-form check failed: pred_rel_distance %.3g > %g", c.PredRelDistance, maxPredRelDistance)
+	if !c.Pass {
+		return fmt.Errorf("closed-form check failed: pred_rel_distance %.3g > %g", c.PredRelDistance, model.MaxPredRelDistance)
 	}
 	return nil
 }
 
 func runCheckKFAC(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("check kfac", "check kfac [--max-train N] [--max-epochs E] [--json FILE]", stderr)
-	bb := addBackboneFlags(fs, "leaky", "")
-	taskName := fs.String("task", DefaultTask, "task")
+	cf := addCommonFlags(fs, common{Task: true, Backbone: true, Seed: "seed of the split and of the new head", JSON: "the result", Quiet: true})
 	maxTrain := fs.Int("max-train", 50, "training samples (full batch)")
 	lambda := fs.Float64("wd", 1e-2, "weight decay lambda of the LQF objective")
 	gap := fs.Float64("gap", 1e-3, "target relative objective gap to the closed-form optimum")
 	maxEpochs := fs.Int("max-epochs", 100, "most epochs per run")
 	sgdRates := fs.String("sgd-lr", "0.03,0.01,0.003", "learning rates of plain SGD")
 	kfacRates := fs.String("kfac-lr", "0.01,0.003,0.001", "learning rates of K-FAC-preconditioned SGD")
-	damping := fs.Float64("kfac-damping", 1e-3, "K-FAC damping added to lambda")
+	damping := fs.Float64("kfac-damping", kfac.RecommendedDamping, "K-FAC damping added to lambda")
 	factorsFlag := fs.String("factors", "kfc", "K-FAC factors of convolutions: kfc (Grosse & Martens) or reduce (K-FAC-reduce)")
 	ekfac := fs.Bool("ekfac", true, "EK-FAC eigenvalue correction")
 	momentum := fs.Float64("momentum", 0.9, "heavy-ball momentum of every run")
 	blockRates := fs.String("block-lr", "0.3,0.1,0.03", "learning rates of the exact per-layer block preconditioner (the ceiling of block-diagonal curvature, host-side); empty: skip")
-	seed := fs.Uint64("seed", 1, "seed of the split and the new head")
-	jsonPath := fs.String("json", "", "write the result as JSON to this file")
-	quiet := fs.Bool("quiet", false, "no progress lines")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -332,23 +318,30 @@ func runCheckKFAC(args []string, stdout, stderr io.Writer) error {
 	if *factorsFlag != "kfc" && *factorsFlag != "reduce" {
 		return usagef("--factors %q: want kfc or reduce", *factorsFlag)
 	}
-	s, err := openSession(*taskName, bb, data.SplitOptions{Seed: *seed, MaxTrain: *maxTrain, ValPerClass: 1, MaxTest: 10}, *quiet, stderr)
+	s, err := cf.open(data.SplitOptions{Seed: *cf.seed, MaxTrain: *maxTrain, ValPerClass: 1, MaxTest: 10}, stderr)
 	if err != nil {
 		return err
 	}
-	net, err := s.net.ReplaceHead(s.be, s.splits.Train.NumClasses, *seed)
+	net, err := s.net.ReplaceHead(s.be, s.splits.Train.NumClasses, *cf.seed)
 	if err != nil {
 		return err
 	}
 	rep, err := kfac.CheckConvergence(s.be, net, s.splits.Train, kfac.ConvergenceOptions{Lambda: *lambda, Gap: *gap, MaxEpochs: *maxEpochs,
 		SGDRates: sgd, KFACRates: kf, BlockRates: blocks, ExtraDamping: *damping, Momentum: *momentum,
-		Factors: kfac.Options{Expand: *factorsFlag == "kfc", EigenCorrection: *ekfac}, Seed: *seed, Progress: s.progress})
+		Factors: kfac.Options{Expand: *factorsFlag == "kfc", EigenCorrection: *ekfac}, Seed: *cf.seed, Progress: s.progress})
 	if err != nil {
 		return err
 	}
+	printConvergence(stdout, rep, *maxEpochs)
+	return writeJSON(cf.jsonPath(), rep)
+}
+
+// printConvergence prints the epochs each optimizer of `lqf check kfac`
+// needed to reach the objective gap.
+func printConvergence(stdout io.Writer, rep *kfac.ConvergenceReport, maxEpochs int) {
 	epochs := func(e int) string {
 		if e == 0 {
-			return fmt.Sprintf("> %d", *maxEpochs)
+			return fmt.Sprintf("> %d", maxEpochs)
 		}
 		return fmt.Sprint(e)
 	}
@@ -368,7 +361,6 @@ func runCheckKFAC(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "; exact layer blocks (ceiling of block-diagonal curvature): %s", epochs(rep.ExactBlocksEpochs))
 	}
 	fmt.Fprintf(stdout, "\nkappa of the row space of J, which plain SGD never leaves: %.3g\n", rep.KappaRowSpace)
-	return writeJSON(*jsonPath, rep)
 }
 
 func lastGap(r kfac.RateResult) string {

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/gomlx/gomlx/backends"
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/finetune"
 	"github.com/lqf-go/lqf/kfac"
@@ -24,255 +27,337 @@ const DefaultTask = "fashion-5-9"
 // class held out of the training split for the grid search.
 const finetuneValPerClass = 100
 
-func runFinetune(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("finetune", "finetune [--task T] [--method nlft,fc] [flags]", stderr)
-	taskName := fs.String("task", DefaultTask, "target task (see lqf tasks)")
-	imagesDir := fs.String("images", "", "fine-tune on your own images instead of --task: a folder with one sub-folder of PNG/JPEG files per class (20% held out for test), or with train/ and test/ folders of that form")
-	methods := fs.String("method", "nlft,fc", "comma-separated methods: nlft (all layers), lqf (linearized, MSE), lqf-fc (LQF of the classifier), gaf (linearized, cross-entropy), fc (linear probe)")
-	lossName := fs.String("loss", "", "loss: ce or mse (targets scaled by --alpha); default: mse for lqf and lqf-fc, ce otherwise")
-	alpha := fs.Float64("alpha", model.DefaultAlpha, "MSE target scale")
-	bb := addBackboneFlags(fs, "", backboneHelp+"; default: leaky for lqf and lqf-fc, relu otherwise (--leaky applies to lqf, lqf-fc and gaf)")
-	shots := fs.Int("shots", 0, "training samples per class (0: all, then --max-train)")
-	maxTrain := fs.Int("max-train", 500, "cap on training samples, balanced over classes (0: no cap)")
-	valPerClass := fs.Int("val-per-class", finetuneValPerClass, "validation samples per class, for the grid search")
-	maxTest := fs.Int("max-test", 2000, "cap on test samples, balanced over classes (0: whole test split)")
-	epochs := fs.Float64("epochs", 0, fmt.Sprintf("epochs per grid point (0: the method's default, %g for nlft, %g for fc)",
+// finetuneFlags are the flags of `lqf finetune`.
+type finetuneFlags struct {
+	cf                                                *commonFlags
+	imagesDir, methods, lossName, lrs, wds, optimizer *string
+	ablate, pooling, solver, linearization, aug       *string
+	alpha, epochs, momentum, kfacDamping              *float64
+	shots, maxTrain, valPerClass, maxTest, batch      *int
+	kfacExpand, kfacEK, kfacMC                        *bool
+	splitSeed                                         *uint64
+}
+
+func newFinetuneFlags(fs *flag.FlagSet) *finetuneFlags {
+	f := &finetuneFlags{}
+	f.cf = addCommonFlags(fs, common{Task: true, Backbone: true, BackboneHelp: backboneHelp + "; default: leaky for lqf and lqf-fc, relu otherwise (--leaky applies to lqf, lqf-fc and gaf)",
+		Seed: "seed of splits, head initialization and shuffling", JSON: "the results", Quiet: true})
+	f.imagesDir = fs.String("images", "", "fine-tune on your own images instead of --task: a folder with one sub-folder of PNG/JPEG files per class (20% held out for test), or with train/ and test/ folders of that form")
+	f.methods = fs.String("method", "nlft,fc", "comma-separated methods: nlft (all layers), lqf (linearized, MSE), lqf-fc (LQF of the classifier), gaf (linearized, cross-entropy), fc (linear probe)")
+	f.lossName = fs.String("loss", "", "loss: ce or mse (targets scaled by --alpha); default: mse for lqf and lqf-fc, ce otherwise")
+	f.alpha = fs.Float64("alpha", model.DefaultAlpha, "MSE target scale")
+	f.shots = fs.Int("shots", 0, "training samples per class (0: all, then --max-train)")
+	f.maxTrain = fs.Int("max-train", 500, "cap on training samples, balanced over classes (0: no cap)")
+	f.valPerClass = fs.Int("val-per-class", finetuneValPerClass, "validation samples per class, for the grid search")
+	f.maxTest = fs.Int("max-test", 2000, "cap on test samples, balanced over classes (0: whole test split)")
+	f.epochs = fs.Float64("epochs", 0, fmt.Sprintf("epochs per grid point (0: the method's default, %g for nlft, %g for fc)",
 		finetune.DefaultOptions(finetune.NLFT).Epochs, finetune.DefaultOptions(finetune.FC).Epochs))
-	batch := fs.Int("batch", 28, "batch size (the paper's 28)")
-	lrs := fs.String("lr", "", "comma-separated learning rates (default: the paper's grid for the method)")
-	wds := fs.String("wd", "", "comma-separated weight decays lambda, L2 in the loss (default: the paper's grid)")
-	momentum := fs.Float64("momentum", 0.9, "SGD momentum")
-	optimizer := fs.String("optimizer", "sgd", "sgd (momentum --momentum) or adam (the paper's Adam grid, Table 3)")
-	ablate := fs.String("ablate", "", "comma-separated ablations of lqf: mse (cross-entropy instead of MSE), kfac (plain SGD instead of K-FAC), leaky (ReLU backbone instead of Leaky-ReLU)")
-	kfacDamping := fs.Float64("kfac-damping", kfac.RecommendedDamping, "K-FAC damping added to the loss's lambda")
-	kfacExpand := fs.Bool("kfac-expand", kfac.Recommended().Expand, "KFC factors over positions (Grosse & Martens); false: K-FAC-reduce")
-	kfacEK := fs.Bool("kfac-ekfac", kfac.Recommended().EigenCorrection, "correct the Kronecker eigenvalues with exact second moments (EK-FAC); false uses plain K-FAC")
-	kfacMC := fs.Bool("kfac-mc", false, "K-FAC output-side factors from Monte-Carlo output noise (one backward pass per batch instead of one per class)")
-	pooling := fs.String("pooling", "avg", "avg, or bilinear: square-root-normalized bilinear pooling (B-LQF, paper Table 2)")
-	solver := fs.String("solver", "sgd", "sgd, or exact: closed-form optimum of lqf (kernel form) and lqf-fc (primal form)")
-	linearization := fs.String("linearization", "auto", "how lqf and gaf evaluate f0 + J dw while training: jvp (a modified forward pass per batch), jacobian (per-image Jacobian rows computed once; N*C*P*4 bytes), or auto (jacobian when it fits in 2 GiB and --augment is none)")
-	aug := fs.String("augment", "none", "augmentation: none, crop or crop-flip")
-	seed := fs.Uint64("seed", 1, "seed of splits, head initialization and shuffling")
-	splitSeed := fs.Uint64("split-seed", 0, "seed of the splits alone (0: --seed), to repeat training seeds on one split")
-	jsonPath := fs.String("json", "", "write results as JSON to this file")
-	quiet := fs.Bool("quiet", false, "no progress lines")
-	if err := parseFlags(fs, args); err != nil {
-		return err
+	f.batch = fs.Int("batch", 28, "batch size (the paper's 28)")
+	f.lrs = fs.String("lr", "", "comma-separated learning rates (default: the paper's grid for the method)")
+	f.wds = fs.String("wd", "", "comma-separated weight decays lambda, L2 in the loss (default: the paper's grid)")
+	f.momentum = fs.Float64("momentum", 0.9, "SGD momentum")
+	f.optimizer = fs.String("optimizer", "sgd", "sgd (momentum --momentum) or adam (the paper's Adam grid, Table 3)")
+	f.ablate = fs.String("ablate", "", "comma-separated ablations of lqf: mse (cross-entropy instead of MSE), kfac (plain SGD instead of K-FAC), leaky (ReLU backbone instead of Leaky-ReLU)")
+	f.kfacDamping = fs.Float64("kfac-damping", kfac.RecommendedDamping, "K-FAC damping added to the loss's lambda")
+	f.kfacExpand = fs.Bool("kfac-expand", kfac.Recommended().Expand, "KFC factors over positions (Grosse & Martens); false: K-FAC-reduce")
+	f.kfacEK = fs.Bool("kfac-ekfac", kfac.Recommended().EigenCorrection, "correct the Kronecker eigenvalues with exact second moments (EK-FAC); false uses plain K-FAC")
+	f.kfacMC = fs.Bool("kfac-mc", false, "K-FAC output-side factors from Monte-Carlo output noise (one backward pass per batch instead of one per class)")
+	f.pooling = fs.String("pooling", "avg", "avg, or bilinear: square-root-normalized bilinear pooling (B-LQF, paper Table 2)")
+	f.solver = fs.String("solver", "sgd", "sgd, or exact: closed-form optimum of lqf (kernel form) and lqf-fc (primal form)")
+	f.linearization = fs.String("linearization", "auto", "how lqf and gaf evaluate f0 + J dw while training: jvp (a modified forward pass per batch), jacobian (per-image Jacobian rows computed once; N*C*P*4 bytes), or auto (jacobian when it fits in 2 GiB and --augment is none)")
+	f.aug = fs.String("augment", "none", "augmentation: none, crop or crop-flip")
+	f.splitSeed = fs.Uint64("split-seed", 0, "seed of the splits alone (0: --seed), to repeat training seeds on one split")
+	return f
+}
+
+// finetunePlan is what the flags ask for, checked.
+type finetunePlan struct {
+	task      data.Task
+	methods   []finetune.Method
+	loss      model.Loss // "" for each method's own
+	augment   data.Augmentation
+	lin       finetune.Linearization
+	opt       model.Optimizer
+	ablations []string
+	lrs, wds  []float64 // nil for each method's grid
+}
+
+// plan checks the flags (each error names its flag) and returns the plan.
+func (f *finetuneFlags) plan() (*finetunePlan, error) {
+	p := &finetunePlan{}
+	var err error
+	if p.task, err = data.TaskByName(*f.cf.task); err != nil {
+		return nil, usagef("--task: %v", err)
 	}
-	task, err := data.TaskByName(*taskName)
-	if err != nil {
-		return usagef("--task: %v", err)
+	if *f.imagesDir != "" {
+		p.task = data.Task{Name: "folder " + *f.imagesDir, Flip: true}
 	}
-	if *imagesDir != "" {
-		task = data.Task{Name: "folder " + *imagesDir, Flip: true}
-	}
-	var loss model.Loss
-	if *lossName != "" {
-		if loss, err = model.ParseLoss(*lossName); err != nil {
-			return usagef("--loss: %v", err)
+	if *f.lossName != "" {
+		if p.loss, err = model.ParseLoss(*f.lossName); err != nil {
+			return nil, usagef("--loss: %v", err)
 		}
 	}
-	augment, err := data.ParseAugmentation(*aug)
-	if err != nil {
-		return usagef("--augment: %v", err)
+	if p.augment, err = data.ParseAugmentation(*f.aug); err != nil {
+		return nil, usagef("--augment: %v", err)
 	}
-	if augment == data.RandomCropFlip && !task.Flip {
-		return usagef("--augment crop-flip: task %q is not flip-invariant (digits); use crop", task.Name)
+	if p.augment == data.RandomCropFlip && !p.task.Flip {
+		return nil, usagef("--augment crop-flip: task %q is not flip-invariant (digits); use crop", p.task.Name)
 	}
-	if *solver != string(finetune.SolverSGD) && *solver != string(finetune.SolverExact) {
-		return usagef("--solver %q: want sgd or exact", *solver)
+	if *f.solver != string(finetune.SolverSGD) && *f.solver != string(finetune.SolverExact) {
+		return nil, usagef("--solver %q: want sgd or exact", *f.solver)
 	}
-	lin, err := finetune.ParseLinearization(*linearization)
-	if err != nil {
-		return usagef("--linearization: %v", err)
+	if p.lin, err = finetune.ParseLinearization(*f.linearization); err != nil {
+		return nil, usagef("--linearization: %v", err)
 	}
-	if lin == finetune.LinearizeJacobian && augment != data.NoAugmentation {
-		return usagef("--linearization jacobian: needs --augment none (the Jacobian rows are computed once, on fixed images); use jvp or auto")
+	if p.lin == finetune.LinearizeJacobian && p.augment != data.NoAugmentation {
+		return nil, usagef("--linearization jacobian: needs --augment none (the Jacobian rows are computed once, on fixed images); use jvp or auto")
 	}
-	if *pooling != string(model.AvgPooling) && *pooling != string(model.BilinearPooling) {
-		return usagef("--pooling %q: want avg or bilinear", *pooling)
+	if *f.pooling != string(model.AvgPooling) && *f.pooling != string(model.BilinearPooling) {
+		return nil, usagef("--pooling %q: want avg or bilinear", *f.pooling)
 	}
-	opt, err := model.ParseOptimizer(*optimizer)
-	if err != nil {
-		return usagef("--optimizer: %v", err)
+	if p.opt, err = model.ParseOptimizer(*f.optimizer); err != nil {
+		return nil, usagef("--optimizer: %v", err)
 	}
-	var ablations []string
-	if *ablate != "" {
-		for _, a := range strings.Split(*ablate, ",") {
+	if err := f.planMethods(p); err != nil {
+		return nil, err
+	}
+	if p.lrs, err = parseFloats(*f.lrs, "--lr"); err != nil {
+		return nil, err
+	}
+	if p.wds, err = parseFloats(*f.wds, "--wd"); err != nil {
+		return nil, err
+	}
+	if err := f.checkNumbers(); err != nil {
+		return nil, err
+	}
+	return p, f.cf.check()
+}
+
+// planMethods checks --method and --ablate.
+func (f *finetuneFlags) planMethods(p *finetunePlan) error {
+	if *f.ablate != "" {
+		for _, a := range strings.Split(*f.ablate, ",") {
 			switch a = strings.TrimSpace(a); a {
-			case "mse", "leaky":
-				ablations = append(ablations, a)
-			case "kfac":
-				ablations = append(ablations, a)
+			case "mse", "leaky", "kfac":
+				p.ablations = append(p.ablations, a)
 			default:
 				return usagef("--ablate %q: want mse, kfac or leaky", a)
 			}
 		}
-		if *methods != string(finetune.LQF) {
+		if *f.methods != string(finetune.LQF) {
 			return usagef("--ablate applies to --method lqf alone")
 		}
 	}
-	var ms []finetune.Method
-	for _, s := range strings.Split(*methods, ",") {
+	for _, s := range strings.Split(*f.methods, ",") {
 		m, err := finetune.ParseMethod(strings.TrimSpace(s))
 		if err != nil {
 			return usagef("--method: %v", err)
 		}
-		if m == finetune.FC && loss == model.MSE {
+		if slices.Contains(p.methods, m) {
+			return usagef("--method %s: %s is listed twice", *f.methods, m)
+		}
+		if m == finetune.FC && p.loss == model.MSE {
 			return usagef("--loss mse: fc is trained with cross-entropy only; drop fc from --method")
 		}
-		if *solver == string(finetune.SolverExact) && m != finetune.LQF && m != finetune.LQFFC {
+		if *f.solver == string(finetune.SolverExact) && m != finetune.LQF && m != finetune.LQFFC {
 			return usagef("--solver exact: applies to lqf and lqf-fc only, not %s", m)
 		}
-		ms = append(ms, m)
+		p.methods = append(p.methods, m)
 	}
-	lrList, err := parseFloats(*lrs, "--lr")
-	if err != nil {
+	return nil
+}
+
+// checkNumbers checks the numeric flags (NaN and infinities included).
+func (f *finetuneFlags) checkNumbers() error {
+	if err := checkMinInts(minInt{"--shots", *f.shots, 0}, minInt{"--max-train", *f.maxTrain, 0}, minInt{"--val-per-class", *f.valPerClass, 0},
+		minInt{"--max-test", *f.maxTest, 0}, minInt{"--batch", *f.batch, 1}); err != nil {
 		return err
 	}
-	wdList, err := parseFloats(*wds, "--wd")
-	if err != nil {
+	switch {
+	case !(*f.epochs >= 0) || math.IsInf(*f.epochs, 0):
+		return usagef("--epochs %g: must be a number >= 0", *f.epochs)
+	case !(*f.alpha > 0) || math.IsInf(*f.alpha, 0):
+		return usagef("--alpha %g: must be a positive number (the paper's %d)", *f.alpha, model.DefaultAlpha)
+	case !(*f.momentum >= 0 && *f.momentum < 1):
+		return usagef("--momentum %g: must be in [0, 1)", *f.momentum)
+	case !(*f.kfacDamping >= 0) || math.IsInf(*f.kfacDamping, 0):
+		return usagef("--kfac-damping %g: must be a number >= 0", *f.kfacDamping)
+	}
+	return nil
+}
+
+func runFinetune(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("finetune", "finetune [--task T] [--method nlft,fc] [flags]", stderr)
+	f := newFinetuneFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	for _, f := range []struct {
-		name string
-		v    int
-	}{{"--shots", *shots}, {"--max-train", *maxTrain}, {"--val-per-class", *valPerClass}, {"--max-test", *maxTest}} {
-		if f.v < 0 {
-			return usagef("%s %d: must be >= 0", f.name, f.v)
-		}
-	}
-	if *batch < 1 {
-		return usagef("--batch %d: must be >= 1", *batch)
-	}
-	if *epochs < 0 {
-		return usagef("--epochs %g: must be >= 0", *epochs)
-	}
-	if err := bb.check(); err != nil {
+	p, err := f.plan()
+	if err != nil {
 		return err
 	}
 	be, err := startBackend()
 	if err != nil {
 		return err
 	}
-	backbones := map[string]*model.Network{}
-	// swapped: the backbones whose ReLUs --leaky turned into Leaky-ReLU,
-	// by name, with the network they came from.
-	swapped := map[string]*model.Network{}
-	backboneFor := func(m finetune.Method) (string, *model.Network, error) {
-		name := *bb.name
-		if name == "" {
-			name = "relu"
-			if m.Activation() == model.LeakyReLU && !slices.Contains(ablations, "leaky") {
-				name = "leaky"
-			}
-		}
-		swap := *bb.leaky > 0 && m.Activation() == model.LeakyReLU
-		key := name
-		if swap {
-			key = fmt.Sprintf("%s (leaky-relu %g)", name, *bb.leaky)
-		}
-		if n, ok := backbones[key]; ok {
-			return key, n, nil
-		}
-		n, orig, err := bb.load(be, name, swap)
-		if err == nil && *pooling != string(model.AvgPooling) {
-			if n, err = n.WithPooling(model.Pooling(*pooling)); err == nil && orig != nil {
-				orig, err = orig.WithPooling(model.Pooling(*pooling))
-			}
-		}
-		if orig != nil {
-			swapped[key] = orig
-		}
-		backbones[key] = n
-		return key, n, err
-	}
-	for _, m := range ms { // check every backbone before the long work
-		if _, _, err := backboneFor(m); err != nil {
+	progress := f.cf.progress(stderr)
+	bbs := &finetuneBackbones{f: f, p: p, be: be, nets: map[string]*model.Network{}, swapped: map[string]*model.Network{}}
+	for _, m := range p.methods { // check every backbone before the long work
+		if _, _, err := bbs.forMethod(m); err != nil {
 			return err
 		}
 	}
-	if *splitSeed == 0 {
-		*splitSeed = *seed
-	}
-	splitOpts := data.SplitOptions{Seed: *splitSeed, Shots: *shots, MaxTrain: *maxTrain, ValPerClass: *valPerClass, MaxTest: *maxTest}
-	var splits *data.Splits
-	if *imagesDir != "" {
-		// The images take the input geometry of the (first) backbone.
-		_, first, _ := backboneFor(ms[0])
-		splits, err = data.LoadImageFolderSplitsAs(*imagesDir, inputGeometry(first), splitOpts)
-		if err != nil {
-			return fmt.Errorf("--images: %w", err)
-		}
-	} else if splits, err = task.Load(splitOpts); err != nil {
+	splits, err := f.loadSplits(p, bbs)
+	if err != nil {
 		return err
 	}
-	for _, m := range ms {
-		name, n, _ := backboneFor(m)
-		if err := n.CheckSet(splits.Train); err != nil {
-			return usagef("--backbone %s: %v", name, err)
-		}
+	featureChange, err := bbs.reportSwaps(splits.Train, progress)
+	if err != nil {
+		return err
 	}
-	// The effect of --leaky on the backbone: relative RMS change of its
-	// features on the training images.
-	featureChange := map[string]float64{}
-	for key, orig := range swapped {
-		var progress io.Writer
-		if !*quiet {
-			progress = stderr
-		}
-		if featureChange[key], err = reportSwap(be, key, orig, backbones[key], splits.Train, progress); err != nil {
-			return err
-		}
-	}
-	var progress io.Writer
-	if !*quiet {
-		progress = stderr
-		fmt.Fprintf(stderr, "task %s: %d train, %d val, %d test images, %d classes\n",
-			task.Name, splits.Train.Len(), splits.Val.Len(), splits.Test.Len(), splits.Train.NumClasses)
+	if progress != nil {
+		fmt.Fprintf(progress, "task %s: %d train, %d val, %d test images, %d classes\n",
+			p.task.Name, splits.Train.Len(), splits.Val.Len(), splits.Test.Len(), splits.Train.NumClasses)
 	}
 	var results []methodResult
-	for _, m := range ms {
-		o := finetune.DefaultOptions(m)
-		if loss != "" {
-			o.Loss = loss
-			o.LearningRates, o.WeightDecays = finetune.PaperGrid(m, loss)
-		}
-		if slices.Contains(ablations, "mse") {
-			o.Loss = model.CrossEntropy
-		}
-		if (m == finetune.LQF || m == finetune.LQFFC) && !slices.Contains(ablations, "kfac") && opt == model.SGD && *solver == string(finetune.SolverSGD) {
-			o = o.WithCurvature(kfac.CurvatureFunc(kfac.Options{Expand: *kfacExpand, MonteCarlo: *kfacMC, EigenCorrection: *kfacEK, Seed: *seed, Progress: progress}, *kfacDamping))
-		}
-		if opt == model.Adam {
-			o = o.WithAdam()
-		}
-		o.Solver = finetune.Solver(*solver)
-		o.Linearization = lin
-		o.Alpha, o.BatchSize, o.Momentum, o.Augment, o.Seed, o.Progress = *alpha, *batch, *momentum, augment, *seed, progress
-		if *epochs > 0 {
-			o.Epochs = *epochs
-		}
-		if lrList != nil {
-			o.LearningRates = lrList
-		}
-		if wdList != nil {
-			o.WeightDecays = wdList
-		}
-		name, base, _ := backboneFor(m)
+	for _, m := range p.methods {
+		o := f.options(p, m, progress)
+		name, base, _ := bbs.forMethod(m)
 		res, _, err := finetune.Run(be, base, splits, o)
 		if err != nil {
 			return fmt.Errorf("%s: %w", m, err)
 		}
-		optName := string(opt)
+		optName := string(p.opt)
 		switch {
 		case o.Solver == finetune.SolverExact:
 			optName = "closed form"
 		case o.Curvature != nil:
 			optName = "sgd+kfac"
 		}
-		results = append(results, methodResult{res, name, optName, *pooling, ablations, featureChange[name]})
+		results = append(results, methodResult{res, name, optName, *f.pooling, p.ablations, featureChange[name]})
 	}
+	printFinetune(stdout, p.task.Name, splits, results)
+	return writeJSON(f.cf.jsonPath(), finetuneJSON(p.task.Name, results))
+}
+
+// finetuneBackbones loads each method's backbone once: by --backbone, or
+// relu/leaky by method, with --leaky's swap for the linearized methods.
+type finetuneBackbones struct {
+	f    *finetuneFlags
+	p    *finetunePlan
+	be   backends.Backend
+	nets map[string]*model.Network
+	// swapped: the backbones whose ReLUs --leaky turned into Leaky-ReLU,
+	// by name, with the network they came from.
+	swapped map[string]*model.Network
+}
+
+func (b *finetuneBackbones) forMethod(m finetune.Method) (string, *model.Network, error) {
+	bb := b.f.cf.bb
+	name := *bb.name
+	if name == "" {
+		name = "relu"
+		if m.Activation() == model.LeakyReLU && !slices.Contains(b.p.ablations, "leaky") {
+			name = "leaky"
+		}
+	}
+	swap := *bb.leaky > 0 && m.Activation() == model.LeakyReLU
+	key := name
+	if swap {
+		key = fmt.Sprintf("%s (leaky-relu %g)", name, *bb.leaky)
+	}
+	if n, ok := b.nets[key]; ok {
+		return key, n, nil
+	}
+	n, orig, err := bb.load(b.be, name, swap)
+	if pooling := *b.f.pooling; err == nil && pooling != string(model.AvgPooling) {
+		if n, err = n.WithPooling(model.Pooling(pooling)); err == nil && orig != nil {
+			orig, err = orig.WithPooling(model.Pooling(pooling))
+		}
+	}
+	if orig != nil {
+		b.swapped[key] = orig
+	}
+	b.nets[key] = n
+	return key, n, err
+}
+
+// reportSwaps measures the effect of --leaky on each swapped backbone:
+// the relative RMS change of its features on the training images.
+func (b *finetuneBackbones) reportSwaps(train *data.Set, progress io.Writer) (map[string]float64, error) {
+	change := map[string]float64{}
+	for key, orig := range b.swapped {
+		var err error
+		if change[key], err = reportSwap(b.be, key, orig, b.nets[key], train, progress); err != nil {
+			return nil, err
+		}
+	}
+	return change, nil
+}
+
+// loadSplits loads --task's or --images' splits and checks that every
+// method's backbone takes their images.
+func (f *finetuneFlags) loadSplits(p *finetunePlan, bbs *finetuneBackbones) (*data.Splits, error) {
+	seed := *f.splitSeed
+	if seed == 0 {
+		seed = *f.cf.seed
+	}
+	opts := data.SplitOptions{Seed: seed, Shots: *f.shots, MaxTrain: *f.maxTrain, ValPerClass: *f.valPerClass, MaxTest: *f.maxTest}
+	var splits *data.Splits
+	var err error
+	if *f.imagesDir != "" {
+		// The images take the input geometry of the (first) backbone.
+		_, first, _ := bbs.forMethod(p.methods[0])
+		if splits, err = data.LoadImageFolderSplitsAs(*f.imagesDir, inputGeometry(first), opts); err != nil {
+			return nil, fmt.Errorf("--images: %w", err)
+		}
+	} else if splits, err = p.task.Load(opts); err != nil {
+		return nil, err
+	}
+	for _, m := range p.methods {
+		name, n, _ := bbs.forMethod(m)
+		if err := n.CheckSet(splits.Train); err != nil {
+			return nil, usagef("--backbone %s: %v", name, err)
+		}
+	}
+	return splits, nil
+}
+
+// options are method m's finetune.Options under the flags: its defaults,
+// K-FAC for LQF and LQF-FC with SGD, then the flags' overrides.
+func (f *finetuneFlags) options(p *finetunePlan, m finetune.Method, progress io.Writer) finetune.Options {
+	o := finetune.DefaultOptions(m)
+	if p.loss != "" {
+		o.Loss = p.loss
+		o.LearningRates, o.WeightDecays = finetune.PaperGrid(m, p.loss)
+	}
+	if slices.Contains(p.ablations, "mse") {
+		o.Loss = model.CrossEntropy
+	}
+	seed := *f.cf.seed
+	if (m == finetune.LQF || m == finetune.LQFFC) && !slices.Contains(p.ablations, "kfac") && p.opt == model.SGD && *f.solver == string(finetune.SolverSGD) {
+		o = o.WithCurvature(kfac.CurvatureFunc(kfac.Options{Expand: *f.kfacExpand, MonteCarlo: *f.kfacMC, EigenCorrection: *f.kfacEK, Seed: seed, Progress: progress}, *f.kfacDamping))
+	}
+	if p.opt == model.Adam {
+		o = o.WithAdam()
+	}
+	o.Solver = finetune.Solver(*f.solver)
+	o.Linearization = p.lin
+	o.Alpha, o.BatchSize, o.Momentum, o.Augment, o.Seed, o.Progress = *f.alpha, *f.batch, *f.momentum, p.augment, seed, progress
+	if *f.epochs > 0 {
+		o.Epochs = *f.epochs
+	}
+	if p.lrs != nil {
+		o.LearningRates = p.lrs
+	}
+	if p.wds != nil {
+		o.WeightDecays = p.wds
+	}
+	return o
+}
+
+// printFinetune prints the comparison table.
+func printFinetune(stdout io.Writer, task string, splits *data.Splits, results []methodResult) {
 	var rows [][]string
 	for _, r := range results {
 		method := string(r.Method)
@@ -289,9 +374,8 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 		rows = append(rows, []string{method, r.Backbone, string(r.Loss), r.Optimizer, lr, fmt.Sprintf("%g", r.WeightDecay),
 			pct(r.TrainError), pct(r.ValError), pct(r.TestError), fmt.Sprintf("%.0fs", r.Seconds)})
 	}
-	fmt.Fprintf(stdout, "task %s (%d train, %d test images)\n", task.Name, splits.Train.Len(), splits.Test.Len())
+	fmt.Fprintf(stdout, "task %s (%d train, %d test images)\n", task, splits.Train.Len(), splits.Test.Len())
 	table(stdout, []string{"method", "backbone", "loss", "optimizer", "lr", "wd", "train error", "val error", "test error", "time"}, rows)
-	return writeJSON(*jsonPath, finetuneJSON(task.Name, results))
 }
 
 // methodResult is one method's result and the backbone it started from.
@@ -333,7 +417,7 @@ func parseFloats(s, flagName string) ([]float64, error) {
 	var out []float64
 	for _, f := range strings.Split(s, ",") {
 		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
-		if err != nil || v < 0 {
+		if err != nil || !(v >= 0) || math.IsInf(v, 0) {
 			return nil, usagef("%s: %q is not a non-negative number; give a comma-separated list like 0.01,0.001", flagName, f)
 		}
 		out = append(out, v)

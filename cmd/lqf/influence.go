@@ -1,9 +1,11 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"image/color"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -34,90 +36,121 @@ type explanation struct {
 	PNG        string                  `json:"png,omitempty"`
 }
 
+// influenceFlags are the flags of `lqf influence`.
+type influenceFlags struct {
+	cf                                             *commonFlags
+	method, approx, testFlag, pngDir               *string
+	banzhaf, maxTrain, maxTest, misclassified, top *int
+	trainIndex, self, sketch                       *int
+	lambda, fitLR, fitEpochs, fitDamping           *float64
+}
+
+func newInfluenceFlags(fs *flag.FlagSet) *influenceFlags {
+	return &influenceFlags{
+		cf:            addCommonFlags(fs, common{Task: true, Backbone: true, Seed: "seed of the split and of the new head", JSON: "the results", Quiet: true}),
+		method:        fs.String("method", "lqf", "lqf (all layers) or lqf-fc (classifier only, exact at any size)"),
+		approx:        fs.String("approx", "exact", "exact (kernel form, N*C up to about 10,000) or kfac (K-FAC curvature, lqf only)"),
+		banzhaf:       fs.Int("banzhaf", 0, "lqf exact: score by Banzhaf values over this many random subsets (average contribution to random halves of the data) instead of leave-one-out"),
+		maxTrain:      fs.Int("max-train", 200, "training samples, balanced over classes"),
+		maxTest:       fs.Int("max-test", 100, "test samples, balanced over classes"),
+		lambda:        fs.Float64("wd", 1e-4, "weight decay lambda of LQF's objective (1/N) sum ||f - alpha y||^2 + lambda/2 ||dw||^2"),
+		testFlag:      fs.String("test", "", "comma-separated test indices to explain (default: the first misclassified ones)"),
+		misclassified: fs.Int("misclassified", 2, "without --test: how many misclassified test images to explain"),
+		top:           fs.Int("top", 8, "proponents and opponents per test image"),
+		trainIndex:    fs.Int("train-index", -1, "also list the test images this training sample moves most"),
+		self:          fs.Int("self", 10, "list the training samples of largest self-influence (0: none)"),
+		pngDir:        fs.String("png", "", "write image grids (proponents/opponents per test image, self-influence) to this directory"),
+		sketch:        fs.Int("sketch", -1, "kfac: count-sketch dimension of the stored training vectors (0: whole; -1: whole up to 1 GiB, else 1024)"),
+		fitLR:         fs.Float64("fit-lr", 0.001, "kfac: learning rate of the K-FAC-preconditioned LQF fit that gives the residuals"),
+		fitEpochs:     fs.Float64("fit-epochs", 10, "kfac: epochs of that fit"),
+		fitDamping:    fs.Float64("fit-damping", kfac.RecommendedDamping, "kfac: extra damping of the fit's K-FAC preconditioner"),
+	}
+}
+
+// check validates the flags, each error naming its flag, and returns the
+// method and the test indices of --test.
+func (f *influenceFlags) check() (finetune.Method, []int, error) {
+	m, err := finetune.ParseMethod(*f.method)
+	if err != nil || (m != finetune.LQF && m != finetune.LQFFC) {
+		return "", nil, usagef("--method %q: want lqf or lqf-fc", *f.method)
+	}
+	if *f.approx != string(influence.ExactLOO) && *f.approx != string(influence.KFACLOO) {
+		return "", nil, usagef("--approx %q: want exact or kfac", *f.approx)
+	}
+	if err := checkMinInts(minInt{"--max-train", *f.maxTrain, 2}, minInt{"--max-test", *f.maxTest, 1}, minInt{"--top", *f.top, 1}, minInt{"--self", *f.self, 0},
+		minInt{"--banzhaf", *f.banzhaf, 0}, minInt{"--misclassified", *f.misclassified, 0}, minInt{"--train-index", *f.trainIndex, -1}); err != nil {
+		return "", nil, err
+	}
+	if !(*f.lambda > 0) || math.IsInf(*f.lambda, 0) {
+		return "", nil, usagef("--wd %g: must be a positive number", *f.lambda)
+	}
+	if *f.banzhaf > 0 && (m != finetune.LQF || *f.approx != string(influence.ExactLOO)) {
+		return "", nil, usagef("--banzhaf needs --method lqf --approx exact (the kernel form)")
+	}
+	var tests []int
+	if *f.testFlag != "" {
+		for _, s := range strings.Split(*f.testFlag, ",") {
+			t, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil || t < 0 || t >= *f.maxTest {
+				return "", nil, usagef("--test %q: want indices in [0, --max-test=%d)", *f.testFlag, *f.maxTest)
+			}
+			tests = append(tests, t)
+		}
+	}
+	return m, tests, f.cf.check()
+}
+
+// explainOptions are the attribution settings of the flags: KFC factors
+// with the EK-FAC correction, the variant closest to exact attribution on
+// the committed backbone (lqf influence validate).
+func (f *influenceFlags) explainOptions(m finetune.Method, s *session) influence.ExplainOptions {
+	seed := *f.cf.seed
+	opts := influence.ExplainOptions{Method: m, Approx: influence.Approximation(*f.approx), Banzhaf: *f.banzhaf, Lambda: *f.lambda, Seed: seed,
+		KFAC: recommendedKFAC(seed, s.progress), Progress: s.progress}
+	if opts.Approx == influence.KFACLOO {
+		opts.Sketch = *f.sketch
+		if opts.Sketch < 0 {
+			opts.Sketch = 0
+			if int64(s.splits.Train.Len())*int64(s.net.NumParameters())*8 > 1<<30 {
+				opts.Sketch = 1024
+			}
+		}
+		opts.Fit = finetune.DefaultOptions(finetune.LQF)
+		opts.Fit.LearningRates, opts.Fit.Epochs = []float64{*f.fitLR}, *f.fitEpochs
+		// The preconditioner of the fit needs extra damping: K-FAC
+		// underestimates some curvature on this backbone (lqf check kfac).
+		opts.Fit.Curvature = kfac.CurvatureFunc(recommendedKFAC(seed, s.progress), *f.fitDamping)
+	}
+	return opts
+}
+
 func runInfluence(args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "validate" {
 		return runInfluenceValidate(args[1:], stdout, stderr)
 	}
 	fs := newFlags("influence", "influence [--task T] [--test I,J | --misclassified K] [--top K] [--png DIR] [--json FILE] [flags]\n       lqf influence validate [--quick] [--json FILE]", stderr)
-	taskName := fs.String("task", DefaultTask, "task (see lqf tasks)")
-	bb := addBackboneFlags(fs, "leaky", "")
-	method := fs.String("method", "lqf", "lqf (all layers) or lqf-fc (classifier only, exact at any size)")
-	approx := fs.String("approx", "exact", "exact (kernel form, N*C up to about 10,000) or kfac (K-FAC curvature, lqf only)")
-	banzhaf := fs.Int("banzhaf", 0, "lqf exact: score by Banzhaf values over this many random subsets (average contribution to random halves of the data) instead of leave-one-out")
-	maxTrain := fs.Int("max-train", 200, "training samples, balanced over classes")
-	maxTest := fs.Int("max-test", 100, "test samples, balanced over classes")
-	lambda := fs.Float64("wd", 1e-4, "weight decay lambda of LQF's objective (1/N) sum ||f - alpha y||^2 + lambda/2 ||dw||^2")
-	testFlag := fs.String("test", "", "comma-separated test indices to explain (default: the first misclassified ones)")
-	misclassified := fs.Int("misclassified", 2, "without --test: how many misclassified test images to explain")
-	top := fs.Int("top", 8, "proponents and opponents per test image")
-	trainIndex := fs.Int("train-index", -1, "also list the test images this training sample moves most")
-	self := fs.Int("self", 10, "list the training samples of largest self-influence (0: none)")
-	pngDir := fs.String("png", "", "write image grids (proponents/opponents per test image, self-influence) to this directory")
-	sketch := fs.Int("sketch", -1, "kfac: count-sketch dimension of the stored training vectors (0: whole; -1: whole up to 1 GiB, else 1024)")
-	fitLR := fs.Float64("fit-lr", 0.001, "kfac: learning rate of the K-FAC-preconditioned LQF fit that gives the residuals")
-	fitEpochs := fs.Float64("fit-epochs", 10, "kfac: epochs of that fit")
-	fitDamping := fs.Float64("fit-damping", kfac.RecommendedDamping, "kfac: extra damping of the fit's K-FAC preconditioner")
-	seed := fs.Uint64("seed", 1, "seed of the split and of the new head")
-	jsonPath := fs.String("json", "", "write the results as JSON to this file")
-	quiet := fs.Bool("quiet", false, "no progress lines")
+	f := newInfluenceFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	m, err := finetune.ParseMethod(*method)
-	if err != nil || (m != finetune.LQF && m != finetune.LQFFC) {
-		return usagef("--method %q: want lqf or lqf-fc", *method)
+	m, tests, err := f.check()
+	if err != nil {
+		return err
 	}
-	if *approx != string(influence.ExactLOO) && *approx != string(influence.KFACLOO) {
-		return usagef("--approx %q: want exact or kfac", *approx)
-	}
-	if *maxTrain < 2 || *maxTest < 1 || !(*lambda > 0) || *top < 1 || *self < 0 || *banzhaf < 0 {
-		return usagef("--max-train must be >= 2, --max-test and --top >= 1, --wd > 0, --self and --banzhaf >= 0")
-	}
-	if *banzhaf > 0 && (m != finetune.LQF || *approx != string(influence.ExactLOO)) {
-		return usagef("--banzhaf needs --method lqf --approx exact (the kernel form)")
-	}
-	var tests []int
-	if *testFlag != "" {
-		for _, f := range strings.Split(*testFlag, ",") {
-			t, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil || t < 0 || t >= *maxTest {
-				return usagef("--test %q: want indices in [0, --max-test=%d)", *testFlag, *maxTest)
-			}
-			tests = append(tests, t)
-		}
-	}
-	if *pngDir != "" {
-		if err := os.MkdirAll(*pngDir, 0o755); err != nil {
+	if *f.pngDir != "" {
+		if err := os.MkdirAll(*f.pngDir, 0o755); err != nil {
 			return fmt.Errorf("--png: %w", err)
 		}
 	}
-	s, err := openSession(*taskName, bb, data.SplitOptions{Seed: *seed, MaxTrain: *maxTrain, ValPerClass: 1, MaxTest: *maxTest}, *quiet, stderr)
+	s, err := f.cf.open(data.SplitOptions{Seed: *f.cf.seed, MaxTrain: *f.maxTrain, ValPerClass: 1, MaxTest: *f.maxTest}, stderr)
 	if err != nil {
 		return err
 	}
 	train, test := s.splits.Train, s.splits.Test
-	if *trainIndex >= train.Len() {
-		return usagef("--train-index %d: the training set has %d samples", *trainIndex, train.Len())
+	if *f.trainIndex >= train.Len() {
+		return usagef("--train-index %d: the training set has %d samples", *f.trainIndex, train.Len())
 	}
-	// KFC factors with the EK-FAC correction: the variant closest to exact
-	// attribution on the committed backbone (lqf influence validate).
-	opts := influence.ExplainOptions{Method: m, Approx: influence.Approximation(*approx), Banzhaf: *banzhaf, Lambda: *lambda, Seed: *seed,
-		KFAC: recommendedKFAC(*seed, s.progress), Progress: s.progress}
-	if opts.Approx == influence.KFACLOO {
-		opts.Sketch = *sketch
-		if opts.Sketch < 0 {
-			opts.Sketch = 0
-			if int64(train.Len())*int64(s.net.NumParameters())*8 > 1<<30 {
-				opts.Sketch = 1024
-			}
-		}
-		opts.Fit = finetune.DefaultOptions(finetune.LQF)
-		opts.Fit.LearningRates, opts.Fit.Epochs = []float64{*fitLR}, *fitEpochs
-		// The preconditioner of the fit needs extra damping: K-FAC
-		// underestimates some curvature on this backbone (lqf check kfac).
-		opts.Fit.Curvature = kfac.CurvatureFunc(recommendedKFAC(*seed, s.progress), *fitDamping)
-	}
-	ex, err := influence.NewExplainer(s.be, s.net, train, opts)
+	ex, err := influence.NewExplainer(s.be, s.net, train, f.explainOptions(m, s))
 	if err != nil {
 		return err
 	}
@@ -125,41 +158,73 @@ func runInfluence(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	c := train.NumClasses
-	pred := make([]int, test.Len())
-	errors := 0
-	for t := range pred {
-		pred[t] = argmax(out[t*c : (t+1)*c])
-		if pred[t] != int(test.Labels[t]) {
-			errors++
-			if *testFlag == "" && len(tests) < *misclassified {
+	pred, errors := predictions(out, test)
+	fmt.Fprintf(stdout, "%s on %s: %d training samples, lambda %g, test error %.4f (%d of %d)\n", m, s.task.Name, train.Len(), *f.lambda, float64(errors)/float64(test.Len()), errors, test.Len())
+	if *f.testFlag == "" {
+		for t := range pred {
+			if pred[t] != int(test.Labels[t]) && len(tests) < *f.misclassified {
 				tests = append(tests, t)
 			}
 		}
-	}
-	fmt.Fprintf(stdout, "%s on %s: %d training samples, lambda %g, test error %.4f (%d of %d)\n", m, s.task.Name, train.Len(), *lambda, float64(errors)/float64(test.Len()), errors, test.Len())
-	if len(tests) == 0 {
-		tests = []int{0}
-		fmt.Fprintln(stdout, "no misclassified test image: explaining test image 0")
+		if len(tests) == 0 && *f.misclassified > 0 {
+			tests = []int{0}
+			fmt.Fprintln(stdout, "no misclassified test image: explaining test image 0")
+		}
 	}
 	scores, err := ex.Scores(s.be, test)
 	if err != nil {
 		return err
 	}
-	names := train.ClassNames
 	scoring := "leave-one-out"
-	if *banzhaf > 0 {
-		scoring = fmt.Sprintf("banzhaf (%d subsets)", *banzhaf)
+	if *f.banzhaf > 0 {
+		scoring = fmt.Sprintf("banzhaf (%d subsets)", *f.banzhaf)
 	}
-	result := map[string]any{"task": s.task.Name, "method": m, "approx": *approx, "scores": scoring, "lambda": *lambda, "train_size": train.Len(),
-		"test_size": test.Len(), "test_error": float64(errors) / float64(test.Len()), "classes": names,
+	result := map[string]any{"task": s.task.Name, "method": m, "approx": *f.approx, "scores": scoring, "lambda": *f.lambda, "train_size": train.Len(),
+		"test_size": test.Len(), "test_error": float64(errors) / float64(test.Len()), "classes": train.ClassNames,
 		"convention": "delta = f(x) - f_without_i(x) (leave-one-out) or its average over random halves S of the others, f_{S+i}(x) - f_S(x) (banzhaf): the change of an output that training sample i causes (positive: i pushes it up); proponents raise the predicted class's output most"}
-	bb.record(result, s.leakyChange)
+	f.cf.bb.record(result, s.leakyChange)
+	if result["explanations"], err = f.explain(stdout, s, scores, tests, pred, out); err != nil {
+		return err
+	}
+	if *f.self > 0 {
+		if err := f.selfInfluence(stdout, s, ex, result); err != nil {
+			return err
+		}
+	}
+	if *f.trainIndex >= 0 {
+		if result["moved_by_train_index"], err = f.moved(stdout, s, scores); err != nil {
+			return err
+		}
+	}
+	return writeJSON(f.cf.jsonPath(), result)
+}
+
+// moved prints the test images that training sample --train-index moves
+// most.
+func (f *influenceFlags) moved(stdout io.Writer, s *session, scores influence.Scores) (any, error) {
+	train, test, names := s.splits.Train, s.splits.Test, s.splits.Train.ClassNames
+	moved, err := scores.MostMoved(*f.trainIndex, test.Labels, *f.top)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(stdout, "\ntest images training sample %d (%s) moves most:\n", *f.trainIndex, names[train.Labels[*f.trainIndex]])
+	rows := [][]string{}
+	for _, mv := range moved {
+		rows = append(rows, []string{strconv.Itoa(mv.Test), names[test.Labels[mv.Test]], fmt.Sprintf("%.4f", mv.Norm), fmt.Sprintf("%+.4f", mv.DeltaTrue)})
+	}
+	table(stdout, []string{"test", "label", "norm of change", "delta true class"}, rows)
+	return map[string]any{"train": *f.trainIndex, "tests": moved}, nil
+}
+
+// explain prints (and draws, with --png) the proponents and opponents of
+// each test image in tests.
+func (f *influenceFlags) explain(stdout io.Writer, s *session, scores influence.Scores, tests, pred []int, out []float64) ([]explanation, error) {
+	train, test, names, c := s.splits.Train, s.splits.Test, s.splits.Train.ClassNames, s.splits.Train.NumClasses
 	var exps []explanation
 	for _, t := range tests {
-		pro, opp, err := scores.TopK(t, pred[t], int(test.Labels[t]), *top)
+		pro, opp, err := scores.TopK(t, pred[t], int(test.Labels[t]), *f.top)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		e := explanation{Test: t, Origin: test.Origin[t], Label: names[test.Labels[t]], Predicted: names[pred[t]], Outputs: out[t*c : (t+1)*c], Proponents: pro, Opponents: opp}
 		fmt.Fprintf(stdout, "\ntest %d (true %s, predicted %s):\n", t, e.Label, e.Predicted)
@@ -174,62 +239,67 @@ func runInfluence(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 		table(stdout, []string{"role", "train", "label", "delta " + e.Predicted, "delta " + e.Label}, rows)
-		if *pngDir != "" {
-			e.PNG = filepath.Join(*pngDir, fmt.Sprintf("test-%d.png", t))
+		if *f.pngDir != "" {
+			e.PNG = filepath.Join(*f.pngDir, fmt.Sprintf("test-%d.png", t))
 			if err := writeAttributionGrid(e.PNG, test, train, t, e, names); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		exps = append(exps, e)
 	}
-	result["explanations"] = exps
-	if *self > 0 {
-		selfInf, err := ex.SelfInfluence()
-		if err != nil {
-			return err
-		}
-		ranked, err := influence.RankSelf(selfInf, train.Labels)
-		if err != nil {
-			return err
-		}
-		ranked = ranked[:min(*self, len(ranked))]
-		fmt.Fprintf(stdout, "\ntraining samples of largest self-influence (change of their own outputs when removed):\n")
-		rows := [][]string{}
-		for _, r := range ranked {
-			rows = append(rows, []string{strconv.Itoa(r.Train), names[train.Labels[r.Train]], fmt.Sprintf("%.4f", r.Norm), fmt.Sprintf("%+.4f", r.Label)})
-		}
-		table(stdout, []string{"train", "label", "norm", "delta own label"}, rows)
-		result["self_influence"] = ranked
-		if *pngDir != "" {
-			var tiles []figure.Tile
-			for _, r := range ranked {
-				tiles = append(tiles, tile(train, r.Train, fmt.Sprintf("#%d %s\n%.3g", r.Train, names[train.Labels[r.Train]], r.Norm), nil))
-			}
-			g, err := figure.ImageGrid([]figure.Row{{Title: "largest self-influence", Tiles: tiles}}, figure.GridOptions{Title: s.task.Name + ": training samples the model fits only because they are there"})
-			if err != nil {
-				return err
-			}
-			path := filepath.Join(*pngDir, "self-influence.png")
-			if err := figure.WritePNG(path, g.Image()); err != nil {
-				return err
-			}
-			result["self_influence_png"] = path
+	return exps, nil
+}
+
+// selfInfluence prints (and draws, with --png) the training samples of
+// largest self-influence and adds them to result.
+func (f *influenceFlags) selfInfluence(stdout io.Writer, s *session, ex influence.Explainer, result map[string]any) error {
+	train, names := s.splits.Train, s.splits.Train.ClassNames
+	selfInf, err := ex.SelfInfluence()
+	if err != nil {
+		return err
+	}
+	ranked, err := influence.RankSelf(selfInf, train.Labels)
+	if err != nil {
+		return err
+	}
+	ranked = ranked[:min(*f.self, len(ranked))]
+	fmt.Fprintf(stdout, "\ntraining samples of largest self-influence (change of their own outputs when removed):\n")
+	rows := [][]string{}
+	for _, r := range ranked {
+		rows = append(rows, []string{strconv.Itoa(r.Train), names[train.Labels[r.Train]], fmt.Sprintf("%.4f", r.Norm), fmt.Sprintf("%+.4f", r.Label)})
+	}
+	table(stdout, []string{"train", "label", "norm", "delta own label"}, rows)
+	result["self_influence"] = ranked
+	if *f.pngDir == "" {
+		return nil
+	}
+	var tiles []figure.Tile
+	for _, r := range ranked {
+		tiles = append(tiles, tile(train, r.Train, fmt.Sprintf("#%d %s\n%.3g", r.Train, names[train.Labels[r.Train]], r.Norm), nil))
+	}
+	g, err := figure.ImageGrid([]figure.Row{{Title: "largest self-influence", Tiles: tiles}}, figure.GridOptions{Title: s.task.Name + ": training samples the model fits only because they are there"})
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(*f.pngDir, "self-influence.png")
+	if err := figure.WritePNG(path, g.Image()); err != nil {
+		return err
+	}
+	result["self_influence_png"] = path
+	return nil
+}
+
+// predictions are the predicted classes of set's images from their
+// outputs [N, C], and the number of errors.
+func predictions(out []float64, set *data.Set) (pred []int, errors int) {
+	c := set.NumClasses
+	pred = make([]int, set.Len())
+	for t := range pred {
+		if pred[t] = argmax(out[t*c : (t+1)*c]); pred[t] != int(set.Labels[t]) {
+			errors++
 		}
 	}
-	if *trainIndex >= 0 {
-		moved, err := scores.MostMoved(*trainIndex, test.Labels, *top)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "\ntest images training sample %d (%s) moves most:\n", *trainIndex, names[train.Labels[*trainIndex]])
-		rows := [][]string{}
-		for _, mv := range moved {
-			rows = append(rows, []string{strconv.Itoa(mv.Test), names[test.Labels[mv.Test]], fmt.Sprintf("%.4f", mv.Norm), fmt.Sprintf("%+.4f", mv.DeltaTrue)})
-		}
-		table(stdout, []string{"test", "label", "norm of change", "delta true class"}, rows)
-		result["moved_by_train_index"] = map[string]any{"train": *trainIndex, "tests": moved}
-	}
-	return writeJSON(*jsonPath, result)
+	return pred, errors
 }
 
 func argmax(x []float64) int {
@@ -272,7 +342,7 @@ func writeAttributionGrid(path string, test, train *data.Set, t int, e explanati
 
 func runInfluenceValidate(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("influence validate", "influence validate [--quick] [--json FILE] [--png FILE]", stderr)
-	taskName := fs.String("task", DefaultTask, "task (see lqf tasks)")
+	cf := addCommonFlags(fs, common{Task: true, Seed: "seed of split, head, removals and subsets", JSON: "the results", Quiet: true})
 	quick := fs.Bool("quick", false, "small sizes (40 training, 10 test images; NLFT 5 epochs) for CI")
 	maxTrain := fs.Int("max-train", 100, "training samples (without --quick)")
 	maxTest := fs.Int("max-test", 30, "test samples (without --quick)")
@@ -281,10 +351,7 @@ func runInfluenceValidate(args []string, stdout, stderr io.Writer) error {
 	subsets := fs.Int("subsets", 50, "random half subsets of the linear datamodeling score")
 	banzhafSamples := fs.Int("banzhaf-samples", 400, "random subsets behind the Banzhaf attribution of the LDS")
 	nlftEpochs := fs.Float64("nlft-epochs", 10, "epochs of each NLFT retraining (lds_nlft; 0 skips it)")
-	seed := fs.Uint64("seed", 1, "seed of split, head, removals and subsets")
-	jsonPath := fs.String("json", "", "write the results as JSON to this file")
 	pngPath := fs.String("png", "", "write the scatter plot of predicted vs actual changes (PNG or SVG)")
-	quiet := fs.Bool("quiet", false, "no progress lines")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -297,7 +364,12 @@ func runInfluenceValidate(args []string, stdout, stderr io.Writer) error {
 	if *removals > *maxTrain {
 		return usagef("--removals %d exceeds --max-train %d", *removals, *maxTrain)
 	}
-	s, err := openSession(*taskName, embeddedBackbone("leaky"), data.SplitOptions{Seed: *seed, MaxTrain: *maxTrain, ValPerClass: 1, MaxTest: *maxTest}, *quiet, stderr)
+	if err := checkOutputFile("--png", *pngPath); err != nil {
+		return err
+	}
+	cf.bb = embeddedBackbone("leaky")
+	seed := cf.seed
+	s, err := cf.open(data.SplitOptions{Seed: *seed, MaxTrain: *maxTrain, ValPerClass: 1, MaxTest: *maxTest}, stderr)
 	if err != nil {
 		return err
 	}
@@ -313,20 +385,9 @@ func runInfluenceValidate(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rows := [][]string{
-		{"exact_vs_retrain_pearson", fmt.Sprintf("%.6f", v.ExactVsRetrainPearson), ">= 0.999"},
-		{"exact_vs_retrain_max_rel_error", fmt.Sprintf("%.3g", v.ExactVsRetrainMaxRelError), "<= 1e-3"},
-		{"unlearn_vs_retrain_max_rel_error", fmt.Sprintf("%.3g", v.UnlearnVsRetrainMaxRelError), "<= 1e-6"},
-		{"kfac_vs_exact_pearson", fmt.Sprintf("%.4f", v.KFACVsExactPearson), ">= 0.95"},
-		{"kfac_self_influence_pearson", fmt.Sprintf("%.4f", v.KFACSelfPearson), "reported"},
-		{"ceiling: exact per-layer blocks (K-FAC with exact factors)", fmt.Sprintf("%.4f", v.CurvatureCeilingPearson["layer_blocks_exact_leverage"]), "reported"},
-		{"ceiling: exact H, no leverage term", fmt.Sprintf("%.4f", v.CurvatureCeilingPearson["exact_h_no_leverage"]), "reported"},
-		{"lds_lqf (Banzhaf attribution)", fmt.Sprintf("%.4f", v.LDSLQF), ">= 0.9"},
-		{"lds_lqf_loo (leave-one-out)", fmt.Sprintf("%.4f", v.LDSLQFLOO), "reported"},
-	}
-	if v.LDSNLFT != nil {
-		rows = append(rows, []string{"lds_nlft (Banzhaf attribution)", fmt.Sprintf("%.4f", *v.LDSNLFT), "reported"},
-			[]string{"lds_nlft_loo (leave-one-out)", fmt.Sprintf("%.4f", *v.LDSNLFTLOO), "reported"})
+	var rows [][]string
+	for _, t := range v.Targets() {
+		rows = append(rows, []string{t.Key, t.Text(), t.Target})
 	}
 	fmt.Fprintf(stdout, "%s: %d training, %d test images, lambda %g (ridge %.3g), %d removals, %d subsets\n", s.task.Name, v.TrainSize, v.TestSize, v.Lambda, v.Ridge, len(v.Removed), *subsets)
 	table(stdout, []string{"key", "value", "target"}, rows)
@@ -339,11 +400,12 @@ func runInfluenceValidate(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	return writeJSON(*jsonPath, struct {
+	return writeJSON(cf.jsonPath(), struct {
 		Task    string `json:"task"`
 		Command string `json:"command"`
 		*influence.Validation
-	}{s.task.Name, "lqf influence validate " + strings.Join(args, " "), v})
+		Targets []influence.Target `json:"targets"`
+	}{s.task.Name, "lqf influence validate " + strings.Join(args, " "), v, v.Targets()})
 }
 
 // recommendedKFAC is kfac.Recommended with a seed and a progress writer.

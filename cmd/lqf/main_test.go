@@ -58,6 +58,23 @@ func TestBadInputsGiveOneLine(t *testing.T) {
 		{[]string{"check", "kfac", "--factors", "diag"}, 2, "--factors"},
 		{[]string{"check", "kfac", "--momentum", "1"}, 2, "--momentum"},
 		{[]string{"check", "kfac", "--block-lr", "0.1,y"}, 2, "--block-lr"},
+		// Not-a-number and out-of-range values name their flag.
+		{[]string{"finetune", "--wd", "NaN"}, 2, "--wd"},
+		{[]string{"finetune", "--lr", "Inf"}, 2, "--lr"},
+		{[]string{"finetune", "--epochs", "NaN"}, 2, "--epochs"},
+		{[]string{"finetune", "--alpha", "0"}, 2, "--alpha"},
+		{[]string{"finetune", "--alpha", "NaN"}, 2, "--alpha"},
+		{[]string{"finetune", "--momentum", "NaN"}, 2, "--momentum"},
+		{[]string{"finetune", "--method", "fc,fc"}, 2, "twice"},
+		{[]string{"influence", "--misclassified", "-3"}, 2, "--misclassified"},
+		{[]string{"influence", "--max-train", "1"}, 2, "--max-train"},
+		{[]string{"influence", "--wd", "NaN"}, 2, "--wd"},
+		// Output paths are checked before any work.
+		{[]string{"finetune", "--json", filepath.Join(dir, "missing", "out.json")}, 2, "--json"},
+		{[]string{"finetune", "--json", dir}, 2, "is a directory"},
+		{[]string{"influence", "--json", filepath.Join(dir, "missing", "out.json")}, 2, "--json"},
+		{[]string{"check", "jvp", "--json", dir}, 2, "--json"},
+		{[]string{"reproduce", "--markdown", filepath.Join(dir, "missing", "R.md")}, 2, "--markdown"},
 	}
 	for _, c := range cases {
 		code, _, stderr := runCLI(c.args...)

@@ -17,8 +17,11 @@ func init() {
 func runInspect(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("inspect", "inspect [--cut TENSOR] [--json FILE] FILE.onnx", stderr)
 	cut := fs.String("cut", "", "tensor (a node output) to take as the features of a new classifier (default: the input of the last Gemm/MatMul)")
-	jsonPath := fs.String("json", "", "write the layer graph (lqf's JSON form) to this file")
+	cf := addCommonFlags(fs, common{JSON: "the layer graph (lqf's form)"})
 	if err := parseFlagsAndArgs(fs, args, 1); err != nil {
+		return err
+	}
+	if err := cf.check(); err != nil {
 		return err
 	}
 	path := fs.Arg(0)
@@ -75,8 +78,8 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 		sort.Strings(skipped)
 		fmt.Fprintf(stdout, "skipped: %s\n", strings.Join(skipped, ", "))
 	}
-	if *jsonPath != "" {
-		return writeJSON(*jsonPath, net)
+	if cf.jsonPath() != "" {
+		return writeJSON(cf.jsonPath(), net)
 	}
 	return nil
 }
@@ -85,12 +88,15 @@ func runCheckONNX(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("check onnx", "check onnx --onnx FILE --reference DIR [--json FILE]", stderr)
 	path := fs.String("onnx", "", "the ONNX file")
 	refDir := fs.String("reference", "", "reference values written by scripts/onnx_fixtures.py (meta.json, inputs.npy, outputs.npy, direction.npy, jvp.npy, grad.npy)")
-	jsonPath := fs.String("json", "", "write the result as JSON to this file")
+	cf := addCommonFlags(fs, common{JSON: "the result"})
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *path == "" || *refDir == "" {
 		return usagef("check onnx: give --onnx FILE and --reference DIR")
+	}
+	if err := cf.check(); err != nil {
+		return err
 	}
 	be, err := startBackend()
 	if err != nil {
@@ -106,7 +112,7 @@ func runCheckONNX(args []string, stdout, stderr io.Writer) error {
 		{"gradient of one output", fmt.Sprintf("%.3g", c.Grad), fmt.Sprintf("%g", c.Bound)},
 	})
 	fmt.Fprintf(stdout, "%d images, %d parameters\n", c.Images, c.Parameters)
-	if err := writeJSON(*jsonPath, c); err != nil {
+	if err := writeJSON(cf.jsonPath(), c); err != nil {
 		return err
 	}
 	if !c.Pass {

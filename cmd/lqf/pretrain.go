@@ -32,7 +32,7 @@ func runPretrain(args []string, stdout, stderr io.Writer) error {
 	aug := fs.String("augment", o.Augment.String(), "augmentation: none, crop or crop-flip")
 	fs.Uint64Var(&o.Seed, "seed", o.Seed, "seed of initialization, splits and shuffling")
 	netPath := fs.String("net", "", "pretrain this layer graph (a JSON file, see package layers) instead of lqf's default ResNet; its classifier is resized to the task's classes")
-	quiet := fs.Bool("quiet", false, "no progress lines")
+	cf := addCommonFlags(fs, common{Quiet: true})
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -61,9 +61,7 @@ func runPretrain(args []string, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return fmt.Errorf("--out %s: %w", *out, err)
 	}
-	if !*quiet {
-		o.Progress = stderr
-	}
+	o.Progress = cf.progress(stderr)
 	be, err := startBackend()
 	if err != nil {
 		return err

@@ -27,20 +27,13 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 	runSeeds := fs.String("run-seeds", "", "compute only these of seeds 1..K, comma-separated (spread seeds over machines, then merge the seed files into one --out); the summary waits for every seed")
 	out := fs.String("out", "results/reproduce", "directory of the results (one sub-directory per experiment)")
 	markdown := fs.String("markdown", "", "after running, write RESULTS.md-style Markdown of every summary in --out to this file")
-	quiet := fs.Bool("quiet", false, "no progress lines")
+	cf := addCommonFlags(fs, common{Quiet: true})
 	merge := fs.String("merge", "", "first copy into --out the seeds and cells that another machine's run wrote to this directory (its --out), keeping --out's where both have a seed")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	writeMarkdown := func() error {
-		if *markdown == "" {
-			return nil
-		}
-		md, err := analysis.ResultsMarkdown(*out, filepath.Dir(*markdown))
-		if err != nil {
-			return err
-		}
-		return atomicfile.WriteFile(*markdown, func(w io.Writer) error { _, err := io.WriteString(w, md); return err })
+	if err := checkOutputFile("--markdown", *markdown); err != nil {
+		return err
 	}
 	if *merge != "" {
 		rep, err := analysis.Merge(*merge, *out)
@@ -50,62 +43,22 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "merged %s into %s: %s\n", *merge, *out, rep)
 	}
 	if *list {
-		for _, x := range analysis.Experiments() {
-			fmt.Fprintf(stdout, "%-8s %s\n         claim: %s\n", x.ID, x.Title, x.Claim)
-			full, err := analysis.Cached(*out, x.ID, false)
-			if err != nil {
-				return err
-			}
-			quickSt, err := analysis.Cached(*out, x.ID, true)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "         cached in %s: full mode %s; quick mode %s\n", *out, full, quickSt)
-		}
-		return nil
+		return listExperiments(stdout, *out)
 	}
 	if *seeds < 1 {
 		return usagef("--seeds %d: must be >= 1", *seeds)
 	}
-	var run []uint64
-	if *runSeeds != "" {
-		for _, f := range strings.Split(*runSeeds, ",") {
-			s, err := strconv.ParseUint(strings.TrimSpace(f), 10, 64)
-			if err != nil || s < 1 || s > uint64(*seeds) {
-				return usagef("--run-seeds %s: %q is not a seed in 1..%d (--seeds)", *runSeeds, f, *seeds)
-			}
-			run = append(run, s)
-		}
-	}
-	var ids []string
-	add := func(kind, flag string) error {
-		if flag == "" {
-			return nil
-		}
-		for _, n := range strings.Split(flag, ",") {
-			id := kind + strings.TrimSpace(n)
-			if _, err := analysis.ExperimentByID(id); err != nil {
-				return usagef("--%s %s: %v", map[string]string{"fig": "fig", "table": "table"}[kind], n, err)
-			}
-			ids = append(ids, id)
-		}
-		return nil
-	}
-	if err := add("fig", *fig); err != nil {
+	run, err := parseRunSeeds(*runSeeds, *seeds)
+	if err != nil {
 		return err
 	}
-	if err := add("table", *tab); err != nil {
+	ids, err := experimentIDs(*fig, *tab, *all)
+	if err != nil {
 		return err
-	}
-	if *all {
-		ids = ids[:0]
-		for _, x := range analysis.Experiments() {
-			ids = append(ids, x.ID)
-		}
 	}
 	if len(ids) == 0 {
 		if *markdown != "" || *merge != "" {
-			return writeMarkdown()
+			return writeResultsMarkdown(*out, *markdown)
 		}
 		return usagef("name an experiment: --fig N, --table N or --all (--list shows them)")
 	}
@@ -113,13 +66,9 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var progress io.Writer
-	if !*quiet {
-		progress = stderr
-	}
 	for _, id := range ids {
 		x, _ := analysis.ExperimentByID(id)
-		rep, err := analysis.ReproduceSeeds(be, x, *out, *seeds, run, *quick, progress)
+		rep, err := analysis.ReproduceSeeds(be, x, *out, *seeds, run, *quick, cf.progress(stderr))
 		if err != nil {
 			return err
 		}
@@ -134,7 +83,79 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "figure: %s\n", f)
 		}
 	}
-	return writeMarkdown()
+	return writeResultsMarkdown(*out, *markdown)
+}
+
+// writeResultsMarkdown writes RESULTS.md-style Markdown of the summaries in
+// dir to path ("" for none).
+func writeResultsMarkdown(dir, path string) error {
+	if path == "" {
+		return nil
+	}
+	md, err := analysis.ResultsMarkdown(dir, filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(path, func(w io.Writer) error { _, err := io.WriteString(w, md); return err })
+}
+
+// listExperiments prints every experiment, its claim and what dir holds
+// for it.
+func listExperiments(stdout io.Writer, dir string) error {
+	for _, x := range analysis.Experiments() {
+		fmt.Fprintf(stdout, "%-8s %s\n         claim: %s\n", x.ID, x.Title, x.Claim)
+		full, err := analysis.Cached(dir, x.ID, false)
+		if err != nil {
+			return err
+		}
+		quickSt, err := analysis.Cached(dir, x.ID, true)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "         cached in %s: full mode %s; quick mode %s\n", dir, full, quickSt)
+	}
+	return nil
+}
+
+// parseRunSeeds parses --run-seeds: seeds in 1..seeds.
+func parseRunSeeds(flagValue string, seeds int) ([]uint64, error) {
+	if flagValue == "" {
+		return nil, nil
+	}
+	var run []uint64
+	for _, f := range strings.Split(flagValue, ",") {
+		s, err := strconv.ParseUint(strings.TrimSpace(f), 10, 64)
+		if err != nil || s < 1 || s > uint64(seeds) {
+			return nil, usagef("--run-seeds %s: %q is not a seed in 1..%d (--seeds)", flagValue, f, seeds)
+		}
+		run = append(run, s)
+	}
+	return run, nil
+}
+
+// experimentIDs resolves --fig, --table and --all into experiment ids.
+func experimentIDs(fig, tab string, all bool) ([]string, error) {
+	if all {
+		var ids []string
+		for _, x := range analysis.Experiments() {
+			ids = append(ids, x.ID)
+		}
+		return ids, nil
+	}
+	var ids []string
+	for _, f := range []struct{ kind, value string }{{"fig", fig}, {"table", tab}} {
+		if f.value == "" {
+			continue
+		}
+		for _, n := range strings.Split(f.value, ",") {
+			id := f.kind + strings.TrimSpace(n)
+			if _, err := analysis.ExperimentByID(id); err != nil {
+				return nil, usagef("--%s %s: %v", f.kind, n, err)
+			}
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
 }
 
 // present lists the seeds of rep that are cached or were computed now.

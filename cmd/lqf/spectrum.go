@@ -14,23 +14,20 @@ func init() {
 
 func runSpectrum(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("spectrum", "spectrum [--task T] [--max-train N] [--steps K] [--json FILE]", stderr)
-	taskName := fs.String("task", DefaultTask, "task")
-	bb := addBackboneFlags(fs, "leaky", "")
+	cf := addCommonFlags(fs, common{Task: true, Backbone: true, Seed: "seed of the split, head and Lanczos start", JSON: "the spectra", Quiet: true})
 	maxTrain := fs.Int("max-train", 100, "training images the curvature is measured on")
 	steps := fs.Int("steps", 60, "Lanczos steps (each one exact Gauss-Newton product over the images)")
 	lambda := fs.Float64("wd", 1e-4, "weight decay lambda: the spectra are those of (2/N) J^T J + lambda I")
 	nlftEpochs := fs.Float64("nlft-epochs", 10, "epochs of NLFT (cross-entropy, lr 0.01) before the second spectrum")
 	layerBlocks := fs.Bool("layer-blocks", true, "also the spectrum preconditioned by the exact per-layer blocks of the curvature (K-FAC with exact factors; needs the N*C Jacobian rows)")
-	seed := fs.Uint64("seed", 1, "seed of the split, head and Lanczos start")
-	jsonPath := fs.String("json", "", "write the spectra as JSON to this file")
-	quiet := fs.Bool("quiet", false, "no progress lines")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *maxTrain < 1 || *steps < 2 || *lambda <= 0 || *nlftEpochs <= 0 {
 		return usagef("--max-train, --steps, --wd and --nlft-epochs must be positive (--steps >= 2)")
 	}
-	s, err := openSession(*taskName, bb, data.SplitOptions{Seed: *seed, MaxTrain: *maxTrain, ValPerClass: 1, MaxTest: 10}, *quiet, stderr)
+	seed := cf.seed
+	s, err := cf.open(data.SplitOptions{Seed: *seed, MaxTrain: *maxTrain, ValPerClass: 1, MaxTest: 10}, stderr)
 	if err != nil {
 		return err
 	}
@@ -53,7 +50,7 @@ func runSpectrum(args []string, stdout, stderr io.Writer) error {
 		rows = append(rows, []string{x.name, fmt.Sprintf("%.4g", x.s.Max), fmt.Sprintf("%.4g", x.s.Min), fmt.Sprintf("%.4g", x.s.Kappa())})
 	}
 	table(stdout, []string{"operator", "largest eigenvalue", "smallest", "kappa"}, rows)
-	return writeJSON(*jsonPath, struct {
+	return writeJSON(cf.jsonPath(), struct {
 		Task string `json:"task"`
 		*kfac.SpectraReport
 	}{s.task.Name, r})

@@ -13,8 +13,11 @@ func init() {
 
 func runTasks(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("tasks", "tasks [--json FILE]", stderr)
-	jsonPath := fs.String("json", "", "also write the list as JSON to this file")
+	cf := addCommonFlags(fs, common{JSON: "the list"})
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := cf.check(); err != nil {
 		return err
 	}
 	type row struct {
@@ -31,5 +34,5 @@ func runTasks(args []string, stdout, stderr io.Writer) error {
 		out = append(out, row{t.Name, t.Role.String(), t.Rank, t.ClassNames, t.Description})
 	}
 	table(stdout, []string{"task", "role", "rank", "classes", "description"}, rows)
-	return writeJSON(*jsonPath, out)
+	return writeJSON(cf.jsonPath(), out)
 }
