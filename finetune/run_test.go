@@ -8,7 +8,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
-	"github.com/lqf-go/lqf/backend"
+	"github.com/lqf-go/lqf/backend/backendtest"
 	"github.com/lqf-go/lqf/internal/lqftest"
 	"github.com/lqf-go/lqf/model"
 )
@@ -19,10 +19,7 @@ import (
 // gradient of the LQF objective (paper eq. 3) vanishes there, relative to
 // its size at dw = 0.
 func TestExactLQFIsStationary(t *testing.T) {
-	be, err := backend.Shared()
-	if err != nil {
-		t.Fatal(err)
-	}
+	be := backendtest.Shared(t)
 	net, splits, err := lqftest.Setup(be, 15, 10, 100)
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,7 @@ import (
 	"github.com/gomlx/gomlx/backends"
 	"gonum.org/v1/gonum/mat"
 
-	"github.com/lqf-go/lqf/backend"
+	"github.com/lqf-go/lqf/backend/backendtest"
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/finetune"
 	"github.com/lqf-go/lqf/linalg"
@@ -17,14 +17,7 @@ import (
 )
 
 // testBackend returns the process's shared backend (backend.Shared).
-func testBackend(t testing.TB) backends.Backend {
-	t.Helper()
-	be, err := backend.Shared()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return be
-}
+func testBackend(t testing.TB) backends.Backend { return backendtest.Shared(t) }
 
 // tinySetup is a small Leaky-ReLU network and a few real images.
 func tinySetup(t *testing.T, n int) (*model.Network, *data.Set) {

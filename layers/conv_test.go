@@ -11,7 +11,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
-	"github.com/lqf-go/lqf/backend"
+	"github.com/lqf-go/lqf/backend/backendtest"
 	"github.com/lqf-go/lqf/linalg"
 )
 
@@ -81,14 +81,7 @@ func randSlice(rng *rand.Rand, n int) []float64 {
 }
 
 // testBackend returns the process's shared backend (backend.Shared).
-func testBackend(t testing.TB) backends.Backend {
-	t.Helper()
-	be, err := backend.Shared()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return be
-}
+func testBackend(t testing.TB) backends.Backend { return backendtest.Shared(t) }
 
 func TestConv2DMatchesDirect(t *testing.T) {
 	be := testBackend(t)

@@ -16,21 +16,14 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
-	"github.com/lqf-go/lqf/backend"
+	"github.com/lqf-go/lqf/backend/backendtest"
 	"github.com/lqf-go/lqf/layers"
 	"github.com/lqf-go/lqf/layers/layerstest"
 	"github.com/lqf-go/lqf/linalg"
 )
 
 // testBackend returns the process's shared backend (backend.Shared).
-func testBackend(t testing.TB) backends.Backend {
-	t.Helper()
-	be, err := backend.Shared()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return be
-}
+func testBackend(t testing.TB) backends.Backend { return backendtest.Shared(t) }
 
 // netFixture is a net with parameters w0 (random batch-norm statistics,
 // so that every rule matters), a direction dw, images x and output weights r.

@@ -14,7 +14,6 @@ import (
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
@@ -139,15 +138,19 @@ func ReadCheckpoint(be backends.Backend, r io.Reader, meta any) (*Network, error
 		}
 	}
 	ctx := context.New().Checked(false)
-	buf := make([]byte, 4)
+	total := 0
 	for _, cv := range h.Variables {
-		shape := shapes.Make(dtypes.Float32, cv.Dims...)
-		data := make([]float32, shape.Size())
-		for i := range data {
-			if _, err := io.ReadFull(br, buf); err != nil {
-				return nil, fmt.Errorf("truncated checkpoint: variable %s/%s: %w", cv.Scope, cv.Name, err)
-			}
-			data[i] = math.Float32frombits(binary.LittleEndian.Uint32(buf))
+		size, err := checkpointSize(cv.Dims)
+		if err == nil && total+size > MaxCheckpointValues {
+			err = fmt.Errorf("the variables claim more than %d values in all", MaxCheckpointValues)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("corrupt checkpoint header: variable %s/%s: %w", cv.Scope, cv.Name, err)
+		}
+		total += size
+		data, err := readFloat32s(br, size)
+		if err != nil {
+			return nil, fmt.Errorf("truncated checkpoint: variable %s/%s: %w", cv.Scope, cv.Name, err)
 		}
 		t := tensors.FromFlatDataAndDimensions(data, cv.Dims...)
 		ctx.InAbsPath(cv.Scope).VariableWithValue(cv.Name, t).SetTrainable(cv.Trainable)
@@ -164,6 +167,46 @@ func ReadCheckpoint(be backends.Backend, r io.Reader, meta any) (*Network, error
 		return nil, fmt.Errorf("checkpoint is missing %d variables of its configuration", after-before)
 	}
 	return n, nil
+}
+
+// MaxCheckpointValues bounds the values a checkpoint may hold (4 GiB of
+// float32), so that a crafted header cannot make ReadCheckpoint allocate
+// beyond it.
+const MaxCheckpointValues = 1 << 30
+
+// checkpointSize is the number of values of a variable of dims, checked:
+// every dimension >= 1 and the product at most MaxCheckpointValues.
+func checkpointSize(dims []int) (int, error) {
+	size := 1
+	for _, d := range dims {
+		if d < 1 {
+			return 0, fmt.Errorf("dimension %d in %v", d, dims)
+		}
+		if size > MaxCheckpointValues/d {
+			return 0, fmt.Errorf("dims %v claim more than %d values", dims, MaxCheckpointValues)
+		}
+		size *= d
+	}
+	return size, nil
+}
+
+// readFloat32s reads n little-endian float32 values, growing the result
+// only as the data arrives (a truncated file fails before the claimed size
+// is allocated).
+func readFloat32s(r io.Reader, n int) ([]float32, error) {
+	const chunk = 1 << 16
+	data := make([]float32, 0, min(n, chunk))
+	buf := make([]byte, 4*min(n, chunk))
+	for len(data) < n {
+		k := min(n-len(data), chunk)
+		if _, err := io.ReadFull(r, buf[:4*k]); err != nil {
+			return nil, err
+		}
+		for i := range k {
+			data = append(data, math.Float32frombits(binary.LittleEndian.Uint32(buf[4*i:])))
+		}
+	}
+	return data, nil
 }
 
 // LoadCheckpoint reads the checkpoint file at path.

@@ -5,15 +5,8 @@ import (
 
 	"github.com/gomlx/gomlx/backends"
 
-	"github.com/lqf-go/lqf/backend"
+	"github.com/lqf-go/lqf/backend/backendtest"
 )
 
 // testBackend returns the process's shared backend (backend.Shared).
-func testBackend(t testing.TB) backends.Backend {
-	t.Helper()
-	be, err := backend.Shared()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return be
-}
+func testBackend(t testing.TB) backends.Backend { return backendtest.Shared(t) }

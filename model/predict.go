@@ -89,7 +89,7 @@ func ErrorRate(outputs []float32, labels []int32) float64 {
 }
 
 // Argmax returns the index of the largest value (the first on ties).
-func Argmax(v []float32) int {
+func Argmax[T float32 | float64](v []T) int {
 	best := 0
 	for i, x := range v {
 		if x > v[best] {

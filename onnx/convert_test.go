@@ -13,7 +13,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
-	"github.com/lqf-go/lqf/backend"
+	"github.com/lqf-go/lqf/backend/backendtest"
 	"github.com/lqf-go/lqf/layers"
 	"github.com/lqf-go/lqf/linalg"
 )
@@ -209,10 +209,7 @@ func nchw(x []float32, batch int, in layers.Input) *rt {
 // variables the graph creates are exactly the keys of imp.Params.
 func run(t *testing.T, imp *Import, x []float32, batch int, features bool) []float64 {
 	t.Helper()
-	be, err := backend.Shared()
-	if err != nil {
-		t.Fatal(err)
-	}
+	be := backendtest.Shared(t)
 	net := imp.Net
 	ctx := context.New().Checked(false)
 	exec := context.MustNewExec(be, ctx, func(ctx *context.Context, x *graph.Node) *graph.Node {

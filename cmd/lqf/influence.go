@@ -295,21 +295,11 @@ func predictions(out []float64, set *data.Set) (pred []int, errors int) {
 	c := set.NumClasses
 	pred = make([]int, set.Len())
 	for t := range pred {
-		if pred[t] = argmax(out[t*c : (t+1)*c]); pred[t] != int(set.Labels[t]) {
+		if pred[t] = model.Argmax(out[t*c : (t+1)*c]); pred[t] != int(set.Labels[t]) {
 			errors++
 		}
 	}
 	return pred, errors
-}
-
-func argmax(x []float64) int {
-	best := 0
-	for i, v := range x {
-		if v > x[best] {
-			best = i
-		}
-	}
-	return best
 }
 
 // tile is image i of set with a caption.
