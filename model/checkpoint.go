@@ -209,8 +209,15 @@ func readFloat32s(r io.Reader, n int) ([]float32, error) {
 	return data, nil
 }
 
-// LoadCheckpoint reads the checkpoint file at path.
+// LoadCheckpoint reads the checkpoint file at path. When its directory
+// holds the manifest of a set of files written together (lqf pretrain's
+// relu.ckpt, leaky.ckpt and record.json; atomicfile.Set), the file must be
+// one of that complete set: a directory left by an interrupted run, or a
+// file from another run, is refused.
 func LoadCheckpoint(be backends.Backend, path string, meta any) (*Network, error) {
+	if err := atomicfile.CheckMember(path); err != nil {
+		return nil, err
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open checkpoint: %w", err)

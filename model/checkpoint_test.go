@@ -3,8 +3,12 @@ package model
 import (
 	"bytes"
 	"encoding/json"
+	"io"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lqf-go/lqf/internal/atomicfile"
 )
 
 // craftedCheckpoint is a checkpoint of the tiny network whose first
@@ -66,4 +70,41 @@ func FuzzReadCheckpoint(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _ = ReadCheckpoint(be, bytes.NewReader(b), nil)
 	})
+}
+
+// TestLoadCheckpointOfInterruptedSet simulates lqf pretrain killed between
+// its checkpoint writes: the directory's checkpoints are refused until a
+// complete run has written them again.
+func TestLoadCheckpointOfInterruptedSet(t *testing.T) {
+	be := testBackend(t)
+	n, err := NewNetwork(be, tinyConfig(5), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write := func(commit bool, names ...string) {
+		set, err := atomicfile.BeginSet(dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range names {
+			if err := set.WriteFile(name, func(w io.Writer) error { return n.WriteCheckpoint(w, nil) }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if commit {
+			if err := set.Commit(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	path := filepath.Join(dir, "relu.ckpt")
+	write(false, "relu.ckpt") // killed before leaky.ckpt
+	if _, err := LoadCheckpoint(be, path, nil); err == nil || !strings.Contains(err.Error(), "did not finish") {
+		t.Errorf("checkpoint of an interrupted run: %v", err)
+	}
+	write(true, "relu.ckpt", "leaky.ckpt")
+	if _, err := LoadCheckpoint(be, path, nil); err != nil {
+		t.Errorf("checkpoint of the repairing run: %v", err)
+	}
 }

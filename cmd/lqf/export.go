@@ -3,8 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -12,6 +12,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/lqf-go/lqf/data"
+	"github.com/lqf-go/lqf/internal/atomicfile"
 	"github.com/lqf-go/lqf/linalg"
 	"github.com/lqf-go/lqf/model"
 )
@@ -56,10 +57,14 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
+	// The files are one set (manifest.json last, atomicfile.Set): the files
+	// an earlier export listed in --out are removed first, so that the
+	// directory never mixes two runs.
+	set, err := atomicfile.BeginSet(*out, map[string]any{"command": "lqf export " + strings.Join(args, " "), "seed": *seed})
+	if err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
-	x := &exporter{dir: *out}
+	x := &exporter{dir: *out, set: set}
 	if *what == "images" {
 		// The data alone: no network work.
 		meta := map[string]any{"task": s.task.Name, "seed": *seed, "classes": s.splits.Train.ClassNames,
@@ -85,9 +90,10 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	return x.finish(stdout, meta)
 }
 
-// exporter writes .npy files into dir and remembers them.
+// exporter writes .npy files into dir, as one set, and remembers them.
 type exporter struct {
 	dir     string
+	set     *atomicfile.Set
 	written []string
 }
 
@@ -97,9 +103,8 @@ type exportPart struct {
 }
 
 func (x *exporter) save(name string, t *tensors.Tensor) error {
-	path := filepath.Join(x.dir, name+".npy")
-	x.written = append(x.written, path)
-	return model.WriteFileAtomic(path, func(w io.Writer) error { return numpy.ToNpyWriter(t, w) })
+	x.written = append(x.written, filepath.Join(x.dir, name+".npy"))
+	return x.set.WriteFile(name+".npy", func(w io.Writer) error { return numpy.ToNpyWriter(t, w) })
 }
 
 // network writes what the network gives on the training and test splits:
@@ -187,10 +192,13 @@ func (x *exporter) jacobians(be backends.Backend, net *model.Network, splits *da
 // finish writes metadata.json beside the written files and lists them.
 func (x *exporter) finish(stdout io.Writer, meta map[string]any) error {
 	metaPath := filepath.Join(x.dir, "metadata.json")
-	if err := writeJSON(metaPath, meta); err != nil {
+	if err := x.set.WriteFile("metadata.json", jsonFill(meta)); err != nil {
 		return err
 	}
-	for _, w := range append(x.written, metaPath) {
+	if err := x.set.Commit(); err != nil {
+		return err
+	}
+	for _, w := range append(x.written, metaPath, filepath.Join(x.dir, atomicfile.ManifestName)) {
 		fmt.Fprintln(stdout, "wrote", w)
 	}
 	return nil

@@ -158,8 +158,8 @@ func runInfluence(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	pred, errors := predictions(out, test)
-	fmt.Fprintf(stdout, "%s on %s: %d training samples, lambda %g, test error %.4f (%d of %d)\n", m, s.task.Name, train.Len(), *f.lambda, float64(errors)/float64(test.Len()), errors, test.Len())
+	pred, wrong := predictions(out, test)
+	fmt.Fprintf(stdout, "%s on %s: %d training samples, lambda %g, test error %.4f (%d of %d)\n", m, s.task.Name, train.Len(), *f.lambda, float64(wrong)/float64(test.Len()), wrong, test.Len())
 	if *f.testFlag == "" {
 		for t := range pred {
 			if pred[t] != int(test.Labels[t]) && len(tests) < *f.misclassified {
@@ -180,7 +180,7 @@ func runInfluence(args []string, stdout, stderr io.Writer) error {
 		scoring = fmt.Sprintf("banzhaf (%d subsets)", *f.banzhaf)
 	}
 	result := map[string]any{"task": s.task.Name, "method": m, "approx": *f.approx, "scores": scoring, "lambda": *f.lambda, "train_size": train.Len(),
-		"test_size": test.Len(), "test_error": float64(errors) / float64(test.Len()), "classes": train.ClassNames,
+		"test_size": test.Len(), "test_error": float64(wrong) / float64(test.Len()), "classes": train.ClassNames,
 		"convention": "delta = f(x) - f_without_i(x) (leave-one-out) or its average over random halves S of the others, f_{S+i}(x) - f_S(x) (banzhaf): the change of an output that training sample i causes (positive: i pushes it up); proponents raise the predicted class's output most"}
 	f.cf.bb.record(result, s.leakyChange)
 	if result["explanations"], err = f.explain(stdout, s, scores, tests, pred, out); err != nil {
@@ -290,16 +290,16 @@ func (f *influenceFlags) selfInfluence(stdout io.Writer, s *session, ex influenc
 }
 
 // predictions are the predicted classes of set's images from their
-// outputs [N, C], and the number of errors.
-func predictions(out []float64, set *data.Set) (pred []int, errors int) {
+// outputs [N, C], and the number of wrong predictions.
+func predictions(out []float64, set *data.Set) (pred []int, wrong int) {
 	c := set.NumClasses
 	pred = make([]int, set.Len())
 	for t := range pred {
 		if pred[t] = model.Argmax(out[t*c : (t+1)*c]); pred[t] != int(set.Labels[t]) {
-			errors++
+			wrong++
 		}
 	}
-	return pred, errors
+	return pred, wrong
 }
 
 // tile is image i of set with a caption.

@@ -17,6 +17,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors/numpy"
 
 	"github.com/lqf-go/lqf/data"
+	"github.com/lqf-go/lqf/internal/atomicfile"
 )
 
 func runCLI(args ...string) (code int, stdout, stderr string) {
@@ -485,5 +486,37 @@ func TestExportImages(t *testing.T) {
 	}
 	if m, _ := filepath.Glob(filepath.Join(dir, "f0_*")); len(m) != 0 {
 		t.Errorf("--what images ran the network: %v", m)
+	}
+}
+
+// TestExportReplacesEarlierRun: a second export into the same directory
+// removes the files the first listed in its manifest, so the directory
+// holds one run's files, all named in manifest.json.
+func TestExportReplacesEarlierRun(t *testing.T) {
+	dir := t.TempDir()
+	for _, what := range []string{"features", "images"} {
+		if code, _, stderr := runCLI("export", "--task", "mnist-5-9", "--what", what, "--out", dir, "--max-train", "6", "--max-test", "4", "--quiet"); code != 0 {
+			t.Fatalf("--what %s: exit %d: %s", what, code, stderr)
+		}
+	}
+	m, err := atomicfile.ReadManifest(dir)
+	if err != nil || !m.Complete {
+		t.Fatalf("manifest %+v: %v", m, err)
+	}
+	listed := map[string]bool{atomicfile.ManifestName: true}
+	for _, f := range m.Files {
+		listed[f.Name] = true
+		if err := atomicfile.CheckMember(filepath.Join(dir, f.Name)); err != nil {
+			t.Error(err)
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if !listed[e.Name()] {
+			t.Errorf("%s: left from the earlier export", e.Name())
+		}
+	}
+	if !listed["images_val.npy"] || listed["features_train.npy"] {
+		t.Errorf("manifest files %v", m.Files)
 	}
 }

@@ -18,11 +18,16 @@ func writeJSON(path string, v any) error {
 	if path == "" {
 		return nil
 	}
-	return model.WriteFileAtomic(path, func(w io.Writer) error {
+	return model.WriteFileAtomic(path, jsonFill(v))
+}
+
+// jsonFill writes v as indented JSON.
+func jsonFill(v any) func(w io.Writer) error {
+	return func(w io.Writer) error {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)
-	})
+	}
 }
 
 // table prints rows as an aligned text table.

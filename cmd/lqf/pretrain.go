@@ -3,11 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/lqf-go/lqf/data"
+	"github.com/lqf-go/lqf/internal/atomicfile"
 	"github.com/lqf-go/lqf/layers"
 	"github.com/lqf-go/lqf/model"
 )
@@ -58,9 +57,6 @@ func runPretrain(args []string, stdout, stderr io.Writer) error {
 			return usagef("--net %s: the network takes %s images but the built-in tasks are %dx%dx%d; give it a 28x28x1 input", *netPath, in, data.Height, data.Width, data.Channels)
 		}
 	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
-		return fmt.Errorf("--out %s: %w", *out, err)
-	}
 	o.Progress = cf.progress(stderr)
 	be, err := startBackend()
 	if err != nil {
@@ -71,13 +67,24 @@ func runPretrain(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	rec.Command = "lqf pretrain " + strings.Join(args, " ")
-	if err := relu.SaveCheckpoint(filepath.Join(*out, "relu.ckpt"), rec); err != nil {
+	// The three files are one set (manifest.json last): an interrupted
+	// run's directory is refused by the loader, not read as a mix of runs.
+	set, err := atomicfile.BeginSet(*out, map[string]any{"command": rec.Command, "seed": o.Seed})
+	if err != nil {
+		return fmt.Errorf("--out %s: %w", *out, err)
+	}
+	for _, f := range []struct {
+		name string
+		net  *model.Network
+	}{{"relu.ckpt", relu}, {"leaky.ckpt", leaky}} {
+		if err := set.WriteFile(f.name, func(w io.Writer) error { return f.net.WriteCheckpoint(w, rec) }); err != nil {
+			return err
+		}
+	}
+	if err := set.WriteFile("record.json", jsonFill(rec)); err != nil {
 		return err
 	}
-	if err := leaky.SaveCheckpoint(filepath.Join(*out, "leaky.ckpt"), rec); err != nil {
-		return err
-	}
-	if err := writeJSON(filepath.Join(*out, "record.json"), rec); err != nil {
+	if err := set.Commit(); err != nil {
 		return err
 	}
 	table(stdout, []string{"backbone", "source test accuracy", "parameters", "wall time"}, [][]string{
