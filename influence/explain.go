@@ -43,7 +43,10 @@ type ExplainOptions struct {
 	// Fit trains the LQF model whose residuals K-FAC attribution needs
 	// (Approx KFACLOO): options of finetune.Run (its Method, Loss and
 	// grids are set here).
-	Fit      finetune.Options
+	Fit finetune.Options
+	// CacheDir keeps the kernel set-up of the exact kernel form on disk
+	// (FitOptions.CacheDir).
+	CacheDir string
 	Progress io.Writer
 }
 
@@ -74,11 +77,11 @@ func NewExplainer(be backends.Backend, backbone *model.Network, train *data.Set,
 	}
 	switch {
 	case opts.Method == finetune.LQF && (opts.Approx == ExactLOO || opts.Approx == ""):
-		p, err := NewProblem(be, net, train, opts.Lambda, opts.Alpha, opts.Progress)
+		f, err := Fit(be, backbone, train, FitOptions{Lambda: opts.Lambda, Alpha: opts.Alpha, Seed: opts.Seed, CacheDir: opts.CacheDir, Progress: opts.Progress})
 		if err != nil {
 			return nil, err
 		}
-		return &kernelExplainer{p, opts}, nil
+		return &kernelExplainer{f, opts}, nil
 	case opts.Method == finetune.LQF && opts.Approx == KFACLOO:
 		return newKFACExplainer(be, backbone, net, train, opts)
 	case opts.Banzhaf > 0:
@@ -92,45 +95,31 @@ func NewExplainer(be backends.Backend, backbone *model.Network, train *data.Set,
 	}
 }
 
+// kernelExplainer is the exact kernel form (Fitted), with Banzhaf values
+// as an alternative score.
 type kernelExplainer struct {
-	p    *Problem
+	f    *Fitted
 	opts ExplainOptions
 }
 
 func (k *kernelExplainer) Outputs(be backends.Backend, set *data.Set) ([]float64, error) {
-	kt, _, err := k.p.TestKernel(be, set, nil)
-	if err != nil {
-		return nil, err
-	}
-	f0, err := k.p.Net.Logits(be, set)
-	if err != nil {
-		return nil, err
-	}
-	out, err := k.p.Exact.Predict(kt)
-	if err != nil {
-		return nil, err
-	}
-	for r := range out {
-		out[r] += float64(f0[r])
-	}
-	return out, nil
+	return k.f.Outputs(be, set)
 }
 
 func (k *kernelExplainer) Scores(be backends.Backend, set *data.Set) (Scores, error) {
-	kt, _, err := k.p.TestKernel(be, set, nil)
+	if k.opts.Banzhaf == 0 {
+		return k.f.Scores(be, set)
+	}
+	p := k.f.p
+	kt, _, err := p.TestKernel(be, set, nil)
 	if err != nil {
 		return Scores{}, err
 	}
-	var d [][]float64
-	if k.opts.Banzhaf > 0 {
-		d, err = Banzhaf(k.p.K, k.p.R, k.p.C, k.p.Ridge(), kt, k.opts.Banzhaf, k.opts.Seed, k.opts.Progress)
-	} else {
-		d, err = k.p.Exact.LeaveOneOut(kt)
-	}
-	return Scores{d, k.p.C}, err
+	d, err := Banzhaf(p.K, p.R, p.C, p.Ridge(), kt, k.opts.Banzhaf, k.opts.Seed, k.opts.Progress)
+	return Scores{d, p.C}, err
 }
 
-func (k *kernelExplainer) SelfInfluence() ([][]float64, error) { return k.p.Exact.SelfInfluence(), nil }
+func (k *kernelExplainer) SelfInfluence() ([][]float64, error) { return k.f.e.SelfInfluence(), nil }
 
 type primalExplainer struct {
 	net *model.Network

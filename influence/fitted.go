@@ -141,6 +141,17 @@ func (m *Fitted) outputs(be backends.Backend, set *data.Set, kt *mat.Dense) ([]f
 	return out, nil
 }
 
+// Scores returns the exact leave-one-out changes of set's outputs, one row
+// per kept training sample (in the order of Kept).
+func (m *Fitted) Scores(be backends.Backend, set *data.Set) (Scores, error) {
+	kt, err := m.testKernel(be, set)
+	if err != nil {
+		return Scores{}, err
+	}
+	d, err := m.e.LeaveOneOut(kt)
+	return Scores{D: d, Classes: m.p.C}, err
+}
+
 // Explanation is why the model predicts what it does for one image.
 type Explanation struct {
 	Image     int       `json:"image"` // index in the explained set

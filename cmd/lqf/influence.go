@@ -39,7 +39,7 @@ type explanation struct {
 // influenceFlags are the flags of `lqf influence`.
 type influenceFlags struct {
 	cf                                             *commonFlags
-	method, approx, testFlag, pngDir               *string
+	method, approx, testFlag, pngDir, cache        *string
 	banzhaf, maxTrain, maxTest, misclassified, top *int
 	trainIndex, self, sketch                       *int
 	lambda, fitLR, fitEpochs, fitDamping           *float64
@@ -59,6 +59,7 @@ func newInfluenceFlags(fs *flag.FlagSet) *influenceFlags {
 		top:           fs.Int("top", 8, "proponents and opponents per test image"),
 		trainIndex:    fs.Int("train-index", -1, "also list the test images this training sample moves most"),
 		self:          fs.Int("self", 10, "list the training samples of largest self-influence (0: none)"),
+		cache:         fs.String("cache", "", "exact: keep the kernel set-up (Jacobian rows, NTK) in this directory, keyed by backbone, data and seed, so that the next run with the same inputs (any --wd) skips the Jacobian"),
 		pngDir:        fs.String("png", "", "write image grids (proponents/opponents per test image, self-influence) to this directory"),
 		sketch:        fs.Int("sketch", -1, "kfac: count-sketch dimension of the stored training vectors (0: whole; -1: whole up to 1 GiB, else 1024)"),
 		fitLR:         fs.Float64("fit-lr", 0.001, "kfac: learning rate of the K-FAC-preconditioned LQF fit that gives the residuals"),
@@ -106,7 +107,7 @@ func (f *influenceFlags) check() (finetune.Method, []int, error) {
 func (f *influenceFlags) explainOptions(m finetune.Method, s *session) influence.ExplainOptions {
 	seed := *f.cf.seed
 	opts := influence.ExplainOptions{Method: m, Approx: influence.Approximation(*f.approx), Banzhaf: *f.banzhaf, Lambda: *f.lambda, Seed: seed,
-		KFAC: recommendedKFAC(seed, s.progress), Progress: s.progress}
+		KFAC: recommendedKFAC(seed, s.progress), CacheDir: *f.cache, Progress: s.progress}
 	if opts.Approx == influence.KFACLOO {
 		opts.Sketch = *f.sketch
 		if opts.Sketch < 0 {

@@ -520,3 +520,17 @@ func TestExportReplacesEarlierRun(t *testing.T) {
 		t.Errorf("manifest files %v", m.Files)
 	}
 }
+
+// TestInfluenceCache: a second `lqf influence --cache DIR` with the same
+// backbone, data and seed loads the kernel set-up (at another --wd too)
+// and explains the same way as without a cache.
+func TestInfluenceCache(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"influence", "--max-train", "10", "--max-test", "5", "--test", "0", "--top", "2", "--self", "0", "--cache", dir}
+	_, out1, err1 := runCLI(args...)
+	code, out2, err2 := runCLI(append(args, "--json", filepath.Join(dir, "b.json"))...)
+	_, out3, _ := runCLI(args[:len(args)-2]...)
+	if code != 0 || strings.Contains(err1, "loaded") || !strings.Contains(err2, "loaded") || out1 != out2 || out2 != out3 {
+		t.Errorf("exit %d\nfirst run: %s%s\nsecond: %s%s\nwithout cache: %s", code, out1, err1, out2, err2, out3)
+	}
+}
