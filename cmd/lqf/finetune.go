@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"github.com/gomlx/gomlx/backends"
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/finetune"
+	"github.com/lqf-go/lqf/influence"
 	"github.com/lqf-go/lqf/kfac"
 	"github.com/lqf-go/lqf/model"
 )
@@ -31,9 +34,10 @@ const finetuneValPerClass = 100
 type finetuneFlags struct {
 	cf                                                *commonFlags
 	imagesDir, methods, lossName, lrs, wds, optimizer *string
-	ablate, pooling, solver, linearization, aug       *string
+	ablate, pooling, solver, linearization, aug, png  *string
 	alpha, epochs, momentum, kfacDamping              *float64
-	shots, maxTrain, valPerClass, maxTest, batch      *int
+	shots, maxTrain, valPerClass, maxTest, batch, top *int
+	explain                                           *int
 	kfacExpand, kfacEK, kfacMC                        *bool
 	splitSeed                                         *uint64
 }
@@ -43,7 +47,7 @@ func newFinetuneFlags(fs *flag.FlagSet) *finetuneFlags {
 	f.cf = addCommonFlags(fs, common{Task: true, Backbone: true, BackboneHelp: backboneHelp + "; default: leaky for lqf and lqf-fc, relu otherwise (--leaky applies to lqf, lqf-fc and gaf)",
 		Seed: "seed of splits, head initialization and shuffling", JSON: "the results", Quiet: true})
 	f.imagesDir = fs.String("images", "", "fine-tune on your own images instead of --task: a folder with one sub-folder of PNG/JPEG files per class (20% held out for test), or with train/ and test/ folders of that form")
-	f.methods = fs.String("method", "nlft,fc", "comma-separated methods: nlft (all layers), lqf (linearized, MSE), lqf-fc (LQF of the classifier), gaf (linearized, cross-entropy), fc (linear probe)")
+	f.methods = fs.String("method", "lqf,nlft,fc", "comma-separated methods: nlft (all layers), lqf (linearized, MSE), lqf-fc (LQF of the classifier), gaf (linearized, cross-entropy), fc (linear probe)")
 	f.lossName = fs.String("loss", "", "loss: ce or mse (targets scaled by --alpha); default: mse for lqf and lqf-fc, ce otherwise")
 	f.alpha = fs.Float64("alpha", model.DefaultAlpha, "MSE target scale")
 	f.shots = fs.Int("shots", 0, "training samples per class (0: all, then --max-train)")
@@ -63,7 +67,10 @@ func newFinetuneFlags(fs *flag.FlagSet) *finetuneFlags {
 	f.kfacEK = fs.Bool("kfac-ekfac", kfac.Recommended().EigenCorrection, "correct the Kronecker eigenvalues with exact second moments (EK-FAC); false uses plain K-FAC")
 	f.kfacMC = fs.Bool("kfac-mc", false, "K-FAC output-side factors from Monte-Carlo output noise (one backward pass per batch instead of one per class)")
 	f.pooling = fs.String("pooling", "avg", "avg, or bilinear: square-root-normalized bilinear pooling (B-LQF, paper Table 2)")
-	f.solver = fs.String("solver", "sgd", "sgd, or exact: closed-form optimum of lqf (kernel form) and lqf-fc (primal form)")
+	f.solver = fs.String("solver", "auto", "auto (the closed form for lqf and lqf-fc where it applies: MSE, SGD, no augmentation, Jacobian rows within 4 GiB; SGD otherwise), sgd (K-FAC-preconditioned for lqf and lqf-fc), or exact: closed-form optimum of lqf (kernel form) and lqf-fc (primal form)")
+	f.explain = fs.Int("explain", 1, "with lqf: explain this many misclassified test images of the closed-form LQF model (exact leave-one-out: the training images that pushed the prediction most either way); 0: none")
+	f.top = fs.Int("top", 3, "proponents and opponents per explained image")
+	f.png = fs.String("png", "", "with --explain: draw each explained image with its proponents and opponents into this directory")
 	f.linearization = fs.String("linearization", "auto", "how lqf and gaf evaluate f0 + J dw while training: jvp (a modified forward pass per batch), jacobian (per-image Jacobian rows computed once; N*C*P*4 bytes), or auto (jacobian when it fits in 2 GiB and --augment is none)")
 	f.aug = fs.String("augment", "none", "augmentation: none, crop or crop-flip")
 	f.splitSeed = fs.Uint64("split-seed", 0, "seed of the splits alone (0: --seed), to repeat training seeds on one split")
@@ -103,8 +110,8 @@ func (f *finetuneFlags) plan() (*finetunePlan, error) {
 	if p.augment == data.RandomCropFlip && !p.task.Flip {
 		return nil, usagef("--augment crop-flip: task %q is not flip-invariant (digits); use crop", p.task.Name)
 	}
-	if *f.solver != string(finetune.SolverSGD) && *f.solver != string(finetune.SolverExact) {
-		return nil, usagef("--solver %q: want sgd or exact", *f.solver)
+	if *f.solver != solverAuto && *f.solver != string(finetune.SolverSGD) && *f.solver != string(finetune.SolverExact) {
+		return nil, usagef("--solver %q: want auto, sgd or exact", *f.solver)
 	}
 	if p.lin, err = finetune.ParseLinearization(*f.linearization); err != nil {
 		return nil, usagef("--linearization: %v", err)
@@ -170,7 +177,7 @@ func (f *finetuneFlags) planMethods(p *finetunePlan) error {
 // checkNumbers checks the numeric flags (NaN and infinities included).
 func (f *finetuneFlags) checkNumbers() error {
 	if err := checkMinInts(minInt{"--shots", *f.shots, 0}, minInt{"--max-train", *f.maxTrain, 0}, minInt{"--val-per-class", *f.valPerClass, 0},
-		minInt{"--max-test", *f.maxTest, 0}, minInt{"--batch", *f.batch, 1}); err != nil {
+		minInt{"--max-test", *f.maxTest, 0}, minInt{"--batch", *f.batch, 1}, minInt{"--explain", *f.explain, 0}, minInt{"--top", *f.top, 1}); err != nil {
 		return err
 	}
 	switch {
@@ -221,8 +228,8 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	}
 	var results []methodResult
 	for _, m := range p.methods {
-		o := f.options(p, m, progress)
 		name, base, _ := bbs.forMethod(m)
+		o := f.options(p, m, splits, base, progress)
 		res, _, err := finetune.Run(be, base, splits, o)
 		if err != nil {
 			return fmt.Errorf("%s: %w", m, err)
@@ -237,7 +244,97 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 		results = append(results, methodResult{res, name, optName, *f.pooling, p.ablations, featureChange[name]})
 	}
 	printFinetune(stdout, p.task.Name, splits, results)
-	return writeJSON(f.cf.jsonPath(), finetuneJSON(p.task.Name, results))
+	var why []influence.Explanation
+	if i := slices.Index(p.methods, finetune.LQF); i >= 0 && *f.explain > 0 {
+		_, base, _ := bbs.forMethod(finetune.LQF)
+		if why, err = f.explainLQF(stdout, be, base, splits, results[i], progress); err != nil {
+			return err
+		}
+	}
+	return writeJSON(f.cf.jsonPath(), finetuneJSON(p.task.Name, results, why))
+}
+
+// solverAuto is --solver's default: the closed form where it applies.
+const solverAuto = "auto"
+
+// closedFormApplies says whether --solver auto solves method m in closed
+// form: LQF or LQF-FC with the MSE loss, SGD, no augmentation and no
+// plain-SGD ablation, and for LQF the N*C Jacobian rows within
+// model.MaxJacobianBytes.
+func closedFormApplies(p *finetunePlan, m finetune.Method, loss model.Loss, splits *data.Splits, net *model.Network) bool {
+	if (m != finetune.LQF && m != finetune.LQFFC) || loss != model.MSE || p.opt != model.SGD || p.augment != data.NoAugmentation || slices.Contains(p.ablations, "kfac") {
+		return false
+	}
+	rows := int64(splits.Train.Len()) * int64(splits.Train.NumClasses)
+	return m == finetune.LQFFC || rows*int64(net.NumParameters())*4 <= model.MaxJacobianBytes
+}
+
+// explainLQF explains the first --explain misclassified test images of the
+// closed-form LQF model at the weight decay the grid selected: their exact
+// leave-one-out proponents and opponents (influence.Fit), printed, and
+// drawn with --png.
+func (f *finetuneFlags) explainLQF(stdout io.Writer, be backends.Backend, backbone *model.Network, splits *data.Splits, lqf methodResult, progress io.Writer) ([]influence.Explanation, error) {
+	train, test := splits.Train, splits.Test
+	rows := int64(train.Len()) * int64(train.NumClasses)
+	if rows*int64(backbone.NumParameters())*4 > model.MaxJacobianBytes {
+		fmt.Fprintf(stdout, "\nno explanation: exact leave-one-out needs the %d Jacobian rows in memory; lower --max-train or use lqf influence --approx kfac\n", rows)
+		return nil, nil
+	}
+	m, err := influence.Fit(be, backbone, train, influence.FitOptions{Lambda: lqf.WeightDecay, Alpha: *f.alpha, Seed: *f.cf.seed, Progress: progress})
+	if err != nil {
+		return nil, err
+	}
+	all, err := m.Explain(be, test, *f.top)
+	if err != nil {
+		return nil, err
+	}
+	var why []influence.Explanation
+	for _, e := range all {
+		if e.Predicted != e.Label && len(why) < *f.explain {
+			why = append(why, e)
+		}
+	}
+	names := train.ClassNames
+	fmt.Fprintf(stdout, "\nwhy? the LQF model in closed form (lambda %g) misclassifies %d of %d test images; exact leave-one-out over the %d training images:\n",
+		lqf.WeightDecay, countWrong(all), len(all), train.Len())
+	for _, e := range why {
+		pred, truth := names[e.Predicted], names[e.Label]
+		fmt.Fprintf(stdout, "\ntest image %d: true %s, predicted %s\n", e.Image, truth, pred)
+		var rows [][]string
+		for _, x := range []struct {
+			role string
+			a    []influence.Attribution
+		}{{"proponent", e.Proponents}, {"opponent", e.Opponents}} {
+			for _, a := range x.a {
+				rows = append(rows, []string{x.role, strconv.Itoa(a.Train), names[train.Labels[a.Train]], fmt.Sprintf("%+.4f", a.DeltaPredicted), fmt.Sprintf("%+.4f", a.DeltaTrue)})
+			}
+		}
+		table(stdout, []string{"role", "train", "label", "effect on " + pred, "effect on " + truth}, rows)
+		if *f.png != "" {
+			path := filepath.Join(*f.png, fmt.Sprintf("test-%d.png", e.Image))
+			if err := os.MkdirAll(*f.png, 0o755); err != nil {
+				return nil, fmt.Errorf("--png: %w", err)
+			}
+			if err := writeAttributionGrid(path, test, train, e.Image, truth, pred, e.Proponents, e.Opponents, names); err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(stdout, "grid: %s\n", path)
+		}
+	}
+	if len(why) > 0 {
+		fmt.Fprintln(stdout, "(effect: the change of that output caused by the training image, f(x) - f_without_it(x); proponents push the prediction up)")
+	}
+	return why, nil
+}
+
+func countWrong(e []influence.Explanation) int {
+	n := 0
+	for _, x := range e {
+		if x.Predicted != x.Label {
+			n++
+		}
+	}
+	return n
 }
 
 // finetuneBackbones loads each method's backbone once: by --backbone, or
@@ -325,7 +422,7 @@ func (f *finetuneFlags) loadSplits(p *finetunePlan, bbs *finetuneBackbones) (*da
 
 // options are method m's finetune.Options under the flags: its defaults,
 // K-FAC for LQF and LQF-FC with SGD, then the flags' overrides.
-func (f *finetuneFlags) options(p *finetunePlan, m finetune.Method, progress io.Writer) finetune.Options {
+func (f *finetuneFlags) options(p *finetunePlan, m finetune.Method, splits *data.Splits, net *model.Network, progress io.Writer) finetune.Options {
 	o := finetune.DefaultOptions(m)
 	if p.loss != "" {
 		o.Loss = p.loss
@@ -335,13 +432,20 @@ func (f *finetuneFlags) options(p *finetunePlan, m finetune.Method, progress io.
 		o.Loss = model.CrossEntropy
 	}
 	seed := *f.cf.seed
-	if (m == finetune.LQF || m == finetune.LQFFC) && !slices.Contains(p.ablations, "kfac") && p.opt == model.SGD && *f.solver == string(finetune.SolverSGD) {
+	solver := finetune.Solver(*f.solver)
+	if *f.solver == solverAuto {
+		solver = finetune.SolverSGD
+		if closedFormApplies(p, m, o.Loss, splits, net) {
+			solver = finetune.SolverExact
+		}
+	}
+	if (m == finetune.LQF || m == finetune.LQFFC) && !slices.Contains(p.ablations, "kfac") && p.opt == model.SGD && solver == finetune.SolverSGD {
 		o = o.WithCurvature(kfac.CurvatureFunc(kfac.Options{Expand: *f.kfacExpand, MonteCarlo: *f.kfacMC, EigenCorrection: *f.kfacEK, Seed: seed, Progress: progress}, *f.kfacDamping))
 	}
 	if p.opt == model.Adam {
 		o = o.WithAdam()
 	}
-	o.Solver = finetune.Solver(*f.solver)
+	o.Solver = solver
 	o.Linearization = p.lin
 	o.Alpha, o.BatchSize, o.Momentum, o.Augment, o.Seed, o.Progress = *f.alpha, *f.batch, *f.momentum, p.augment, seed, progress
 	if *f.epochs > 0 {
@@ -393,19 +497,25 @@ type methodResult struct {
 
 // finetuneJSON is the --json document: with one method, its result with the
 // task beside it (key test_error is a number); with several, "results" lists
-// them and "test_error" maps each method to its test error.
-func finetuneJSON(task string, results []methodResult) any {
+// them and "test_error" maps each method to its test error; "explained"
+// holds the explanations of misclassified test images (--explain).
+func finetuneJSON(task string, results []methodResult, why []influence.Explanation) any {
 	if len(results) == 1 {
 		return struct {
 			Task string `json:"task"`
 			methodResult
-		}{task, results[0]}
+			Explained []influence.Explanation `json:"explained,omitempty"`
+		}{task, results[0], why}
 	}
 	errs := map[string]float64{}
 	for _, r := range results {
 		errs[string(r.Method)] = r.TestError
 	}
-	return map[string]any{"task": task, "results": results, "test_error": errs}
+	doc := map[string]any{"task": task, "results": results, "test_error": errs}
+	if len(why) > 0 {
+		doc["explained"] = why
+	}
+	return doc
 }
 
 func pct(x float64) string { return fmt.Sprintf("%.2f%%", 100*x) }

@@ -247,7 +247,7 @@ func TestCommandsOnLayerGraph(t *testing.T) {
 	}
 
 	ft := filepath.Join(dir, "finetune.json")
-	if code, stdout, stderr = runCLI("finetune", "--backbone", ckpt, "--task", "mnist-5-9", "--method", "lqf", "--max-train", "20",
+	if code, stdout, stderr = runCLI("finetune", "--backbone", ckpt, "--task", "mnist-5-9", "--method", "lqf", "--solver", "sgd", "--max-train", "20",
 		"--val-per-class", "2", "--max-test", "20", "--epochs", "2", "--lr", "0.01", "--wd", "1e-4", "--quiet", "--json", ft); code != 0 {
 		t.Fatalf("finetune: exit %d: %s%s", code, stdout, stderr)
 	}

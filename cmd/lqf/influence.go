@@ -242,7 +242,7 @@ func (f *influenceFlags) explain(stdout io.Writer, s *session, scores influence.
 		table(stdout, []string{"role", "train", "label", "delta " + e.Predicted, "delta " + e.Label}, rows)
 		if *f.pngDir != "" {
 			e.PNG = filepath.Join(*f.pngDir, fmt.Sprintf("test-%d.png", t))
-			if err := writeAttributionGrid(e.PNG, test, train, t, e, names); err != nil {
+			if err := writeAttributionGrid(e.PNG, test, train, t, e.Label, e.Predicted, e.Proponents, e.Opponents, names); err != nil {
 				return nil, err
 			}
 		}
@@ -311,7 +311,9 @@ func tile(set *data.Set, i int, caption string, frame color.Color) figure.Tile {
 
 // writeAttributionGrid draws the test image, its proponents and its
 // opponents.
-func writeAttributionGrid(path string, test, train *data.Set, t int, e explanation, names []string) error {
+// writeAttributionGrid draws test image t (true class label, predicted
+// predicted) above its proponents and opponents.
+func writeAttributionGrid(path string, test, train *data.Set, t int, label, predicted string, pro, opp []influence.Attribution, names []string) error {
 	row := func(title string, a []influence.Attribution, frame color.Color) figure.Row {
 		r := figure.Row{Title: title}
 		for _, x := range a {
@@ -320,11 +322,11 @@ func writeAttributionGrid(path string, test, train *data.Set, t int, e explanati
 		return r
 	}
 	rows := []figure.Row{
-		{Title: "test image", Tiles: []figure.Tile{tile(test, t, fmt.Sprintf("true %s\npredicted %s", e.Label, e.Predicted), color.RGBA{0, 0, 200, 255})}},
-		row("proponents: removing them lowers "+e.Predicted+" most", e.Proponents, color.RGBA{0, 150, 0, 255}),
-		row("opponents: removing them raises "+e.Predicted+" most", e.Opponents, color.RGBA{200, 0, 0, 255}),
+		{Title: "test image", Tiles: []figure.Tile{tile(test, t, fmt.Sprintf("true %s\npredicted %s", label, predicted), color.RGBA{0, 0, 200, 255})}},
+		row("proponents: removing them lowers "+predicted+" most", pro, color.RGBA{0, 150, 0, 255}),
+		row("opponents: removing them raises "+predicted+" most", opp, color.RGBA{200, 0, 0, 255}),
 	}
-	g, err := figure.ImageGrid(rows, figure.GridOptions{Title: fmt.Sprintf("test %d: why %s?", t, e.Predicted)})
+	g, err := figure.ImageGrid(rows, figure.GridOptions{Title: fmt.Sprintf("test %d: why %s?", t, predicted)})
 	if err != nil {
 		return err
 	}

@@ -118,8 +118,10 @@ func TestTasksJSON(t *testing.T) {
 	}
 }
 
-// TestFinetuneSmall runs both baselines end to end on a few images with the
-// embedded backbone and checks the JSON document.
+// TestFinetuneSmall runs the main job's defaults (LQF in closed form, NLFT
+// and FC, then the explanation of a misclassified test image of the LQF
+// model) end to end on a few images with the embedded backbone, and checks
+// the table, the explanation and the JSON document.
 func TestFinetuneSmall(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "out.json")
 	code, stdout, stderr := runCLI("finetune", "--task", "mnist-5-9", "--max-train", "40", "--val-per-class", "4",
@@ -127,9 +129,9 @@ func TestFinetuneSmall(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	for _, m := range []string{"nlft", "fc"} {
-		if !strings.Contains(stdout, m) {
-			t.Errorf("table lacks %s:\n%s", m, stdout)
+	for _, want := range []string{"lqf ", "closed form", "nlft", "fc ", "why?", "test image", "proponent", "opponent", "effect on"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
 		}
 	}
 	var doc struct {
@@ -139,18 +141,25 @@ func TestFinetuneSmall(t *testing.T) {
 			TestError float64 `json:"test_error"`
 			TrainSize int     `json:"train_size"`
 		} `json:"results"`
+		Explained []struct {
+			Label, Predicted int
+			Proponents       []struct{ Train int }
+		} `json:"explained"`
 	}
 	raw, _ := os.ReadFile(path)
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		t.Fatalf("%v in %s", err, raw)
 	}
-	if len(doc.Results) != 2 || len(doc.TestError) != 2 {
-		t.Fatalf("want two results, got %s", raw)
+	if len(doc.Results) != 3 || len(doc.TestError) != 3 {
+		t.Fatalf("want three results, got %s", raw)
 	}
 	for _, r := range doc.Results {
 		if r.TrainSize != 40 || r.TestError < 0 || r.TestError > 1 || doc.TestError[r.Method] != r.TestError {
 			t.Errorf("result %+v inconsistent with %v", r, doc.TestError)
 		}
+	}
+	if len(doc.Explained) != 1 || doc.Explained[0].Label == doc.Explained[0].Predicted || len(doc.Explained[0].Proponents) != 3 {
+		t.Errorf("explained: %+v", doc.Explained)
 	}
 }
 
