@@ -25,4 +25,10 @@
 // 28x28x1 images (the constants [Height], [Width], [Channels] and
 // [ImageSize]), which is also the geometry of a Set whose Height, Width and
 // Channels fields are zero and of the zero [Geometry].
+//
+// The readers take files from users and the network, so they check what a
+// header claims before allocating it: an idx file's dims against 1 GiB and
+// the file's length ([ParseIDX]), an image's size against [MaxImageSide]
+// and [MaxImagePixels] ([LoadImageFolderAs]). Their errors name the file or
+// folder, say what is wrong and how to fix it.
 package data

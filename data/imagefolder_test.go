@@ -110,14 +110,6 @@ func TestLoadImageFolderErrors(t *testing.T) {
 		{bad, []string{"broken.png", "decode"}},
 	} {
 		_, err := LoadImageFolder(tc.dir)
-		if err == nil {
-			t.Errorf("%s: no error", tc.dir)
-			continue
-		}
-		for _, w := range tc.want {
-			if !strings.Contains(err.Error(), w) {
-				t.Errorf("%s: error %q does not contain %q", tc.dir, err, w)
-			}
-		}
+		wantError(t, tc.dir, err, tc.want...)
 	}
 }

@@ -216,6 +216,28 @@ type SplitOptions struct {
 	MaxTest int
 }
 
+// optionWords names each field of SplitOptions for a command-line user: the
+// concept, the Go field and lqf's flag.
+var optionWords = map[string]string{
+	"Shots":       "training images per class (Shots, lqf's --shots)",
+	"MaxTrain":    "cap on training images (MaxTrain, lqf's --max-train)",
+	"ValPerClass": "validation images per class (ValPerClass, lqf's --val-per-class)",
+	"MaxTest":     "cap on test images (MaxTest, lqf's --max-test)",
+}
+
+// check reports the first negative count of o.
+func (o SplitOptions) check() error {
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"Shots", o.Shots}, {"MaxTrain", o.MaxTrain}, {"ValPerClass", o.ValPerClass}, {"MaxTest", o.MaxTest}} {
+		if f.v < 0 {
+			return fmt.Errorf("the %s is %d; it must be >= 0 (0 means the default)", optionWords[f.name], f.v)
+		}
+	}
+	return nil
+}
+
 // DefaultValPerClass is the number of validation samples per class when
 // SplitOptions.ValPerClass is 0.
 const DefaultValPerClass = 100
@@ -235,7 +257,7 @@ func (t Task) pools(split Split) ([]classPool, error) {
 	for _, p := range t.parts {
 		s, err := p.load(split)
 		if err != nil {
-			return nil, fmt.Errorf("task %q: %w", t.Name, err)
+			return nil, fmt.Errorf("task %q: %w", t.Name, unprefixed{err})
 		}
 		byClass := make(map[int32][]int)
 		for i, l := range s.Labels {
@@ -254,13 +276,8 @@ func (t Task) pools(split Split) ([]classPool, error) {
 // set comes from the official test file. Origin records each sample's index
 // in its official file. The same options give identical splits.
 func (t Task) Load(opts SplitOptions) (*Splits, error) {
-	for _, f := range []struct {
-		name string
-		v    int
-	}{{"Shots", opts.Shots}, {"MaxTrain", opts.MaxTrain}, {"ValPerClass", opts.ValPerClass}, {"MaxTest", opts.MaxTest}} {
-		if f.v < 0 {
-			return nil, fmt.Errorf("data: task %q: %s is %d; it must be >= 0 (0 means the default)", t.Name, f.name, f.v)
-		}
+	if err := opts.check(); err != nil {
+		return nil, fmt.Errorf("data: task %q: %w", t.Name, err)
 	}
 	if len(t.parts) == 0 {
 		return nil, fmt.Errorf("data: task %q has no data; get tasks from data.Tasks or data.TaskByName", t.Name)
@@ -284,14 +301,14 @@ func (t Task) Load(opts SplitOptions) (*Splits, error) {
 	for c, p := range trainPools {
 		perm := shuffled(rng, p.indices)
 		if len(perm) <= val {
-			return nil, fmt.Errorf("data: task %q: class %q has %d training samples, not more than the %d validation samples per class; lower ValPerClass",
-				t.Name, t.ClassNames[c], len(perm), val)
+			return nil, fmt.Errorf("data: task %q: class %q has %d training samples, not more than the %d validation samples per class; lower the %s",
+				t.Name, t.ClassNames[c], len(perm), val, optionWords["ValPerClass"])
 		}
 		valIdx[c], trainIdx[c] = perm[:val], perm[val:]
 		if opts.Shots > 0 {
 			if len(trainIdx[c]) < opts.Shots {
-				return nil, fmt.Errorf("data: task %q: class %q: k=%d shots requested but only %d training samples are available (after %d validation samples); lower Shots",
-					t.Name, t.ClassNames[c], opts.Shots, len(trainIdx[c]), val)
+				return nil, fmt.Errorf("data: task %q: class %q: k=%d shots requested but only %d training samples are available (after %d validation samples); lower the %s",
+					t.Name, t.ClassNames[c], opts.Shots, len(trainIdx[c]), val, optionWords["Shots"])
 			}
 			trainIdx[c] = trainIdx[c][:opts.Shots]
 		}
@@ -319,6 +336,13 @@ func (t Task) Load(opts SplitOptions) (*Splits, error) {
 		Test:  t.build(testPools, testIdx),
 	}, nil
 }
+
+// unprefixed is err without its leading "data: ", for wrapping in another
+// error of this package.
+type unprefixed struct{ err error }
+
+func (e unprefixed) Error() string { return strings.TrimPrefix(e.err.Error(), "data: ") }
+func (e unprefixed) Unwrap() error { return e.err }
 
 // shuffled returns a seeded permutation of a copy of indices.
 func shuffled(rng *rand.Rand, indices []int) []int {

@@ -150,7 +150,8 @@ func loadBackboneWith(be backends.Backend, s string, opts onnx.Options) (*model.
 		}
 		return n, nil
 	}
-	return model.LoadCheckpoint(be, s, nil)
+	n, err := model.LoadCheckpoint(be, s, nil)
+	return n, inputError(err)
 }
 
 // inputGeometry is the image geometry network n takes: what --images

@@ -128,13 +128,13 @@ func benchImages(net *model.Network, dir string, batch int) (*data.Set, error) {
 	var err error
 	if dir != "" {
 		if images, err = data.LoadImageFolderAs(dir, inputGeometry(net)); err != nil {
-			return nil, fmt.Errorf("--images: %w", err)
+			return nil, usagef("--images: %v", err)
 		}
 	} else {
 		task, _ := data.TaskByName("source")
 		splits, err := task.Load(data.SplitOptions{Seed: 1, MaxTrain: batch, ValPerClass: 1, MaxTest: 10})
 		if err != nil {
-			return nil, err
+			return nil, inputError(err)
 		}
 		images = splits.Train
 		if net.CheckSet(images) != nil {

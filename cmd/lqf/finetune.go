@@ -406,10 +406,10 @@ func (f *finetuneFlags) loadSplits(p *finetunePlan, bbs *finetuneBackbones) (*da
 		// The images take the input geometry of the (first) backbone.
 		_, first, _ := bbs.forMethod(p.methods[0])
 		if splits, err = data.LoadImageFolderSplitsAs(*f.imagesDir, inputGeometry(first), opts); err != nil {
-			return nil, fmt.Errorf("--images: %w", err)
+			return nil, usagef("--images: %v", err)
 		}
 	} else if splits, err = p.task.Load(opts); err != nil {
-		return nil, err
+		return nil, inputError(err)
 	}
 	for _, m := range p.methods {
 		name, n, _ := bbs.forMethod(m)

@@ -135,7 +135,7 @@ func classes(prefix string, n int, names ...string) []string {
 
 // TestHostileData feeds crafted idx files and image folders to lqf
 // finetune: each must fail fast (before any training, with no results
-// table), with exit status 1 and exactly one line on stderr that names the
+// table), with exit status 2 (bad input, like a bad flag) and exactly one line on stderr that names the
 // offending file or folder and holds no panic trace.
 func TestHostileData(t *testing.T) {
 	good := classes("", 6, "cat", "dog")
@@ -154,7 +154,7 @@ func TestHostileData(t *testing.T) {
 		dir := idxDir(t, replace)
 		add(hostile{name, map[string]string{"LQF_MNIST_DIR": dir},
 			[]string{"finetune", "--task", "mnist-5-9", "--method", "fc", "--quiet"},
-			1, append([]string{filepath.Join(dir, file)}, want...)})
+			2, append([]string{filepath.Join(dir, file)}, want...)})
 	}
 	images := gzipped(t, idxBytes(0x803, []uint32{2, 28, 28}, make([]byte, 2*28*28)))
 	mnist("idx bad magic", map[string][]byte{trainImages: []byte("<html>404 Not Found</html>")}, trainImages, "wrong magic number", "not an idx file")
@@ -174,11 +174,11 @@ func TestHostileData(t *testing.T) {
 	fashion := idxDir(t, map[string][]byte{testImages: append(gzipped(t, idxBytes(0x803, []uint32{2, 28, 28}, make([]byte, 2*28*28))), 0, 0, 0, 0)})
 	add(hostile{"fashion gzip trailing zeros", map[string]string{"LQF_FASHION_MNIST_DIR": fashion},
 		[]string{"finetune", "--task", "fashion-5-9", "--method", "fc", "--quiet"},
-		1, []string{filepath.Join(fashion, testImages), "trailing garbage", "4 more bytes"}})
+		2, []string{filepath.Join(fashion, testImages), "trailing garbage", "4 more bytes"}})
 
 	// Image folders for lqf finetune --images.
 	folder := func(name string, root string, want ...string) {
-		add(hostile{name, nil, []string{"finetune", "--images", root, "--method", "fc", "--quiet"}, 1, want})
+		add(hostile{name, nil, []string{"finetune", "--images", root, "--method", "fc", "--quiet"}, 2, want})
 	}
 	for _, h := range []struct {
 		name string

@@ -38,6 +38,15 @@ func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
+// inputError marks an error in the input data (an idx file, an image
+// folder) as the user's input, like a bad flag: exit status 2.
+func inputError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return usageError{err.Error()}
+}
+
 func main() {
 	if path := os.Getenv("LQF_CPUPROFILE"); path != "" {
 		stop, err := startCPUProfile(path)

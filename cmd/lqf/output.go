@@ -100,7 +100,7 @@ func openSession(taskName string, bb *backboneFlags, split data.SplitOptions, qu
 	}
 	splits, err := task.Load(split)
 	if err != nil {
-		return nil, err
+		return nil, inputError(err)
 	}
 	if err := net.CheckSet(splits.Train); err != nil {
 		return nil, usagef("--backbone %s: %v (the built-in tasks are 28x28x1; fine-tune on your own images with lqf finetune --images DIR)", *bb.name, err)
