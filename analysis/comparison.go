@@ -98,9 +98,10 @@ type comparisonResult struct {
 	Cells []comparisonCell `json:"cells"`
 }
 
-// cachedComparison reads the Table 1 part of experiment id's cached result of
-// the seed (same mode, same output directory): table1's own seed file, or
-// the "table1" field of fig1's.
+// cachedComparison reads the comparison in experiment id's cached result
+// of the seed (same mode, same output directory): table1's own seed file,
+// or the "table1" field of fig1's, so that whichever of the two runs second
+// reuses it.
 func cachedComparison(env *Env, id string, seed uint64) (*comparisonResult, bool) {
 	sub := id
 	if env.Quick {

@@ -9,9 +9,6 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
 
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/figure"
@@ -444,31 +441,6 @@ func fig8Mean(curves [][]float64, floor float64) []float64 {
 	return out
 }
 
-// fig8Panels draws plots side by side, cols per row, into a PNG.
-func fig8Panels(plots []*plot.Plot, cols int, w, h vg.Length, path string) error {
-	rows := (len(plots) + cols - 1) / cols
-	grid := make([][]*plot.Plot, rows)
-	for i := range grid {
-		grid[i] = make([]*plot.Plot, cols)
-		for j := range cols {
-			if k := i*cols + j; k < len(plots) {
-				grid[i][j] = plots[k]
-			}
-		}
-	}
-	img := vgimg.New(w*vg.Length(cols), h*vg.Length(rows))
-	dc := draw.New(img)
-	canvases := plot.Align(grid, draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Points(12), PadY: vg.Points(12)}, dc)
-	for i := range grid {
-		for j, p := range grid[i] {
-			if p != nil {
-				p.Draw(canvases[i][j])
-			}
-		}
-	}
-	return figure.WritePNG(path, img.Image())
-}
-
 // fig8Index returns 0..n-1 as float64.
 func fig8Index(n int) []float64 {
 	x := make([]float64, n)
@@ -540,7 +512,7 @@ func summarizeFig8(env *Env, raw []json.RawMessage) (*Summary, error) {
 	s.Values["cg_fraction_saved"] = meanSaved
 	if len(cgPlots) > 0 {
 		name := "fig8-cg.png"
-		if err := fig8Panels(cgPlots, min(len(cgPlots), 4), 260, 240, env.Path(name)); err != nil {
+		if err := figure.SavePanels(cgPlots, min(len(cgPlots), 4), 260, 240, env.Path(name)); err != nil {
 			return nil, err
 		}
 		s.Figures = append(s.Figures, env.Path(name))
@@ -604,7 +576,7 @@ func summarizeFig8(env *Env, raw []json.RawMessage) (*Summary, error) {
 		}
 		s.Figures = append(s.Figures, env.Path(name))
 		name = "fig8-sgd.png"
-		if err := fig8Panels(sgdPlots, min(len(sgdPlots), 5), 260, 240, env.Path(name)); err != nil {
+		if err := figure.SavePanels(sgdPlots, min(len(sgdPlots), 5), 260, 240, env.Path(name)); err != nil {
 			return nil, err
 		}
 		s.Figures = append(s.Figures, env.Path(name))

@@ -33,8 +33,8 @@ type ftSpec struct {
 	// optimum that SGD with K-FAC approaches, at no learning-rate search.
 	Exact bool
 	// KFAC preconditions the SGD of LQF or LQF-FC with K-FAC (the
-	// settings of `lqf finetune`: KFC factors, EK-FAC eigenvalues, extra
-	// damping 1e-3).
+	// settings of `lqf finetune`, recommendedCurvature) and takes
+	// finetune.CurvatureGrid's learning rates.
 	KFAC bool
 	// Adam trains with Adam and the paper's Adam grid (finetune.AdamGrid).
 	Adam bool

@@ -78,7 +78,9 @@ type Measured struct {
 func (m Measured) Get(key string) float64 {
 	x, ok := m.values[key]
 	if !ok {
-		*m.missing = append(*m.missing, key)
+		if m.missing != nil {
+			*m.missing = append(*m.missing, key)
+		}
 		return math.NaN()
 	}
 	return x

@@ -4,7 +4,8 @@
 // and predicted-versus-actual scatter plots (for example the predicted
 // change of a test output against its actual change after retraining),
 // and the line and grouped-bar plots (Lines, GroupedBars) of package
-// analysis.
+// analysis, with helpers for their axes (Headroom, IntTicks) and for
+// panels side by side (SavePanels).
 //
 // It holds none of the paper's equations: it draws lqf's counterparts of
 // the paper's figures (for example the most and least informative images

@@ -19,9 +19,10 @@
 //     of the training set, the additive attribution that the linear
 //     datamodeling score measures (not in the paper).
 //   - Problem and NewExplainer tie these to a network and a data set;
-//     Scores ranks proponents and opponents (and feeds F-SI, eq. 9:
-//     analysis.FSI); Validate checks everything against retraining
-//     (`lqf influence validate`).
+//     Scores ranks proponents and opponents and feeds F-SI (FSI, eq. 9:
+//     each sample's expected squared change of the validation outputs;
+//     DropByFSI summarizes a training set by it); Validate checks
+//     everything against retraining (`lqf influence validate`).
 //
 // Sign convention: a score is f(x) - f_-i(x), the change that training
 // sample i causes (positive: i pushes the output up). rho is fixed when
