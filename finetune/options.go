@@ -38,7 +38,13 @@ type Options struct {
 	// JacobianCache, if set, keeps the Jacobian features between calls
 	// with the same pretrained network, training set and seed.
 	JacobianCache *JacobianCache
-	Progress      io.Writer
+	// Kernel, if set, is the kernel set-up (model.NewKernel) of the
+	// pretrained network with this run's head (Seed) on the training set,
+	// with the same Alpha: LQF's closed form (SolverExact) then takes its
+	// Jacobian rows and NTK instead of computing them, so that attribution
+	// (influence.FitOptions.Kernel) can share them.
+	Kernel   *model.Kernel
+	Progress io.Writer
 }
 
 // Solver selects how the linear methods reach their optimum.

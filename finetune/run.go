@@ -8,6 +8,7 @@ import (
 	"github.com/gomlx/gomlx/backends"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+	"gonum.org/v1/gonum/mat"
 
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/linalg"
@@ -326,14 +327,24 @@ func newExactSolver(be backends.Backend, pretrained *model.Network, splits *data
 	// The same rows as the iterative solvers' Jacobian features: shared
 	// through opts.JacobianCache (a run of LQF with SGD on the same set
 	// then skips computing them).
-	features, err := opts.JacobianCache.get(jacobianKey{pretrained, splits.Train, opts.Seed}, func() (*model.JacobianFeatures, error) {
-		return model.NewJacobianFeatures(be, base, splits.Train, opts.Progress)
-	})
-	if err != nil {
-		return nil, err
+	var J []float32
+	var p int
+	var K *mat.SymDense
+	if k := opts.Kernel; k != nil {
+		if k.N != n || k.C != classes || k.Alpha != opts.Alpha {
+			return nil, fmt.Errorf("finetune: Options.Kernel is for %d samples, %d classes and alpha %g, not %d, %d and %g", k.N, k.C, k.Alpha, n, classes, opts.Alpha)
+		}
+		J, p, K = k.J, k.P, k.K
+	} else {
+		features, err := opts.JacobianCache.get(jacobianKey{pretrained, splits.Train, opts.Seed}, func() (*model.JacobianFeatures, error) {
+			return model.NewJacobianFeatures(be, base, splits.Train, opts.Progress)
+		})
+		if err != nil {
+			return nil, err
+		}
+		J, p = features.Rows()
+		K = linalg.Gram(J, n*classes, p)
 	}
-	J, p := features.Rows()
-	K := linalg.Gram(J, n*classes, p)
 	return func(lambda float64) (*fitted, error) {
 		dw, err := linalg.SolveKernel(J, n*classes, p, K, residual, linalg.RidgeTerm(lambda, n))
 		if err != nil {

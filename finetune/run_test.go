@@ -76,3 +76,47 @@ func TestExactLQFIsStationary(t *testing.T) {
 		}
 	}
 }
+
+// TestExactLQFSharedKernel: the closed form with a kernel set-up passed in
+// (Options.Kernel, as lqf finetune shares it with attribution) selects the
+// same lambda and predicts exactly as when it computes its own; a kernel of
+// another training set is refused.
+func TestExactLQFSharedKernel(t *testing.T) {
+	be := backendtest.Shared(t)
+	net, splits, err := lqftest.Setup(be, 12, 4, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := DefaultOptions(LQF)
+	o.Solver, o.Seed = SolverExact, 3
+	own, p1, err := Run(be, net, splits, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := net.ReplaceHead(be, splits.Train.NumClasses, o.Seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Kernel, err = model.NewKernel(be, head, splits.Train, o.Alpha, nil); err != nil {
+		t.Fatal(err)
+	}
+	shared, p2, err := Run(be, net, splits, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := p1.Predict(be, splits.Test)
+	b, _ := p2.Predict(be, splits.Test)
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("output %d: %g with its own kernel, %g with the shared one", i, a[i], b[i])
+		}
+	}
+	if own.WeightDecay != shared.WeightDecay || own.TestError != shared.TestError {
+		t.Errorf("own %+v, shared %+v", own, shared)
+	}
+	other := *splits
+	other.Train = splits.Train.Subset([]int{0, 1, 2, 3, 4, 5})
+	if _, _, err := Run(be, net, &other, o); err == nil || !strings.Contains(err.Error(), "Options.Kernel") {
+		t.Errorf("kernel of another training set: %v", err)
+	}
+}

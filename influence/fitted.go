@@ -31,6 +31,11 @@ type FitOptions struct {
 	// recomputing the Jacobian rows. Lambda is not part of the key: the
 	// kernel does not depend on it.
 	CacheDir string
+	// Kernel, if set, is the kernel set-up to use (model.NewKernel of the
+	// backbone with the head of Seed on the training set, with Alpha), for
+	// example the one finetune.Options.Kernel shared; CacheDir is then not
+	// used.
+	Kernel   *model.Kernel
 	Progress io.Writer
 }
 
@@ -78,9 +83,13 @@ func Fit(be backends.Backend, backbone *model.Network, train *data.Set, opts Fit
 	if err != nil {
 		return nil, err
 	}
-	k, err := cachedKernel(be, backbone, net, train, opts)
-	if err != nil {
-		return nil, err
+	k := opts.Kernel
+	if k == nil {
+		if k, err = cachedKernel(be, backbone, net, train, opts); err != nil {
+			return nil, err
+		}
+	} else if k.N != train.Len() || k.C != train.NumClasses || k.Alpha != opts.Alpha {
+		return nil, fmt.Errorf("influence: FitOptions.Kernel is for %d samples, %d classes and alpha %g, not %d, %d and %g", k.N, k.C, k.Alpha, train.Len(), train.NumClasses, opts.Alpha)
 	}
 	p := &Problem{Kernel: k, Train: train, Lambda: opts.Lambda}
 	if p.Exact, err = NewExact(p.K, p.R, k.C, p.Ridge()); err != nil {

@@ -227,12 +227,23 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 			p.task.Name, splits.Train.Len(), splits.Val.Len(), splits.Test.Len(), splits.Train.NumClasses)
 	}
 	var results []methodResult
+	var lqfModel finetune.Predictor // the LQF model, for --explain
+	var lqfKernel *model.Kernel     // its kernel set-up, shared with --explain
 	for _, m := range p.methods {
 		name, base, _ := bbs.forMethod(m)
 		o := f.options(p, m, splits, base, progress)
-		res, _, err := finetune.Run(be, base, splits, o)
+		if m == finetune.LQF && o.Solver == finetune.SolverExact && *f.explain > 0 {
+			if lqfKernel, err = lqfKernelOf(be, base, splits.Train, o); err != nil {
+				return err
+			}
+			o.Kernel = lqfKernel
+		}
+		res, fitted, err := finetune.Run(be, base, splits, o)
 		if err != nil {
 			return fmt.Errorf("%s: %w", m, err)
+		}
+		if m == finetune.LQF {
+			lqfModel = fitted
 		}
 		optName := string(p.opt)
 		switch {
@@ -247,11 +258,21 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	var why []influence.Explanation
 	if i := slices.Index(p.methods, finetune.LQF); i >= 0 && *f.explain > 0 {
 		_, base, _ := bbs.forMethod(finetune.LQF)
-		if why, err = f.explainLQF(stdout, be, base, splits, results[i], progress); err != nil {
+		if why, err = f.explainLQF(stdout, be, base, splits, results[i], lqfModel, lqfKernel, progress); err != nil {
 			return err
 		}
 	}
 	return writeJSON(f.cf.jsonPath(), finetuneJSON(p.task.Name, results, why))
+}
+
+// lqfKernelOf computes the kernel set-up of LQF's closed form once (the
+// backbone with the run's head), for finetune.Run and influence.Fit.
+func lqfKernelOf(be backends.Backend, backbone *model.Network, train *data.Set, o finetune.Options) (*model.Kernel, error) {
+	net, err := backbone.ReplaceHead(be, train.NumClasses, o.Seed)
+	if err != nil {
+		return nil, err
+	}
+	return model.NewKernel(be, net, train, o.Alpha, o.Progress)
 }
 
 // solverAuto is --solver's default: the closed form where it applies.
@@ -273,31 +294,42 @@ func closedFormApplies(p *finetunePlan, m finetune.Method, loss model.Loss, spli
 // closed-form LQF model at the weight decay the grid selected: their exact
 // leave-one-out proponents and opponents (influence.Fit), printed, and
 // drawn with --png.
-func (f *finetuneFlags) explainLQF(stdout io.Writer, be backends.Backend, backbone *model.Network, splits *data.Splits, lqf methodResult, progress io.Writer) ([]influence.Explanation, error) {
+func (f *finetuneFlags) explainLQF(stdout io.Writer, be backends.Backend, backbone *model.Network, splits *data.Splits, lqf methodResult, lqfModel finetune.Predictor, k *model.Kernel, progress io.Writer) ([]influence.Explanation, error) {
 	train, test := splits.Train, splits.Test
 	rows := int64(train.Len()) * int64(train.NumClasses)
-	if rows*int64(backbone.NumParameters())*4 > model.MaxJacobianBytes {
-		fmt.Fprintf(stdout, "\nno explanation: exact leave-one-out needs the %d Jacobian rows in memory; lower --max-train or use lqf influence --approx kfac\n", rows)
+	if lqf.Optimizer != "closed form" || rows*int64(backbone.NumParameters())*4 > model.MaxJacobianBytes {
+		fmt.Fprintf(stdout, "\nno explanation: exact leave-one-out needs LQF in closed form with its %d Jacobian rows in memory; lower --max-train or use lqf influence --approx kfac\n", rows)
 		return nil, nil
 	}
-	m, err := influence.Fit(be, backbone, train, influence.FitOptions{Lambda: lqf.WeightDecay, Alpha: *f.alpha, Seed: *f.cf.seed, Progress: progress})
+	// The LQF model of the table picks the misclassified images; the
+	// attribution refits the same closed form (same head, lambda, rho).
+	out, err := lqfModel.Predict(be, test)
 	if err != nil {
 		return nil, err
 	}
-	all, err := m.Explain(be, test, *f.top)
-	if err != nil {
-		return nil, err
-	}
-	var why []influence.Explanation
-	for _, e := range all {
-		if e.Predicted != e.Label && len(why) < *f.explain {
-			why = append(why, e)
+	var picked []int
+	wrong := 0
+	for t := range test.Len() {
+		if model.Argmax(out[t*train.NumClasses:(t+1)*train.NumClasses]) != int(test.Labels[t]) {
+			if wrong++; len(picked) < *f.explain {
+				picked = append(picked, t)
+			}
 		}
 	}
+	m, err := influence.Fit(be, backbone, train, influence.FitOptions{Lambda: lqf.WeightDecay, Alpha: *f.alpha, Seed: *f.cf.seed, Kernel: k, Progress: progress})
+	if err != nil {
+		return nil, err
+	}
+	why, err := m.Explain(be, test.Subset(picked), *f.top)
+	if err != nil {
+		return nil, err
+	}
 	names := train.ClassNames
-	fmt.Fprintf(stdout, "\nwhy? the LQF model in closed form (lambda %g) misclassifies %d of %d test images; exact leave-one-out over the %d training images:\n",
-		lqf.WeightDecay, countWrong(all), len(all), train.Len())
-	for _, e := range why {
+	fmt.Fprintf(stdout, "\nwhy? the LQF model misclassifies %d of %d test images; exact leave-one-out over its %d training images:\n",
+		wrong, test.Len(), train.Len())
+	for k := range why {
+		e := &why[k]
+		e.Image = picked[k]
 		pred, truth := names[e.Predicted], names[e.Label]
 		fmt.Fprintf(stdout, "\ntest image %d: true %s, predicted %s\n", e.Image, truth, pred)
 		var rows [][]string
@@ -325,16 +357,6 @@ func (f *finetuneFlags) explainLQF(stdout io.Writer, be backends.Backend, backbo
 		fmt.Fprintln(stdout, "(effect: the change of that output caused by the training image, f(x) - f_without_it(x); proponents push the prediction up)")
 	}
 	return why, nil
-}
-
-func countWrong(e []influence.Explanation) int {
-	n := 0
-	for _, x := range e {
-		if x.Predicted != x.Label {
-			n++
-		}
-	}
-	return n
 }
 
 // finetuneBackbones loads each method's backbone once: by --backbone, or
