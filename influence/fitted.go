@@ -128,6 +128,9 @@ func (m *Fitted) testKernel(be backends.Backend, set *data.Set) (*mat.Dense, err
 
 // Outputs returns the model's outputs f0(x) + J(x) dw* on set, [T*C].
 func (m *Fitted) Outputs(be backends.Backend, set *data.Set) ([]float64, error) {
+	if set.Len() == 0 {
+		return nil, nil
+	}
 	kt, err := m.testKernel(be, set)
 	if err != nil {
 		return nil, err
@@ -181,6 +184,9 @@ type Explanation struct {
 func (m *Fitted) Explain(be backends.Backend, set *data.Set, top int) ([]Explanation, error) {
 	if top < 1 {
 		return nil, fmt.Errorf("influence: top %d must be >= 1", top)
+	}
+	if set.Len() == 0 {
+		return nil, nil
 	}
 	kt, err := m.testKernel(be, set)
 	if err != nil {

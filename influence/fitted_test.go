@@ -158,3 +158,23 @@ func TestFitCache(t *testing.T) {
 		t.Errorf("recomputed fit differs by %g", e)
 	}
 }
+
+// TestFittedEmptySet: questions about no images have empty answers.
+func TestFittedEmptySet(t *testing.T) {
+	be := backendtest.Shared(t)
+	net, sp, err := lqftest.Setup(be, 6, 1, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Fit(be, net, sp.Train, FitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty := sp.Test.Subset(nil)
+	if out, err := m.Outputs(be, empty); err != nil || len(out) != 0 {
+		t.Errorf("outputs of no images: %v, %v", out, err)
+	}
+	if why, err := m.Explain(be, empty, 2); err != nil || len(why) != 0 {
+		t.Errorf("explanations of no images: %v, %v", why, err)
+	}
+}

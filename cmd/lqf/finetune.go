@@ -316,6 +316,10 @@ func (f *finetuneFlags) explainLQF(stdout io.Writer, be backends.Backend, backbo
 			}
 		}
 	}
+	if len(picked) == 0 {
+		fmt.Fprintf(stdout, "\nthe LQF model classifies all %d test images correctly: nothing to explain\n", test.Len())
+		return nil, nil
+	}
 	m, err := influence.Fit(be, backbone, train, influence.FitOptions{Lambda: lqf.WeightDecay, Alpha: *f.alpha, Seed: *f.cf.seed, Kernel: k, Progress: progress})
 	if err != nil {
 		return nil, err
