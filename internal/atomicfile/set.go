@@ -37,8 +37,8 @@ type ManifestFile struct {
 
 // Set writes files into one directory as one output, so that a reader never
 // takes files of two runs for one: BeginSet removes what the directory's
-// previous manifest names (the files of an earlier run; other files are
-// left alone) and stale temporary files of interrupted writes, then writes
+// previous manifest names (the files of an earlier run, when they are
+// byte for byte what it recorded; other files are left alone) and stale temporary files of interrupted writes, then writes
 // an incomplete manifest; each WriteFile is atomic; Commit writes the
 // complete manifest last. A run killed in between leaves an incomplete
 // manifest, which CheckMember refuses; the next run repairs the directory.
@@ -60,8 +60,14 @@ func BeginSet(dir string, meta map[string]any) (*Set, error) {
 	s := &Set{dir: dir, m: Manifest{RunID: hex.EncodeToString(id), Meta: meta}}
 	if old, err := ReadManifest(dir); err == nil {
 		for _, f := range old.Files {
-			if f.Name == filepath.Base(f.Name) && f.Name != ManifestName && !strings.HasPrefix(f.Name, ".") {
-				os.Remove(filepath.Join(dir, f.Name))
+			// Only what that run wrote, unchanged since: a manifest never
+			// makes lqf delete a file it did not write.
+			path := filepath.Join(dir, f.Name)
+			if f.Name != filepath.Base(f.Name) || f.Name == ManifestName || strings.HasPrefix(f.Name, ".") {
+				continue
+			}
+			if h, n, err := fileHash(path); err == nil && n == f.Bytes && h == f.SHA256 {
+				os.Remove(path)
 			}
 		}
 	}

@@ -96,3 +96,27 @@ func TestSetChecks(t *testing.T) {
 		t.Error("a file outside the directory was accepted")
 	}
 }
+
+// TestSetRemovesOnlyWhatItWrote: a manifest that names a file lqf did not
+// write (or one changed since) does not make BeginSet delete it.
+func TestSetRemovesOnlyWhatItWrote(t *testing.T) {
+	dir := t.TempDir()
+	writeSet(t, dir, true, map[string]string{"a.ckpt": "a", "b.ckpt": "b"})
+	if err := os.WriteFile(filepath.Join(dir, "b.ckpt"), []byte("edited by hand"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ManifestName), []byte(`{"complete":true,"files":[{"name":"a.ckpt","bytes":1,"sha256":"ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb"},{"name":"b.ckpt","bytes":1},{"name":"notes.txt","bytes":3}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := BeginSet(dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	for name, kept := range map[string]bool{"a.ckpt": false, "b.ckpt": true, "notes.txt": true} {
+		if _, err := os.Stat(filepath.Join(dir, name)); (err == nil) != kept {
+			t.Errorf("%s: kept %v, want %v", name, err == nil, kept)
+		}
+	}
+}
