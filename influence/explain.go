@@ -71,17 +71,19 @@ func NewExplainer(be backends.Backend, backbone *model.Network, train *data.Set,
 	if !(opts.Lambda > 0) {
 		return nil, fmt.Errorf("influence: lambda %g must be > 0", opts.Lambda)
 	}
-	net, err := backbone.ReplaceHead(be, train.NumClasses, opts.Seed)
-	if err != nil {
-		return nil, err
-	}
-	switch {
-	case opts.Method == finetune.LQF && (opts.Approx == ExactLOO || opts.Approx == ""):
+	if opts.Method == finetune.LQF && (opts.Approx == ExactLOO || opts.Approx == "") {
+		// Fit puts the head on the backbone itself.
 		f, err := Fit(be, backbone, train, FitOptions{Lambda: opts.Lambda, Alpha: opts.Alpha, Seed: opts.Seed, CacheDir: opts.CacheDir, Progress: opts.Progress})
 		if err != nil {
 			return nil, err
 		}
 		return &kernelExplainer{f, opts}, nil
+	}
+	net, err := backbone.ReplaceHead(be, train.NumClasses, opts.Seed)
+	if err != nil {
+		return nil, err
+	}
+	switch {
 	case opts.Method == finetune.LQF && opts.Approx == KFACLOO:
 		return newKFACExplainer(be, backbone, net, train, opts)
 	case opts.Banzhaf > 0:

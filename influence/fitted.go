@@ -79,12 +79,12 @@ func Fit(be backends.Backend, backbone *model.Network, train *data.Set, opts Fit
 	if !(opts.Lambda > 0) {
 		return nil, fmt.Errorf("influence: lambda %g must be > 0", opts.Lambda)
 	}
-	net, err := backbone.ReplaceHead(be, train.NumClasses, opts.Seed)
-	if err != nil {
-		return nil, err
-	}
 	k := opts.Kernel
 	if k == nil {
+		net, err := backbone.ReplaceHead(be, train.NumClasses, opts.Seed)
+		if err != nil {
+			return nil, err
+		}
 		if k, err = cachedKernel(be, backbone, net, train, opts); err != nil {
 			return nil, err
 		}
@@ -92,6 +92,7 @@ func Fit(be backends.Backend, backbone *model.Network, train *data.Set, opts Fit
 		return nil, fmt.Errorf("influence: FitOptions.Kernel is for %d samples, %d classes and alpha %g, not %d, %d and %g", k.N, k.C, k.Alpha, train.Len(), train.NumClasses, opts.Alpha)
 	}
 	p := &Problem{Kernel: k, Train: train, Lambda: opts.Lambda}
+	var err error
 	if p.Exact, err = NewExact(p.K, p.R, k.C, p.Ridge()); err != nil {
 		return nil, err
 	}

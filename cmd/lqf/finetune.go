@@ -296,9 +296,8 @@ func closedFormApplies(p *finetunePlan, m finetune.Method, loss model.Loss, spli
 // drawn with --png.
 func (f *finetuneFlags) explainLQF(stdout io.Writer, be backends.Backend, backbone *model.Network, splits *data.Splits, lqf methodResult, lqfModel finetune.Predictor, k *model.Kernel, progress io.Writer) ([]influence.Explanation, error) {
 	train, test := splits.Train, splits.Test
-	rows := int64(train.Len()) * int64(train.NumClasses)
-	if lqf.Optimizer != "closed form" || rows*int64(backbone.NumParameters())*4 > model.MaxJacobianBytes {
-		fmt.Fprintf(stdout, "\nno explanation: exact leave-one-out needs LQF in closed form with its %d Jacobian rows in memory; lower --max-train or use lqf influence --approx kfac\n", rows)
+	if k == nil { // LQF was trained by SGD: no closed form to attribute
+		fmt.Fprintf(stdout, "\nno explanation: exact leave-one-out needs LQF in closed form (--solver auto or exact, its N*C Jacobian rows within 4 GiB); lower --max-train or use lqf influence --approx kfac\n")
 		return nil, nil
 	}
 	// The LQF model of the table picks the misclassified images; the
