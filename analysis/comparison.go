@@ -86,7 +86,7 @@ type comparisonCell struct {
 	ValError     float64 `json:"val_error"`
 	TrainError   float64 `json:"train_error"`
 	LearningRate float64 `json:"learning_rate"`
-	WeightDecay  float64 `json:"weight_decay"`
+	Lambda       float64 `json:"weight_decay"`
 	Diverged     int     `json:"diverged"` // grid points that diverged
 	TrainSize    int     `json:"train_size"`
 	TestSize     int     `json:"test_size"`
@@ -145,7 +145,7 @@ func computeComparison(env *Env, seed uint64) (*comparisonResult, error) {
 		for _, m := range comparedMethods {
 			o := finetune.DefaultOptions(m)
 			o.Seed = seed
-			o.LearningRates, o.WeightDecays = cfg.Grid(m)
+			o.LearningRates, o.Lambdas = cfg.Grid(m)
 			if cfg.BatchSize > 0 {
 				o.BatchSize = cfg.BatchSize
 			}
@@ -163,7 +163,7 @@ func computeComparison(env *Env, seed uint64) (*comparisonResult, error) {
 				}
 				return comparisonCell{Task: name, Rank: task.Rank, Method: string(m), Solver: solver,
 					TestError: r.TestError, ValError: r.ValError, TrainError: r.TrainError, LearningRate: r.LearningRate,
-					WeightDecay: r.WeightDecay, Diverged: diverged, TrainSize: r.TrainSize, TestSize: r.TestSize, Seconds: r.Seconds}, nil
+					Lambda: r.Lambda, Diverged: diverged, TrainSize: r.TrainSize, TestSize: r.TestSize, Seconds: r.Seconds}, nil
 			})
 			if err != nil {
 				return nil, err

@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strings"
 
-	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 
@@ -55,7 +54,7 @@ type fig1Config struct {
 	Tasks                          []string
 	MaxTrain, ValPerClass, MaxTest int
 	Epochs                         float64
-	WeightDecay                    float64
+	Lambda                         float64
 	// Etas are each method's learning rates: the same span (a factor 10
 	// in quick mode, 33 in full mode) around each method's working range;
 	// K-FAC-preconditioned LQF diverges at NLFT's rates on this backbone.
@@ -70,14 +69,14 @@ func fig1Settings(quick bool) fig1Config {
 	if quick {
 		return fig1Config{
 			Tasks:    []string{nearTask},
-			MaxTrain: 40, ValPerClass: 10, MaxTest: 50, Epochs: 8, WeightDecay: 1e-4,
+			MaxTrain: 40, ValPerClass: 10, MaxTest: 50, Epochs: 8, Lambda: 1e-4,
 			Etas:    map[finetune.Method][]float64{finetune.NLFT: {0.03, 0.003}, finetune.LQF: {0.001, 0.0001}},
 			Batches: []int{8, 20},
 		}
 	}
 	return fig1Config{
 		Tasks:    []string{nearTask, "fashion", farTask},
-		MaxTrain: 500, ValPerClass: 100, MaxTest: 500, Epochs: 10, WeightDecay: 1e-4,
+		MaxTrain: 500, ValPerClass: 100, MaxTest: 500, Epochs: 10, Lambda: 1e-4,
 		Etas: map[finetune.Method][]float64{
 			finetune.NLFT: {0.1, 0.03, 0.01, 0.003},
 			finetune.LQF:  {0.003, 0.001, 0.0003, 0.0001},
@@ -142,7 +141,7 @@ func runFig1(env *Env, seed uint64) (any, error) {
 		jacobians := &finetune.JacobianCache{}
 		for _, m := range fig1Methods {
 			o := finetune.DefaultOptions(m)
-			o.Seed, o.Epochs, o.WeightDecays = seed, cfg.Epochs, []float64{cfg.WeightDecay}
+			o.Seed, o.Epochs, o.Lambdas = seed, cfg.Epochs, []float64{cfg.Lambda}
 			o.JacobianCache = jacobians
 			if m == finetune.LQF {
 				o.Curvature = memoKFAC(seed) // one per task and seed
@@ -269,6 +268,27 @@ func fig1Spread(cs []*fig1Cell) fig1Sensitivity {
 	return s
 }
 
+// fig1Relative returns the tasks (near to far) where NLFT has a positive
+// error on some seed, and for each the mean and standard deviation over
+// those seeds of method m's error divided by NLFT's error of the same seed:
+// the means are comparisonStats.relative's ratios.
+func fig1Relative(st *comparisonStats, m finetune.Method) (tasks []string, mean, std []float64) {
+	for _, t := range st.Tasks {
+		var r []float64
+		for i, e := range st.Err[t][string(m)] {
+			if base := st.Err[t][string(finetune.NLFT)][i]; base > 0 {
+				r = append(r, e/base)
+			}
+		}
+		if len(r) == 0 {
+			continue
+		}
+		mu, sd := MeanStd(r)
+		tasks, mean, std = append(tasks, t), append(mean, mu), append(std, sd)
+	}
+	return tasks, mean, std
+}
+
 func summarizeFig1(env *Env, raw []json.RawMessage) (*Summary, error) {
 	results, err := Decode[fig1Result](raw)
 	if err != nil {
@@ -292,37 +312,49 @@ func summarizeFig1(env *Env, raw []json.RawMessage) (*Summary, error) {
 	s := &Summary{Header: []string{"task", "method", "best eta", "best batch", "best ELR", "min val error", "max val error", "range", "std over grid", "diverged"},
 		Values: map[string]float64{}}
 
-	// Left: error relative to NLFT over tasks.
-	left := plot.New()
-	left.Title.Text = fmt.Sprintf("Test error relative to NLFT over %d tasks (%d seeds)", len(st.Tasks), len(results))
-	left.Y.Label.Text = "error / NLFT error"
-	left.Add(plotter.NewGrid())
-	var names []string
+	// Left: error relative to NLFT, per task (near to far) and method.
 	var relParts []string
-	for k, m := range []finetune.Method{finetune.LQF, finetune.LQFFC, finetune.GaF, finetune.FC} {
+	var bars []figure.BarSeries
+	var groups []string
+	for _, m := range []finetune.Method{finetune.LQF, finetune.LQFFC, finetune.GaF, finetune.FC} {
 		r, skipped := st.relative(m)
 		if len(r) == 0 {
 			return nil, fmt.Errorf("%s: no task with a positive NLFT error", m)
 		}
-		box, err := plotter.NewBoxPlot(vg.Points(30), float64(k), plotter.Values(r))
-		if err != nil {
-			return nil, err
-		}
-		left.Add(box)
-		names = append(names, methodLabel(m))
 		med := median(r)
 		s.Values["median_relative/"+string(m)] = med
 		relParts = append(relParts, fmt.Sprintf("%s %+.0f%%", methodLabel(m), 100*(med-1)))
 		if skipped > 0 {
 			s.Values["skipped_tasks/"+string(m)] = float64(skipped)
 		}
+		tasks, mean, std := fig1Relative(st, m)
+		groups = tasks
+		bars = append(bars, figure.BarSeries{Name: methodLabel(m), Values: append(mean, med), Err: append(std, math.NaN())})
 	}
-	left.NominalX(names...)
-	one := plotter.NewFunction(func(float64) float64 { return 1 })
-	one.Dashes, one.Color = []vg.Length{vg.Points(4), vg.Points(3)}, color.Gray{Y: 100}
-	left.Add(one)
+	var labels []string
+	for _, t := range groups {
+		labels = append(labels, taskLabel(t))
+	}
+	labels = append(labels, "median\nover tasks")
+	left, err := figure.GroupedBars(labels, bars, figure.BarOptions{
+		Title:     fmt.Sprintf("Test error relative to NLFT, per task (%s)", overSeeds(len(results))),
+		XLabel:    "target task, near to far from the source",
+		YLabel:    "test error / NLFT test error (ratio)",
+		Reference: &figure.Reference{Y: 1, Name: "NLFT (= 1)"},
+	})
+	if err != nil {
+		return nil, err
+	}
+	// A thin line sets the median apart from the tasks.
+	x := float64(len(labels)) - 1.5
+	sep, err := plotter.NewLine(plotter.XYs{{X: x, Y: left.Y.Min}, {X: x, Y: left.Y.Max}})
+	if err != nil {
+		return nil, err
+	}
+	sep.Color, sep.Width = color.Gray{Y: 150}, vg.Points(0.75)
+	left.Add(sep)
 	leftName := "fig1-left.png"
-	if err := figure.SavePlot(left, 360, 280, env.Path(leftName)); err != nil {
+	if err := figure.SavePlot(left, vg.Length(max(460, 150+62*len(labels))), 300, env.Path(leftName)); err != nil {
 		return nil, err
 	}
 
@@ -360,14 +392,13 @@ func summarizeFig1(env *Env, raw []json.RawMessage) (*Summary, error) {
 				fmt.Sprintf("%.4f", rng), fmt.Sprintf("%.4f", sv.stdErr), fmt.Sprintf("%d/%d", sv.diverged, sv.points*len(results))})
 		}
 	}
-	right, err := figure.Lines(series, figure.LineOptions{Title: fmt.Sprintf("Validation error over the eta x batch grid (%d seeds)", len(results)),
-		XLabel: "effective learning rate eta / ((1 - m) b)", YLabel: "validation error", LogX: true})
+	right, err := figure.Lines(series, figure.LineOptions{Title: fmt.Sprintf("Validation error over the eta x batch grid (%s)", overSeeds(len(results))),
+		XLabel: "effective learning rate eta / ((1 - m) b)", YLabel: "validation error (fraction)", LogX: true})
 	if err != nil {
 		return nil, err
 	}
-	figure.Headroom(right, 1.4)
 	rightName := "fig1-right.png"
-	if err := figure.SavePlot(right, 400, 280, env.Path(rightName)); err != nil {
+	if err := figure.SavePlot(right, 620, 320, env.Path(rightName)); err != nil {
 		return nil, err
 	}
 	s.Figures = []string{env.Path(leftName), env.Path(rightName)}

@@ -46,7 +46,7 @@ func TestSummarizeFig1(t *testing.T) {
 		t.Fatal(err)
 	}
 	table1CheckFigures(t, s, "fig1-left.png", "fig1-right.png")
-	// Box plot: LQF's error is twice NLFT's on every task.
+	// Left: LQF's error is twice NLFT's on every task.
 	if got := s.Values["median_relative/lqf"]; math.Abs(got-2) > 1e-12 {
 		t.Errorf("LQF relative error %g, want 2", got)
 	}
@@ -96,5 +96,57 @@ func TestSummarizeFig1NeedsTable1(t *testing.T) {
 	r.Table1 = nil
 	if _, err := summarizeFig1(&Env{Dir: t.TempDir()}, table1RawResults(t, r)); err == nil {
 		t.Fatal("a seed without Table 1 errors was accepted")
+	}
+}
+
+// TestFig1Relative: the bars of Fig. 1 left are comparisonStats.relative's
+// ratios, per task near to far, with their spread over seeds; a task where
+// NLFT's error is zero on every seed has no bar.
+func TestFig1Relative(t *testing.T) {
+	a, b := fakeTable1(0.1), fakeTable1(0.05)
+	// Seed 2: LQF's error on the near task is 3x NLFT's instead of 2x.
+	for i, c := range b.Cells {
+		if c.Task == nearTask && c.Method == string(finetune.LQF) {
+			b.Cells[i].TestError = 3 * 0.05
+		}
+	}
+	st, err := collectComparison([]comparisonResult{a, b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks, mean, std := fig1Relative(st, finetune.LQF)
+	rel, _ := st.relative(finetune.LQF)
+	if len(tasks) != 2 || tasks[0] != nearTask || tasks[1] != farTask {
+		t.Fatalf("tasks %v, want near then far", tasks)
+	}
+	for i := range rel {
+		if mean[i] != rel[i] {
+			t.Errorf("%s: bar %v, relative %v", tasks[i], mean[i], rel[i])
+		}
+	}
+	if math.Abs(mean[0]-2.5) > 1e-12 || math.Abs(std[0]-math.Sqrt(0.5)) > 1e-12 || math.Abs(mean[1]-2) > 1e-12 || std[1] > 1e-12 {
+		t.Errorf("means %v, stds %v; want (2.5, 2) and (sqrt 0.5, 0)", mean, std)
+	}
+	// NLFT's error zero on the far task in both seeds: no bar there.
+	for _, r := range []*comparisonResult{&a, &b} {
+		for i, c := range r.Cells {
+			if c.Task == farTask && c.Method == string(finetune.NLFT) {
+				r.Cells[i].TestError = 0
+			}
+		}
+	}
+	if st, err = collectComparison([]comparisonResult{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	if tasks, _, _ := fig1Relative(st, finetune.LQF); len(tasks) != 1 || tasks[0] != nearTask {
+		t.Errorf("tasks %v, want the near one only", tasks)
+	}
+}
+
+func TestTaskLabel(t *testing.T) {
+	for in, want := range map[string]string{"fashion-5-9": "fashion\n5-9", "mnist": "mnist", "fashion-inverted": "fashion\ninverted"} {
+		if got := taskLabel(in); got != want {
+			t.Errorf("taskLabel(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -60,8 +60,8 @@ type fig2Config struct {
 	Epochs                         float64
 	BatchSize                      int // 0: the paper's 28
 	// KFACRates are the learning rates with K-FAC, PlainRates without
-	// (the paper's SGD grid); WeightDecays is the lambda grid of all.
-	KFACRates, PlainRates, WeightDecays []float64
+	// (the paper's SGD grid); Lambdas is the lambda grid of all.
+	KFACRates, PlainRates, Lambdas []float64
 }
 
 // fig2Settings: full mode, a near, a middle and a far task with lqf
@@ -71,11 +71,11 @@ type fig2Config struct {
 func fig2Settings(quick bool) fig2Config {
 	if quick {
 		return fig2Config{Tasks: []string{nearTask}, MaxTrain: 40, ValPerClass: 10, MaxTest: 200, Epochs: 8, BatchSize: 8,
-			KFACRates: finetune.CurvatureGrid(finetune.LQF), PlainRates: []float64{0.01, 0.001}, WeightDecays: []float64{1e-4}}
+			KFACRates: finetune.CurvatureGrid(finetune.LQF), PlainRates: []float64{0.01, 0.001}, Lambdas: []float64{1e-4}}
 	}
 	lrs, wds := finetune.PaperGrid(finetune.LQF, model.MSE)
 	return fig2Config{Tasks: []string{nearTask, "fashion", farTask}, MaxTrain: 500, ValPerClass: 100, MaxTest: 2000, Epochs: 10,
-		KFACRates: finetune.CurvatureGrid(finetune.LQF), PlainRates: lrs, WeightDecays: wds}
+		KFACRates: finetune.CurvatureGrid(finetune.LQF), PlainRates: lrs, Lambdas: wds}
 }
 
 // fig2Cell is one variant on one task for one seed.
@@ -86,7 +86,7 @@ type fig2Cell struct {
 	TestError    float64 `json:"test_error"`
 	ValError     float64 `json:"val_error"`
 	LearningRate float64 `json:"learning_rate"`
-	WeightDecay  float64 `json:"weight_decay"`
+	Lambda       float64 `json:"weight_decay"`
 	// Diverged counts the grid points that diverged; when all did, the
 	// errors are chance level (1 - 1/C).
 	Diverged int     `json:"diverged"`
@@ -101,7 +101,7 @@ type fig2Result struct {
 // activation of its backbone.
 func fig2Options(cfg fig2Config, v string, seed uint64, curvature map[model.Activation]model.CurvatureFunc) (finetune.Options, model.Activation) {
 	o := finetune.DefaultOptions(finetune.LQF)
-	o.Seed, o.Epochs, o.WeightDecays = seed, cfg.Epochs, cfg.WeightDecays
+	o.Seed, o.Epochs, o.Lambdas = seed, cfg.Epochs, cfg.Lambdas
 	if cfg.BatchSize > 0 {
 		o.BatchSize = cfg.BatchSize
 	}
@@ -151,7 +151,7 @@ func runFig2(env *Env, seed uint64) (any, error) {
 				case err != nil:
 					return c, fmt.Errorf("%s, %s: %w", name, v.Name, err)
 				default:
-					c.TestError, c.ValError, c.LearningRate, c.WeightDecay, c.Seconds = r.TestError, r.ValError, r.LearningRate, r.WeightDecay, r.Seconds
+					c.TestError, c.ValError, c.LearningRate, c.Lambda, c.Seconds = r.TestError, r.ValError, r.LearningRate, r.Lambda, r.Seconds
 				}
 				return c, nil
 			})
@@ -216,8 +216,12 @@ func summarizeFig2(env *Env, raw []json.RawMessage) (*Summary, error) {
 		}
 		series = append(series, bs)
 	}
-	p, err := figure.GroupedBars(tasks, series, figure.BarOptions{YLabel: "test error", GroupWidth: vg.Points(14 * float64(len(fig2Variants))),
-		Title: fmt.Sprintf("LQF ablation: test error (%d seeds)", len(results))})
+	var labels []string
+	for _, t := range tasks {
+		labels = append(labels, taskLabel(t))
+	}
+	p, err := figure.GroupedBars(labels, series, figure.BarOptions{YLabel: "test error (fraction)", XLabel: "target task, near to far from the source",
+		Title: fmt.Sprintf("LQF ablation: test error (%s)", overSeeds(len(results)))})
 	if err != nil {
 		return nil, err
 	}
@@ -250,7 +254,7 @@ func summarizeFig2(env *Env, raw []json.RawMessage) (*Summary, error) {
 	}
 	s.Rows = append(s.Rows, row)
 	name := "fig2.png"
-	if err := figure.SavePlot(p, 420, 280, env.Path(name)); err != nil {
+	if err := figure.SavePlot(p, vg.Length(260+90*len(tasks)), 300, env.Path(name)); err != nil {
 		return nil, err
 	}
 	s.Figures = []string{env.Path(name)}

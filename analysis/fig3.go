@@ -194,13 +194,13 @@ func summarizeFig3(env *Env, raw []json.RawMessage) (*Summary, error) {
 		series = append(series, figure.Series{Name: fmt.Sprintf("%s (kappa %.3g)", name, mk), X: ts, Y: mean, NoPoint: true, Dashed: k == 2})
 	}
 	p, err := figure.Lines(series, figure.LineOptions{
-		Title:  fmt.Sprintf("%s, %d images, lambda %g: eigenvalue density (%d seeds)", r0.Task, r0.TrainSize, r0.Lambda, len(results)),
-		XLabel: "log10 eigenvalue (the peak at log10 lambda: null space of J)", YLabel: "density (Lanczos quadrature, smoothed)", LogY: true})
+		Title:  fmt.Sprintf("%s, %d images, lambda %g: eigenvalue density (%s)", r0.Task, r0.TrainSize, r0.Lambda, meanOverSeeds(len(results))),
+		XLabel: "log10 eigenvalue (the peak at log10 lambda: null space of J)", YLabel: "density per unit log10 eigenvalue (smoothed SLQ)", LogY: true})
 	if err != nil {
 		return nil, err
 	}
 	name := "fig3.png"
-	if err := figure.SavePlot(p, 520, 400, env.Path(name)); err != nil {
+	if err := figure.SavePlot(p, 520, 420, env.Path(name)); err != nil {
 		return nil, err
 	}
 	s.Figures = []string{env.Path(name)}

@@ -59,7 +59,7 @@ type fig4Point struct {
 	TestError    float64 `json:"test_error"`
 	ValError     float64 `json:"val_error"`
 	LearningRate float64 `json:"learning_rate"`
-	WeightDecay  float64 `json:"weight_decay"`
+	Lambda       float64 `json:"weight_decay"`
 	Seconds      float64 `json:"seconds"`
 }
 
@@ -83,7 +83,7 @@ func runFig4(env *Env, seed uint64) (any, error) {
 					return nil, fmt.Errorf("%s, %d shots: %w", name, k, err)
 				}
 				env.Logf("fig4 seed %d: %s, %d shots, %s: test error %.4f (%.0fs)", seed, name, k, spec.Name, r.TestError, r.Seconds)
-				res.Points = append(res.Points, fig4Point{name, k, spec.Name, r.TestError, r.ValError, r.LearningRate, r.WeightDecay, r.Seconds})
+				res.Points = append(res.Points, fig4Point{name, k, spec.Name, r.TestError, r.ValError, r.LearningRate, r.Lambda, r.Seconds})
 			}
 		}
 	}
@@ -174,14 +174,14 @@ func summarizeFig4(env *Env, raw []json.RawMessage) (*Summary, error) {
 			}
 			s.Rows = append(s.Rows, row)
 		}
-		p, err := figure.Lines(series, figure.LineOptions{Title: fmt.Sprintf("%s: test error vs shots (%s)", task, plural(len(results), "seed")),
-			XLabel: "training images per class (k)", YLabel: "test error", LogX: true})
+		p, err := figure.Lines(series, figure.LineOptions{Title: fmt.Sprintf("%s: test error vs shots (%s)", task, overSeeds(len(results))),
+			XLabel: "training images per class (k, log scale)", YLabel: "test error (fraction)", LogX: true})
 		if err != nil {
 			return nil, err
 		}
 		p.X.Tick.Marker = figure.IntTicks(shots[task])
 		name := "fig4-" + task + ".png"
-		if err := figure.SavePlot(p, 400, 300, env.Path(name)); err != nil {
+		if err := figure.SavePlot(p, 620, 320, env.Path(name)); err != nil {
 			return nil, err
 		}
 		s.Figures = append(s.Figures, env.Path(name))

@@ -126,16 +126,16 @@ func TestFTEpochs(t *testing.T) {
 
 func TestFTOptions(t *testing.T) {
 	q := ftOptions(ftSpec{Method: finetune.NLFT}, true, 50, 3)
-	if len(q.LearningRates) != 1 || q.LearningRates[0] != ftNLFTLearningRates[0] || len(q.WeightDecays) != 1 || q.Seed != 3 {
-		t.Errorf("quick NLFT grid %v x %v, seed %d", q.LearningRates, q.WeightDecays, q.Seed)
+	if len(q.LearningRates) != 1 || q.LearningRates[0] != ftNLFTLearningRates[0] || len(q.Lambdas) != 1 || q.Seed != 3 {
+		t.Errorf("quick NLFT grid %v x %v, seed %d", q.LearningRates, q.Lambdas, q.Seed)
 	}
 	f := ftOptions(ftSpec{Method: finetune.LQF, KFAC: true}, false, 50, 1)
 	if f.Curvature == nil || len(f.LearningRates) != 2 || f.LearningRates[0] != 0.001 {
 		t.Errorf("K-FAC LQF: curvature %v, learning rates %v", f.Curvature != nil, f.LearningRates)
 	}
 	e := ftOptions(ftSpec{Method: finetune.LQF, Exact: true}, true, 50, 1)
-	if e.Solver != finetune.SolverExact || len(e.WeightDecays) != 2 {
-		t.Errorf("exact LQF: solver %q, weight decays %v", e.Solver, e.WeightDecays)
+	if e.Solver != finetune.SolverExact || len(e.Lambdas) != 2 {
+		t.Errorf("exact LQF: solver %q, weight decays %v", e.Solver, e.Lambdas)
 	}
 	a := ftOptions(ftSpec{Method: finetune.GaF, Adam: true}, false, 50, 1)
 	if a.Optimizer != model.Adam || a.AdamBeta1 != 0.5 || len(a.LearningRates) != 3 {

@@ -291,7 +291,7 @@ func runFig5(env *Env, seed uint64) (any, error) {
 		}
 		lcfgArch := sgdNet.Arch
 		_, err = model.TrainGraph(be, sgdNet.Ctx, lcfgArch.LinearizedLogits, model.ImageBatches(seen, sgd.BatchSize, data.NoAugmentation, seed+uint64(t)),
-			classes, model.TrainOptions{Loss: model.MSE, Alpha: alpha, LearningRate: finetune.CurvatureGrid(finetune.LQF)[0], WeightDecay: lambda,
+			classes, model.TrainOptions{Loss: model.MSE, Alpha: alpha, LearningRate: finetune.CurvatureGrid(finetune.LQF)[0], Lambda: lambda,
 				Momentum: sgd.Momentum, BatchSize: sgd.BatchSize, Epochs: epochs, Seed: seed + uint64(t), Scopes: []string{model.ScopeTangent}, Preconditioner: pre})
 		if err != nil {
 			return nil, fmt.Errorf("chunk %d: incremental SGD: %w", t+1, err)
@@ -326,10 +326,10 @@ func runFig5(env *Env, seed uint64) (any, error) {
 			if !ok {
 				return nil, fmt.Errorf("fig5: NLFT returned a %T, not a network", pred)
 			}
-			nlftInc, nlftLR, nlftWD = net, r.LearningRate, r.WeightDecay
+			nlftInc, nlftLR, nlftWD = net, r.LearningRate, r.Lambda
 			step.Points = append(step.Points, fig5Point{fig5NLFTIncremental, parNLFT, parNLFTTime.Seconds()})
 		} else {
-			epochs, err := fig5TrainUntilFit(env, nlftInc, seen, model.TrainOptions{Loss: model.CrossEntropy, LearningRate: nlftLR, WeightDecay: nlftWD,
+			epochs, err := fig5TrainUntilFit(env, nlftInc, seen, model.TrainOptions{Loss: model.CrossEntropy, LearningRate: nlftLR, Lambda: nlftWD,
 				Momentum: 0.9, BatchSize: sgd.BatchSize, Epochs: float64(cfg.NLFTMaxEpochs), Seed: seed + uint64(t), BatchNorm: model.TrainBatchStats})
 			if err != nil {
 				return nil, fmt.Errorf("chunk %d: incremental NLFT: %w", t+1, err)
@@ -487,13 +487,13 @@ func summarizeFig5(env *Env, raw []json.RawMessage) (*Summary, error) {
 	s.Values["lqf_minus_nlft_paragon"] = lqfVsNLFT
 	s.Values["max_dw_rel_diff"] = maxDW
 	s.Values["mean_sgd_objective_gap"] = meanSGDGap
-	p, err := figure.Lines(series, figure.LineOptions{Title: fmt.Sprintf("%s: on-line learning (%s)", results[0].Task, plural(len(results), "seed")),
-		XLabel: "training images seen", YLabel: "test error"})
+	p, err := figure.Lines(series, figure.LineOptions{Title: fmt.Sprintf("%s: on-line learning (%s)", results[0].Task, overSeeds(len(results))),
+		XLabel: "training images seen", YLabel: "test error (fraction)"})
 	if err != nil {
 		return nil, err
 	}
 	name := "fig5.png"
-	if err := figure.SavePlot(p, 420, 300, env.Path(name)); err != nil {
+	if err := figure.SavePlot(p, 700, 320, env.Path(name)); err != nil {
 		return nil, err
 	}
 	s.Figures = []string{env.Path(name)}

@@ -151,7 +151,7 @@ func runFig6(env *Env, seed uint64) (any, error) {
 		return nil, err
 	}
 	rank := influence.RankByFSI(fsi)
-	kt, err := crossKernel(env.Backend, p.Kernel, test)
+	kt, err := p.Kernel.CrossKernel(env.Backend, test, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -410,14 +410,13 @@ func summarizeFig6(env *Env, raw []json.RawMessage) (*Summary, error) {
 	}
 
 	p, err := figure.Lines(series, figure.LineOptions{
-		Title:  fmt.Sprintf("%s, %d training images: LQF test error after dropping samples (%d seeds)", r0.Task, r0.TrainSize, len(results)),
-		XLabel: "training samples dropped", YLabel: "test error"})
+		Title:  fmt.Sprintf("%s, %d training images: LQF test error after dropping samples (%s)", r0.Task, r0.TrainSize, overSeeds(len(results))),
+		XLabel: "training images dropped", YLabel: "test error (fraction)"})
 	if err != nil {
 		return nil, err
 	}
-	p.Legend.Left = true
 	curve := "fig6.png"
-	if err := figure.SavePlot(p, 420, 320, env.Path(curve)); err != nil {
+	if err := figure.SavePlot(p, 700, 340, env.Path(curve)); err != nil {
 		return nil, err
 	}
 	s.Figures = append(s.Figures, env.Path(curve))

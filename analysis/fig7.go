@@ -67,7 +67,7 @@ func runFig7(env *Env, seed uint64) (any, error) {
 		for _, loss := range []model.Loss{model.CrossEntropy, model.MSE} {
 			o := finetune.DefaultOptions(finetune.NLFT)
 			o.Loss, o.Epochs, o.Seed = loss, epochs, seed
-			o.LearningRates, o.WeightDecays = grid(loss), []float64{1e-4}
+			o.LearningRates, o.Lambdas = grid(loss), []float64{1e-4}
 			r, _, err := finetune.Run(env.Backend, base, splits, o)
 			if err != nil {
 				return nil, fmt.Errorf("%d shots, %s: %w", k, loss, err)
@@ -113,13 +113,14 @@ func summarizeFig7(env *Env, raw []json.RawMessage) (*Summary, error) {
 		gap += (mm - mc) / float64(len(shots))
 	}
 	s.Values["mean_mse_minus_ce"] = gap
-	p, err := figure.Lines(series, figure.LineOptions{Title: fmt.Sprintf("%s: NLFT test error, MSE vs CE (%d seeds)", results[0].Task, len(results)),
-		XLabel: "training images per class", YLabel: "test error", LogX: true})
+	p, err := figure.Lines(series, figure.LineOptions{Title: fmt.Sprintf("%s: NLFT test error, MSE vs CE (%s)", results[0].Task, overSeeds(len(results))),
+		XLabel: "training images per class (log scale)", YLabel: "test error (fraction)", LogX: true})
 	if err != nil {
 		return nil, err
 	}
+	p.X.Tick.Marker = figure.IntTicks(shots)
 	name := "fig7.png"
-	if err := figure.SavePlot(p, 360, 270, env.Path(name)); err != nil {
+	if err := figure.SavePlot(p, 520, 300, env.Path(name)); err != nil {
 		return nil, err
 	}
 	s.Figures = []string{env.Path(name)}

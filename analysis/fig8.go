@@ -181,22 +181,22 @@ func runFig8(env *Env, seed uint64) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	// crossKernel returns set's base outputs, their residuals and set's
+	// withKernel returns set's base outputs, their residuals and set's
 	// cross kernel with the training outputs (Jacobian rows computed in
 	// chunks).
-	crossKernel := func(set *data.Set) ([]float32, []float64, *mat.Dense, error) {
+	withKernel := func(set *data.Set) ([]float32, []float64, *mat.Dense, error) {
 		fs, rs, err := k.Outputs(be, set)
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		kx, err := crossKernel(be, k, set)
+		kx, err := k.CrossKernel(be, set, nil)
 		return fs, rs, kx, err
 	}
-	_, rv, kv, err := crossKernel(val)
+	_, rv, kv, err := withKernel(val)
 	if err != nil {
 		return nil, err
 	}
-	ft, rt, kt, err := crossKernel(test)
+	ft, rt, kt, err := withKernel(test)
 	if err != nil {
 		return nil, err
 	}
@@ -289,7 +289,7 @@ func runFig8(env *Env, seed uint64) (any, error) {
 			}
 			cfgmArch := m.Arch
 			_, err = model.TrainGraph(be, m.Ctx, cfgmArch.LinearizedLogits, model.ImageBatches(train, res.BatchSize, data.NoAugmentation, seed), c,
-				model.TrainOptions{Loss: model.MSE, Alpha: model.DefaultAlpha, LearningRate: cfg.LearningRate, Momentum: 0.9, WeightDecay: lambda,
+				model.TrainOptions{Loss: model.MSE, Alpha: model.DefaultAlpha, LearningRate: cfg.LearningRate, Momentum: 0.9, Lambda: lambda,
 					BatchSize: res.BatchSize, Epochs: cfg.Epochs, Seed: seed, Scopes: []string{model.ScopeTangent}, Progress: env.Progress, Label: label,
 					OnEpoch: func(int) error {
 						dw, err := m.Tangent()
@@ -499,7 +499,7 @@ func summarizeFig8(env *Env, raw []json.RawMessage) (*Summary, error) {
 		p, err := figure.Lines([]figure.Series{
 			{Name: fmt.Sprintf("warm, from a(%g)", c0.Lambda0), X: fig8Index(len(fig8Mean(rw, floor))), Y: fig8Mean(rw, floor), NoPoint: true},
 			{Name: "cold, from 0", X: fig8Index(len(fig8Mean(rc, floor))), Y: fig8Mean(rc, floor), NoPoint: true, Dashed: true},
-		}, figure.LineOptions{Title: fmt.Sprintf("CG at lambda %g", c0.Lambda), XLabel: "iteration", YLabel: "relative residual", LogY: true})
+		}, figure.LineOptions{Title: fmt.Sprintf("CG at lambda %g", c0.Lambda), XLabel: "CG iterations", YLabel: "relative residual (ratio)", LogY: true})
 		if err != nil {
 			return nil, err
 		}
@@ -554,7 +554,7 @@ func summarizeFig8(env *Env, raw []json.RawMessage) (*Summary, error) {
 		p, err := figure.Lines([]figure.Series{
 			{Name: "from scratch", X: fig8Index(len(ls)), Y: ls},
 			{Name: fmt.Sprintf("from dw*(%g)", r0.Lambda0), X: fig8Index(len(lw)), Y: lw, Dashed: true},
-		}, figure.LineOptions{Title: fmt.Sprintf("SGD at lambda %g", p0.Lambda), XLabel: "epoch", YLabel: "relative objective gap", LogY: true})
+		}, figure.LineOptions{Title: fmt.Sprintf("SGD at lambda %g", p0.Lambda), XLabel: "epochs", YLabel: "objective gap (L - L*) / L*", LogY: true})
 		if err != nil {
 			return nil, err
 		}
@@ -564,14 +564,13 @@ func summarizeFig8(env *Env, raw []json.RawMessage) (*Summary, error) {
 	s.Values["sgd_warm_minus_scratch_test_error"] = warmMinusScratch
 	s.Values["sgd_warm_minus_exact_test_error"] = warmMinusExact
 	if len(r0.SGD) > 0 {
-		p, err := figure.Lines(series, figure.LineOptions{Title: fmt.Sprintf("%s, %d images: LQF test error vs weight decay (%d seeds)", r0.Task, r0.TrainSize, len(results)),
-			XLabel: "weight decay lambda", YLabel: "test error", LogX: true})
+		p, err := figure.Lines(series, figure.LineOptions{Title: fmt.Sprintf("%s, %d images: LQF test error vs weight decay (%s)", r0.Task, r0.TrainSize, overSeeds(len(results))),
+			XLabel: "weight decay lambda (log scale)", YLabel: "test error (fraction)", LogX: true})
 		if err != nil {
 			return nil, err
 		}
-		p.Legend.Left = true
 		name := "fig8.png"
-		if err := figure.SavePlot(p, 420, 320, env.Path(name)); err != nil {
+		if err := figure.SavePlot(p, 560, 340, env.Path(name)); err != nil {
 			return nil, err
 		}
 		s.Figures = append(s.Figures, env.Path(name))
@@ -657,14 +656,13 @@ func summarizeFig8(env *Env, raw []json.RawMessage) (*Summary, error) {
 		curves = append(curves, figure.Series{Name: x.name, X: r0.Grid, Y: fig8Mean(all, floor), NoPoint: true, Dashed: x.name == "test loss"})
 	}
 	if len(r0.Grid) > 0 {
-		p, err := figure.Lines(curves, figure.LineOptions{Title: fmt.Sprintf("%s: criteria for lambda, each over its minimum (%d seeds)", r0.Task, len(results)),
-			XLabel: "weight decay lambda", YLabel: "score / its minimum", LogX: true})
+		p, err := figure.Lines(curves, figure.LineOptions{Title: fmt.Sprintf("%s: criteria for lambda, each over its minimum (%s)", r0.Task, meanOverSeeds(len(results))),
+			XLabel: "weight decay lambda (log scale)", YLabel: "score / its minimum (ratio)", LogX: true})
 		if err != nil {
 			return nil, err
 		}
-		p.Legend.Left = true
 		name := "fig8-choice.png"
-		if err := figure.SavePlot(p, 420, 320, env.Path(name)); err != nil {
+		if err := figure.SavePlot(p, 520, 340, env.Path(name)); err != nil {
 			return nil, err
 		}
 		s.Figures = append(s.Figures, env.Path(name))

@@ -96,7 +96,7 @@ func ftOptions(spec ftSpec, quick bool, n int, seed uint64) finetune.Options {
 	}
 	o.Epochs = ftEpochs(n, o.BatchSize, o.Epochs, ftMinSteps(quick))
 	if quick && !spec.Exact && spec.Method != finetune.FC {
-		o.LearningRates, o.WeightDecays = o.LearningRates[:1], o.WeightDecays[:1]
+		o.LearningRates, o.Lambdas = o.LearningRates[:1], o.Lambdas[:1]
 	}
 	return o
 }
@@ -192,7 +192,7 @@ func ftRunCell(env *Env, nets *ftBackbones, spec ftSpec, splits *data.Splits, se
 // result of ftRunCell.
 func ftDiverged(spec ftSpec, quick bool, n int, r *finetune.Result) int {
 	o := ftOptions(spec, quick, n, 1)
-	points := len(o.WeightDecays)
+	points := len(o.Lambdas)
 	if !spec.Exact {
 		points *= len(o.LearningRates)
 	}
@@ -234,9 +234,9 @@ func finetuneEachPoint(be backends.Backend, base *model.Network, splits *data.Sp
 	var grid []finetune.GridPoint
 	seconds := 0.0
 	for _, lr := range o.LearningRates {
-		for _, wd := range o.WeightDecays {
+		for _, wd := range o.Lambdas {
 			p := o
-			p.LearningRates, p.WeightDecays = []float64{lr}, []float64{wd}
+			p.LearningRates, p.Lambdas = []float64{lr}, []float64{wd}
 			r, _, err := finetune.Run(be, base, splits, p)
 			if errors.Is(err, model.ErrDiverged) {
 				diverged++

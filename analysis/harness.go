@@ -1,6 +1,8 @@
 package analysis
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +19,7 @@ import (
 	"github.com/gomlx/gomlx/backends"
 
 	"github.com/lqf-go/lqf/internal/atomicfile"
+	"github.com/lqf-go/lqf/internal/jsonfile"
 )
 
 // Experiment is one figure or table of the paper, reproduced on lqf's
@@ -86,15 +89,21 @@ func (e *Env) cellDir(seed uint64) string {
 // resumes where it stopped; Reproduce removes the cells once the seed's
 // result is written. Like the seed cache, cells are not invalidated when
 // an experiment's settings change: delete the directory then.
+//
+// A cached cell that cannot be read (larger than maxCachedResultBytes, not
+// JSON of the cell's type) is an error naming the file: cells are written
+// atomically, so such a file was damaged or edited, and recomputing it
+// silently would hide that; delete it to recompute the cell.
 func Cell[T any](env *Env, seed uint64, name string, compute func() (T, error)) (T, error) {
 	var zero T
 	path := filepath.Join(env.cellDir(seed), cellFile(name))
-	if raw, err := os.ReadFile(path); err == nil {
-		var v T
-		if err := json.Unmarshal(raw, &v); err == nil {
-			env.Logf("cell %q: cached in %s", name, path)
-			return v, nil
-		}
+	var v T
+	switch err := jsonfile.Read(path, maxCachedResultBytes, &v); {
+	case err == nil:
+		env.Logf("cell %q: cached in %s", name, path)
+		return v, nil
+	case !errors.Is(err, os.ErrNotExist):
+		return zero, fmt.Errorf("cell %q: %w; delete the file to recompute the cell", name, err)
 	}
 	v, err := compute()
 	if err != nil {
@@ -196,6 +205,12 @@ type SeedRun struct {
 	// of the seed's cells: a seed interrupted on one machine and finished
 	// on another.
 	CellsAlsoOn []string `json:"cells_also_on,omitempty"`
+	// ResultSHA256 is the SHA-256 of the seed's result file (seed-K.json)
+	// this run wrote: a record whose hash differs from the result beside
+	// it belongs to another run and is not used (see ReproduceSeeds).
+	// Records written before the hash was kept have none and are taken as
+	// they are.
+	ResultSHA256 string `json:"result_sha256,omitempty"`
 }
 
 // Machine is a short description of the run's backend and host, e.g.
@@ -288,6 +303,18 @@ func Reproduce(be backends.Backend, x Experiment, dir string, seeds int, quick b
 // machines: each computes its seeds into a copy of dir, and the seed files
 // are merged. The summary is written only when every seed of 1..seeds is
 // cached; otherwise Report.Missing lists the others and Summary is nil.
+//
+// A seed's result (seed-K.json) and its run record (runs/seed-K.json) are
+// one set of two files, bound by the record's ResultSHA256: the record is
+// written first, holding the hash of the result about to be written, and
+// the result last, each atomically. A run killed between the two leaves a
+// record without a result: the seed is not cached, so the next run
+// computes it and replaces the record. A record beside a result of
+// another run (its hash differs: a result copied or merged without its
+// record) is refused: not used, and said so on the progress writer.
+// Cached files are read with limits (maxCachedResultBytes,
+// maxRunRecordBytes); one that cannot be read is an error naming it
+// (CheckCache finds those before any work), never recomputed silently.
 func ReproduceSeeds(be backends.Backend, x Experiment, dir string, seeds int, run []uint64, quick bool, progress io.Writer) (*Report, error) {
 	if seeds < 1 {
 		return nil, errors.New("analysis: need at least one seed")
@@ -311,10 +338,18 @@ func ReproduceSeeds(be backends.Backend, x Experiment, dir string, seeds int, ru
 		seed := uint64(s)
 		rep.Seeds = append(rep.Seeds, seed)
 		cache := env.Path(fmt.Sprintf("seed-%d.json", seed))
-		if raw, err := os.ReadFile(cache); err == nil && json.Valid(raw) {
+		raw, err := readSeed(env, seed)
+		if err != nil {
+			return nil, err
+		}
+		if raw != nil {
 			env.Logf("%s seed %d: cached in %s", x.ID, seed, cache)
 			results = append(results, raw)
-			if r, ok := readSeedRun(env, seed); ok {
+			r, ok, err := readSeedRun(env, seed, raw)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
 				rep.Runs[fmt.Sprint(seed)] = r
 			}
 			continue
@@ -329,8 +364,7 @@ func ReproduceSeeds(be backends.Backend, x Experiment, dir string, seeds int, ru
 		if err != nil {
 			return nil, fmt.Errorf("%s seed %d: %w", x.ID, seed, err)
 		}
-		raw, err := json.MarshalIndent(r, "", "  ")
-		if err != nil {
+		if raw, err = json.MarshalIndent(r, "", "  "); err != nil {
 			return nil, fmt.Errorf("%s seed %d: %w", x.ID, seed, err)
 		}
 		rec := newSeedRun(be, time.Since(start).Seconds())
@@ -339,10 +373,12 @@ func ReproduceSeeds(be backends.Backend, x Experiment, dir string, seeds int, ru
 				rec.CellsAlsoOn = append(rec.CellsAlsoOn, h)
 			}
 		}
-		if err := writeJSON(filepath.Join(env.Dir, "runs", fmt.Sprintf("seed-%d.json", seed)), rec); err != nil {
+		rec.ResultSHA256 = sha256Hex(raw)
+		// The record first, the result last: see the doc comment.
+		if err := writeJSON(env.runPath(seed), rec); err != nil {
 			return nil, err
 		}
-		if err := atomicfile.WriteFile(cache, func(w io.Writer) error { _, err := w.Write(raw); return err }); err != nil {
+		if err := writeResultFile(cache, raw); err != nil {
 			return nil, err
 		}
 		rep.Seconds[fmt.Sprint(seed)] = rec.Seconds
@@ -412,13 +448,99 @@ func nvidiaGPUModel(dir string) string {
 	return model
 }
 
-func readSeedRun(env *Env, seed uint64) (SeedRun, bool) {
-	var r SeedRun
-	raw, err := os.ReadFile(filepath.Join(env.Dir, "runs", fmt.Sprintf("seed-%d.json", seed)))
-	if err != nil || json.Unmarshal(raw, &r) != nil {
-		return r, false
+// Limits of the cached files ReproduceSeeds and Cell read (jsonfile),
+// far above what lqf writes (the largest committed seed result is 250 kB,
+// a run record under 1 kB), so that a damaged or foreign file is refused
+// before it is read.
+const (
+	maxCachedResultBytes = 64 << 20 // seed-K.json and cells
+	maxRunRecordBytes    = 1 << 20  // runs/seed-K.json
+)
+
+// writeResultFile writes a seed's result atomically; tests replace it to
+// simulate a run killed before the result is written.
+var writeResultFile = func(path string, raw []byte) error {
+	return atomicfile.WriteFile(path, func(w io.Writer) error { _, err := w.Write(raw); return err })
+}
+
+// runPath is the run record of a seed.
+func (e *Env) runPath(seed uint64) string {
+	return filepath.Join(e.Dir, "runs", fmt.Sprintf("seed-%d.json", seed))
+}
+
+// readSeed returns the cached result of a seed: nil when there is none,
+// an error naming the file when it cannot be read (too large, not one
+// JSON value).
+func readSeed(env *Env, seed uint64) (json.RawMessage, error) {
+	path := env.Path(fmt.Sprintf("seed-%d.json", seed))
+	raw, err := jsonfile.ReadRaw(path, maxCachedResultBytes)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("cached seed result %w; delete it to recompute the seed", err)
 	}
-	return r, true
+	return raw, nil
+}
+
+// readSeedRun returns the run record of a seed whose result is result:
+// ok false when there is none or when it records another run's result
+// (ResultSHA256 differs; said on the progress writer), an error naming the
+// file when it cannot be read.
+func readSeedRun(env *Env, seed uint64, result []byte) (SeedRun, bool, error) {
+	var r SeedRun
+	path := env.runPath(seed)
+	switch err := jsonfile.Read(path, maxRunRecordBytes, &r); {
+	case errors.Is(err, os.ErrNotExist):
+		return r, false, nil
+	case err != nil:
+		return r, false, fmt.Errorf("run record %w; delete it (the seed's result stays)", err)
+	}
+	if r.ResultSHA256 != "" && r.ResultSHA256 != sha256Hex(result) {
+		env.Logf("%s: records another run than the result beside it (its result_sha256 differs from seed-%d.json's); not used", path, seed)
+		return SeedRun{}, false, nil
+	}
+	return r, true, nil
+}
+
+// CheckCache reads what <dir>/<id>[-quick]/ caches for seeds 1..seeds
+// (results, run records, cells of unfinished seeds) the way ReproduceSeeds
+// will, and returns the first file that cannot be read, so that a
+// damaged cache stops a run before any work.
+func CheckCache(dir, id string, quick bool, seeds int) error {
+	sub := id
+	if quick {
+		sub += "-quick"
+	}
+	env := &Env{Dir: filepath.Join(dir, sub)}
+	for s := 1; s <= seeds; s++ {
+		seed := uint64(s)
+		raw, err := readSeed(env, seed)
+		if err != nil {
+			return err
+		}
+		if raw != nil {
+			if _, _, err := readSeedRun(env, seed, raw); err != nil {
+				return err
+			}
+			continue
+		}
+		cells, err := filepath.Glob(filepath.Join(env.cellDir(seed), "*.json"))
+		if err != nil {
+			return err
+		}
+		for _, c := range cells {
+			if _, err := jsonfile.ReadRaw(c, maxCachedResultBytes); err != nil {
+				return fmt.Errorf("cached cell %w; delete it to recompute the cell", err)
+			}
+		}
+	}
+	return nil
+}
+
+func sha256Hex(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
 }
 
 // writeJSON writes v indented to path atomically, creating its directory.

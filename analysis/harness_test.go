@@ -362,3 +362,240 @@ func TestNvidiaGPUModel(t *testing.T) {
 		t.Errorf("mixed models: %q, want none", got)
 	}
 }
+
+// seedExperiment returns an experiment whose seed K's result is {"seed": K,
+// "v": *version}, counting its runs.
+func seedExperiment(version *int, runs *int) Experiment {
+	return Experiment{ID: "fig96", Title: "t", Claim: "c",
+		Run: func(env *Env, seed uint64) (any, error) {
+			*runs++
+			return map[string]int{"seed": int(seed), "v": *version}, nil
+		},
+		Summarize: func(env *Env, raw []json.RawMessage) (*Summary, error) { return &Summary{Finding: "ok"}, nil }}
+}
+
+// TestSeedKilledBetweenItsWrites simulates lqf reproduce killed between
+// a seed's run record and its result: the seed is not cached, and the next
+// run computes it and writes a record that matches. A record beside a
+// result of another run (copied without it) is refused, not reported as
+// that result's machine; a record from before the hash was kept is used.
+func TestSeedKilledBetweenItsWrites(t *testing.T) {
+	dir := t.TempDir()
+	version, runs := 1, 0
+	x := seedExperiment(&version, &runs)
+	sub := filepath.Join(dir, "fig96-quick")
+	result, record := filepath.Join(sub, "seed-1.json"), filepath.Join(sub, "runs", "seed-1.json")
+
+	orig := writeResultFile
+	writeResultFile = func(string, []byte) error { return errors.New("killed") }
+	_, err := Reproduce(nil, x, dir, 1, true, nil)
+	writeResultFile = orig
+	if err == nil {
+		t.Fatal("the killed run reported no error")
+	}
+	if _, err := os.Stat(record); err != nil {
+		t.Fatalf("the killed run wrote no run record: %v", err)
+	}
+	if st, _ := Cached(dir, "fig96", true); len(st.Seeds) != 0 {
+		t.Fatalf("a seed without its result counts as cached: %v", st)
+	}
+
+	version = 2
+	rep, err := Reproduce(nil, x, dir, 1, true, nil)
+	if err != nil || runs != 2 {
+		t.Fatalf("rerun: %v after %d runs; want the seed computed again", err, runs)
+	}
+	raw, _ := os.ReadFile(result)
+	var rec SeedRun
+	if b, err := os.ReadFile(record); err != nil || json.Unmarshal(b, &rec) != nil || rec.ResultSHA256 != sha256Hex(raw) || rep.Runs["1"].ResultSHA256 != rec.ResultSHA256 {
+		t.Fatalf("after the rerun the record %+v does not match the result %s (%v)", rec, raw, err)
+	}
+
+	// Another run's record beside this result: refused, and said so.
+	foreign := rec
+	foreign.ResultSHA256 = sha256Hex([]byte(`{"seed": 1, "v": 3}`))
+	foreign.Device = "another machine"
+	writeRecord := func(r SeedRun) {
+		if err := writeJSON(record, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeRecord(foreign)
+	var log strings.Builder
+	rep, err = Reproduce(nil, x, dir, 1, true, &log)
+	if err != nil || runs != 2 {
+		t.Fatalf("cached run: %v, %d runs", err, runs)
+	}
+	if _, ok := rep.Runs["1"]; ok || !strings.Contains(log.String(), "records another run") {
+		t.Errorf("a foreign run record was used: runs %+v, log %q", rep.Runs, log.String())
+	}
+	// A record written before results were hashed is taken as it is.
+	legacy := rec
+	legacy.ResultSHA256 = ""
+	writeRecord(legacy)
+	if rep, err = Reproduce(nil, x, dir, 1, true, nil); err != nil || rep.Runs["1"].CPUs != rec.CPUs {
+		t.Errorf("legacy record: %+v, %v", rep.Runs, err)
+	}
+}
+
+// TestDamagedCacheIsAnError: a cached seed result, run record or cell that
+// cannot be read (not JSON, more than one value, above its size limit) is
+// an error naming the file, from ReproduceSeeds, Cell and CheckCache
+// alike, and nothing is recomputed over it.
+func TestDamagedCacheIsAnError(t *testing.T) {
+	version, runs := 1, 0
+	x := seedExperiment(&version, &runs)
+	for _, c := range []struct {
+		name, file string
+		content    []byte
+		size       int64 // > 0: a sparse file of this size instead
+		want       string
+	}{
+		{"result not JSON", "seed-1.json", []byte(`{"seed": 1,`), 0, "not valid JSON"},
+		{"result two values", "seed-1.json", []byte(`{} {}`), 0, "more than one JSON value"},
+		{"result empty", "seed-1.json", []byte{}, 0, "not valid JSON"},
+		{"result above the limit", "seed-1.json", nil, maxCachedResultBytes + 1, "larger than the limit"},
+		{"result is a directory", "seed-1.json/", nil, 0, "is a directory"},
+		{"record not JSON", "runs/seed-1.json", []byte(`<html>`), 0, "not valid JSON"},
+		{"record of another type", "runs/seed-1.json", []byte(`{"cpus": "many"}`), 0, "not valid JSON"},
+		{"record above the limit", "runs/seed-1.json", nil, maxRunRecordBytes + 1, "larger than the limit"},
+		{"cell not JSON", "cells/seed-1/" + cellFile("a"), []byte(`[1, 2`), 0, "not valid JSON"},
+	} {
+		t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
+			dir := t.TempDir()
+			sub := filepath.Join(dir, "fig96-quick")
+			if strings.HasPrefix(c.file, "runs/") || strings.HasPrefix(c.file, "cells/") {
+				// A valid result beside the damaged record; none beside the cell.
+				if !strings.HasPrefix(c.file, "cells/") {
+					if _, err := Reproduce(nil, x, dir, 1, true, nil); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			path := filepath.Join(sub, filepath.FromSlash(c.file))
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case strings.HasSuffix(c.file, "/"):
+				if err := os.MkdirAll(path, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			case c.size > 0:
+				f, err := os.Create(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				f.Truncate(c.size)
+				f.Close()
+			default:
+				if err := os.WriteFile(path, c.content, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := runs
+			name := filepath.Clean(path)
+			for what, call := range map[string]func() error{
+				"CheckCache": func() error { return CheckCache(dir, "fig96", true, 1) },
+				"Reproduce":  func() error { _, err := Reproduce(nil, x, dir, 1, true, nil); return err },
+			} {
+				if what == "Reproduce" && strings.HasPrefix(c.file, "cells/") {
+					continue // the experiment takes no cells: Cell below
+				}
+				if err := call(); err == nil || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "delete it") {
+					t.Errorf("%s: error %v; want one naming %s, saying %q and the fix", what, err, name, c.want)
+				}
+			}
+			if strings.HasPrefix(c.file, "cells/") {
+				env := &Env{Dir: sub}
+				_, err := Cell(env, 1, "a", func() (int, error) { runs++; return 1, nil })
+				if err == nil || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "delete the file") {
+					t.Errorf("Cell: error %v; want one naming %s and the fix", err, name)
+				}
+			}
+			if runs != before {
+				t.Errorf("something was recomputed over the damaged file")
+			}
+		})
+	}
+}
+
+// FuzzReadSeedCache: no content of a cached seed result or run record
+// makes the readers of ReproduceSeeds (readSeed, readSeedRun, CheckCache)
+// panic, and each error names the file it comes from.
+func FuzzReadSeedCache(f *testing.F) {
+	rec, _ := json.Marshal(SeedRun{Backend: "SimpleGo (go)", CPUs: 2, ResultSHA256: sha256Hex([]byte(`{"seed":1}`))})
+	for _, c := range [][2]string{
+		{`{"seed":1}`, string(rec)},
+		{`{"seed":1}`, `{"backend": "xla", "cpus": 16, "finished": "2025-01-01T00:00:00Z"}`},
+		{`{"seed": 1,`, `{}`},
+		{`[1, 2] [3]`, `{"cpus": "many"}`},
+		{``, `{"finished": "yesterday"}`},
+		{`"\ud800"`, `null`},
+		{`{"a": [[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]}`, `{"result_sha256": "00"}`},
+		{`1e999`, `{"cells_also_on": [1]}`},
+	} {
+		f.Add([]byte(c[0]), []byte(c[1]))
+	}
+	f.Fuzz(func(t *testing.T, result, record []byte) {
+		dir := t.TempDir()
+		sub := filepath.Join(dir, "fig96-quick")
+		os.MkdirAll(filepath.Join(sub, "runs"), 0o755)
+		resultPath, recordPath := filepath.Join(sub, "seed-1.json"), filepath.Join(sub, "runs", "seed-1.json")
+		os.WriteFile(resultPath, result, 0o644)
+		os.WriteFile(recordPath, record, 0o644)
+		env := &Env{Dir: sub}
+		raw, err := readSeed(env, 1)
+		if err != nil {
+			if !strings.Contains(err.Error(), resultPath) {
+				t.Fatalf("error %v does not name %s", err, resultPath)
+			}
+			return
+		}
+		if _, _, err := readSeedRun(env, 1, raw); err != nil && !strings.Contains(err.Error(), recordPath) {
+			t.Fatalf("error %v does not name %s", err, recordPath)
+		}
+		if err := CheckCache(dir, "fig96", true, 1); err != nil && !strings.Contains(err.Error(), recordPath) {
+			t.Fatalf("CheckCache: %v", err)
+		}
+	})
+}
+
+// TestCommittedResultsLoad: the seed results and run records committed in
+// results/reproduce read through the limited readers of ReproduceSeeds
+// (records written before results were hashed are used as they are);
+// nothing is computed or written.
+func TestCommittedResultsLoad(t *testing.T) {
+	dir := filepath.Join("..", "results", "reproduce")
+	if _, err := os.Stat(dir); err != nil {
+		t.Skipf("no committed results: %v", err)
+	}
+	for _, x := range Experiments() {
+		for _, quick := range []bool{false, true} {
+			st, err := Cached(dir, x.ID, quick)
+			if err != nil || len(st.Seeds) == 0 {
+				t.Errorf("%s (quick %v): cached %v, %v", x.ID, quick, st, err)
+				continue
+			}
+			if err := CheckCache(dir, x.ID, quick, st.Seeds[len(st.Seeds)-1]); err != nil {
+				t.Error(err)
+			}
+			sub := x.ID
+			if quick {
+				sub += "-quick"
+			}
+			env := &Env{Dir: filepath.Join(dir, sub)}
+			for _, s := range st.Seeds {
+				raw, err := readSeed(env, uint64(s))
+				if err != nil || raw == nil {
+					t.Errorf("%s seed %d: %v", sub, s, err)
+					continue
+				}
+				_, statErr := os.Stat(env.runPath(uint64(s)))
+				if _, ok, err := readSeedRun(env, uint64(s), raw); err != nil || ok != (statErr == nil) {
+					t.Errorf("%s seed %d: run record used %v, error %v (file: %v)", sub, s, ok, err, statErr)
+				}
+			}
+		}
+	}
+}

@@ -1,7 +1,7 @@
 package analysis
 
 import (
-	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -24,19 +24,14 @@ func ResultsMarkdown(dir, base string) (string, error) {
 	for _, x := range Experiments() {
 		fmt.Fprintf(&b, "\n## %s: %s\n\n", x.ID, x.Title)
 		fmt.Fprintf(&b, "**Paper's claim.** %s\n\n", x.Claim)
-		var rep Report
-		var found bool
-		var where string
-		for _, sub := range []string{x.ID, x.ID + "-quick"} {
-			raw, err := os.ReadFile(filepath.Join(dir, sub, "summary.json"))
-			if err != nil {
-				continue
-			}
-			if err := json.Unmarshal(raw, &rep); err != nil {
-				return "", fmt.Errorf("%s: %w", filepath.Join(dir, sub, "summary.json"), err)
-			}
-			found, where = true, filepath.Join(dir, sub)
-			break
+		rep, err := LoadReport(dir, x.ID)
+		if err != nil && !errors.Is(err, ErrNoReport) {
+			return "", err
+		}
+		found := err == nil
+		where := filepath.Join(dir, x.ID)
+		if found && rep.Quick {
+			where += "-quick"
 		}
 		cmd := fmt.Sprintf("lqf reproduce --%s --seeds %d", idFlag(x.ID), FullModeSeeds)
 		if !found || rep.Summary == nil {
@@ -50,7 +45,7 @@ func ResultsMarkdown(dir, base string) (string, error) {
 			cmd = fmt.Sprintf("lqf reproduce --%s --quick --seeds %d", idFlag(x.ID), len(rep.Seeds))
 		}
 		fmt.Fprintf(&b, "**Measured here** (%s). %s\n\n", mode, rep.Summary.Finding)
-		if on := computedOn(rep); on != "" {
+		if on := computedOn(*rep); on != "" {
 			fmt.Fprintf(&b, "Computed on: %s.\n\n", on)
 		}
 		verdict, err := Judge(x.ID, rep.Summary.Values)
@@ -80,9 +75,7 @@ func ResultsMarkdown(dir, base string) (string, error) {
 			b.WriteString("\n")
 		}
 		for _, f := range rep.Summary.Figures {
-			// Figures sit next to summary.json (the directory may have
-			// been moved since the run).
-			rel := filepath.ToSlash(relTo(base, filepath.Join(where, filepath.Base(f))))
+			rel := filepath.ToSlash(relTo(base, f)) // beside summary.json (LoadReport)
 			fmt.Fprintf(&b, "![%s](%s)\n\n", filepath.Base(f), rel)
 		}
 		fmt.Fprintf(&b, "Regenerate: `%s`.\n", cmd)

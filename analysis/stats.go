@@ -4,26 +4,19 @@ import (
 	"fmt"
 	"math"
 	"sort"
+
+	"gonum.org/v1/gonum/stat"
 )
 
 // MeanStd returns the mean and the sample standard deviation of x over
-// seeds, sqrt(sum_i (x_i - mean)^2 / (n - 1)), the root of the unbiased
-// variance (0 for fewer than 2 values, where it is undefined). It is
-// stat.MeanStdDev up to rounding, summed left to right: gonum's vectorized
-// sum and compensated variance change the last bits of about one result in
-// ten, and the reproduced numbers (lqf reproduce) must not move.
+// seeds, stat.MeanStdDev's sqrt(sum_i (x_i - mean)^2 / (n - 1)), the root
+// of the unbiased variance; with 0 for a single value, where gonum gives
+// NaN (0/0).
 func MeanStd(x []float64) (mean, std float64) {
-	for _, v := range x {
-		mean += v
-	}
-	mean /= float64(len(x))
 	if len(x) < 2 {
-		return mean, 0
+		return stat.Mean(x, nil), 0
 	}
-	for _, v := range x {
-		std += (v - mean) * (v - mean)
-	}
-	return mean, math.Sqrt(std / float64(len(x)-1))
+	return stat.MeanStdDev(x, nil)
 }
 
 // PlusMinus formats mean ± std over seeds (MeanStd).
@@ -48,4 +41,22 @@ func median(x []float64) float64 {
 	} else {
 		return (y[n/2-1] + y[n/2]) / 2
 	}
+}
+
+// overSeeds says, in a figure's title, what its points and error bars
+// are: "mean ± std over 3 seeds", or "1 seed" where there is no spread.
+func overSeeds(n int) string {
+	if n == 1 {
+		return "1 seed"
+	}
+	return "mean ± std over " + plural(n, "seed")
+}
+
+// meanOverSeeds is overSeeds for a figure without error bars: "mean of 3
+// seeds", or "1 seed".
+func meanOverSeeds(n int) string {
+	if n == 1 {
+		return "1 seed"
+	}
+	return "mean of " + plural(n, "seed")
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // TestMeanStdIsGonums: MeanStd is stat.MeanStdDev (the unbiased, n - 1,
-// standard deviation) up to rounding, with 0 for a single value.
+// standard deviation), with 0 instead of gonum's NaN for a single value.
 func TestMeanStdIsGonums(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for trial := range 1000 {
@@ -19,11 +19,18 @@ func TestMeanStdIsGonums(t *testing.T) {
 		}
 		m, s := MeanStd(x)
 		gm, gs := stat.MeanStdDev(x, nil)
-		if math.Abs(m-gm) > 1e-14 || math.Abs(s-gs) > 1e-12*gs {
+		if m != gm || s != gs {
 			t.Fatalf("%v: MeanStd (%v, %v), stat.MeanStdDev (%v, %v)", x, m, s, gm, gs)
 		}
 	}
+	// Two values: std |a - b| / sqrt(2).
+	if m, s := MeanStd([]float64{1, 3}); m != 2 || math.Abs(s-math.Sqrt2) > 1e-15 {
+		t.Errorf("two values: (%v, %v), want (2, sqrt 2)", m, s)
+	}
 	if m, s := MeanStd([]float64{0.25}); m != 0.25 || s != 0 {
 		t.Errorf("one value: (%v, %v), want (0.25, 0)", m, s)
+	}
+	if m, s := MeanStd(nil); !math.IsNaN(m) || s != 0 {
+		t.Errorf("no value: (%v, %v), want (NaN, 0)", m, s)
 	}
 }

@@ -6,6 +6,9 @@ import (
 	"math"
 	"strings"
 
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/vg"
+
 	"github.com/lqf-go/lqf/figure"
 	"github.com/lqf-go/lqf/finetune"
 )
@@ -25,7 +28,7 @@ func init() {
 func judgeTable1(v Measured) Verdict { return verdictOf(comparisonPart(v)) }
 
 // runTable1 reuses the seed's Table 1 result when Figure 1 (which needs the
-// same numbers for its box plot) already computed it in the same output
+// same numbers for its bars) already computed it in the same output
 // directory and mode, and computes it otherwise.
 func runTable1(env *Env, seed uint64) (any, error) {
 	if r, ok := cachedComparison(env, "fig1", seed); ok {
@@ -82,14 +85,18 @@ func summarizeTable1(env *Env, raw []json.RawMessage) (*Summary, error) {
 		}
 	}
 	s.Rows = append(s.Rows, medRow)
-	p, err := figure.Lines(series, figure.LineOptions{Title: fmt.Sprintf("Test error by task, near to far (%d seeds)", len(results)),
-		XLabel: "task rank (1 = nearest to the source)", YLabel: "test error"})
+	p, err := figure.Lines(series, figure.LineOptions{Title: fmt.Sprintf("Test error by task, near to far (%s)", overSeeds(len(results))),
+		XLabel: "target task, by rank from the source (1 = nearest)", YLabel: "test error (fraction)"})
 	if err != nil {
 		return nil, err
 	}
-	figure.Headroom(p, 1.45)
+	var ticks plot.ConstantTicks
+	for _, t := range st.Tasks {
+		ticks = append(ticks, plot.Tick{Value: float64(st.Rank[t]), Label: fmt.Sprintf("%d\n%s", st.Rank[t], taskLabel(t))})
+	}
+	p.X.Tick.Marker = ticks
 	name := "table1.png"
-	if err := figure.SavePlot(p, 400, 280, env.Path(name)); err != nil {
+	if err := figure.SavePlot(p, vg.Length(260+62*len(st.Tasks)), 320, env.Path(name)); err != nil {
 		return nil, err
 	}
 	s.Figures = []string{env.Path(name)}

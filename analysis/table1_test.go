@@ -257,7 +257,7 @@ func TestFinetuneEachPointSkipsDivergence(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := finetune.DefaultOptions(finetune.LQF)
-	o.Epochs, o.BatchSize, o.WeightDecays = 2, 5, []float64{1e-4}
+	o.Epochs, o.BatchSize, o.Lambdas = 2, 5, []float64{1e-4}
 	o.LearningRates = []float64{1e6, 1e-3}
 	r, diverged, err := finetuneEachPoint(be, base, splits, o)
 	if err != nil || diverged != 1 || len(r.Grid) != 1 || r.LearningRate != 1e-3 {

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/vg"
 
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/figure"
@@ -63,7 +64,7 @@ type table2Cell struct {
 	TestError    float64 `json:"test_error"`
 	ValError     float64 `json:"val_error"`
 	LearningRate float64 `json:"learning_rate"`
-	WeightDecay  float64 `json:"weight_decay"`
+	Lambda       float64 `json:"weight_decay"`
 	// Diverged counts the grid points whose training diverged (skipped;
 	// all of them: chance-level errors).
 	Diverged int     `json:"diverged,omitempty"`
@@ -94,7 +95,7 @@ func runTable2(env *Env, seed uint64) (any, error) {
 				pool = model.AvgPooling
 			}
 			env.Logf("table2 seed %d: %s, %s: test error %.4f (%.0fs)", seed, name, spec.Name, r.TestError, r.Seconds)
-			res.Cells = append(res.Cells, table2Cell{name, spec.Name, string(pool), r.TestError, r.ValError, r.LearningRate, r.WeightDecay,
+			res.Cells = append(res.Cells, table2Cell{name, spec.Name, string(pool), r.TestError, r.ValError, r.LearningRate, r.Lambda,
 				ftDiverged(spec, env.Quick, splits.Train.Len(), r), r.Seconds})
 		}
 	}
@@ -178,7 +179,7 @@ func summarizeTable2(env *Env, raw []json.RawMessage) (*Summary, error) {
 		return nil, err
 	}
 	name := "table2.png"
-	if err := figure.SavePlot(p, 440, 300, env.Path(name)); err != nil {
+	if err := figure.SavePlot(p, vg.Length(max(420, 200+90*len(tasks))), 300, env.Path(name)); err != nil {
 		return nil, err
 	}
 	s.Figures = []string{env.Path(name)}
@@ -197,18 +198,23 @@ func summarizeTable2(env *Env, raw []json.RawMessage) (*Summary, error) {
 }
 
 // table2Plot draws grouped bars: one group per task, one bar per method
-// (the mean test error over seeds; the table gives the spread).
+// (the mean test error over seeds, with the standard deviation when there
+// are several).
 func table2Plot(tasks, methods []string, errs map[string][]float64, key func(string, string) string, seeds, shots int) (*plot.Plot, error) {
 	var series []figure.BarSeries
 	for _, m := range methods {
-		s := figure.BarSeries{Name: m, Values: make([]float64, len(tasks))}
+		s := figure.BarSeries{Name: m, Values: make([]float64, len(tasks)), Err: make([]float64, len(tasks))}
 		for i, task := range tasks {
 			if v := errs[key(task, m)]; len(v) > 0 {
-				s.Values[i], _ = MeanStd(v)
+				s.Values[i], s.Err[i] = MeanStd(v)
 			}
 		}
 		series = append(series, s)
 	}
-	return figure.GroupedBars(tasks, series, figure.BarOptions{YLabel: "test error",
-		Title: fmt.Sprintf("average vs bilinear pooling (%d shots, mean of %s)", shots, plural(seeds, "seed"))})
+	var labels []string
+	for _, t := range tasks {
+		labels = append(labels, taskLabel(t))
+	}
+	return figure.GroupedBars(labels, series, figure.BarOptions{YLabel: "test error (fraction)", XLabel: "target task",
+		Title: fmt.Sprintf("Average vs bilinear pooling, %d shots per class (%s)", shots, overSeeds(seeds))})
 }

@@ -90,7 +90,7 @@ type table3Cell struct {
 	ValError     float64 `json:"val_error"`
 	TrainError   float64 `json:"train_error"`
 	LearningRate float64 `json:"learning_rate"`
-	WeightDecay  float64 `json:"weight_decay"`
+	Lambda       float64 `json:"weight_decay"`
 	// Diverged counts the grid points whose training diverged (skipped;
 	// all of them: chance-level errors).
 	Diverged int     `json:"diverged,omitempty"`
@@ -119,7 +119,7 @@ func runTable3(env *Env, seed uint64) (any, error) {
 				return nil, fmt.Errorf("%s, %s: %w", name, c.Optimizer, err)
 			}
 			env.Logf("table3 seed %d: %s, %s with %s: test error %.4f (%.0fs)", seed, name, c.Spec.Name, c.Optimizer, r.TestError, r.Seconds)
-			res.Cells = append(res.Cells, table3Cell{name, c.Spec.Name, c.Optimizer, r.TestError, r.ValError, r.TrainError, r.LearningRate, r.WeightDecay,
+			res.Cells = append(res.Cells, table3Cell{name, c.Spec.Name, c.Optimizer, r.TestError, r.ValError, r.TrainError, r.LearningRate, r.Lambda,
 				ftDiverged(c.Spec, env.Quick, splits.Train.Len(), r), r.Seconds})
 		}
 	}
@@ -210,7 +210,7 @@ func summarizeTable3(env *Env, raw []json.RawMessage) (*Summary, error) {
 		return nil, err
 	}
 	name := "table3.png"
-	if err := figure.SavePlot(p, 440, 300, env.Path(name)); err != nil {
+	if err := figure.SavePlot(p, vg.Length(200+75*len(tasks)*len(methods)), 300, env.Path(name)); err != nil {
 		return nil, err
 	}
 	s.Figures = []string{env.Path(name)}
@@ -270,14 +270,15 @@ func table3Gaps(s *Summary, tasks, methods []string, errs map[string][]float64, 
 }
 
 // table3Plot draws grouped bars: one group per (task, method), one bar per
-// optimizer (the mean test error over seeds; the table gives the spread).
+// optimizer (the mean test error over seeds, with the standard deviation
+// when there are several; no bar where the method has no such optimizer).
 func table3Plot(tasks, methods, columns []string, errs map[string][]float64, key func(string, string, string) string, seeds, shots int) (*plot.Plot, error) {
 	var groups []string
 	for _, task := range tasks {
 		for _, m := range methods {
 			label := m
 			if len(tasks) > 1 {
-				label = task + "\n" + m
+				label = m + "\n" + task
 			}
 			groups = append(groups, label)
 		}
@@ -287,15 +288,19 @@ func table3Plot(tasks, methods, columns []string, errs map[string][]float64, key
 		s := figure.BarSeries{Name: col}
 		for _, task := range tasks {
 			for _, m := range methods {
-				mean := 0.0
+				mean, std := 0.0, 0.0
 				if v := errs[key(task, m, col)]; len(v) > 0 {
-					mean, _ = MeanStd(v)
+					mean, std = MeanStd(v)
 				}
-				s.Values = append(s.Values, mean)
+				s.Values, s.Err = append(s.Values, mean), append(s.Err, std)
 			}
 		}
 		series = append(series, s)
 	}
-	return figure.GroupedBars(groups, series, figure.BarOptions{YLabel: "test error", GroupWidth: vg.Points(48),
-		Title: fmt.Sprintf("test error by optimizer (%d shots, mean of %s)", shots, plural(seeds, "seed"))})
+	xlabel := "method and target task"
+	if len(tasks) == 1 {
+		xlabel = "method, on " + tasks[0]
+	}
+	return figure.GroupedBars(groups, series, figure.BarOptions{YLabel: "test error (fraction)", XLabel: xlabel,
+		Title: fmt.Sprintf("Test error by optimizer, %d shots per class (%s)", shots, overSeeds(seeds))})
 }

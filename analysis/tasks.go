@@ -3,6 +3,7 @@ package analysis
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/lqf-go/lqf/data"
 )
@@ -40,4 +41,13 @@ func loadTask(name string, o data.SplitOptions) (data.Task, *data.Splits, error)
 		return data.Task{}, nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return task, splits, nil
+}
+
+// taskLabel writes a task's name on two lines at its first "-" (e.g.
+// "fashion\n5-9"), to fit below a group of bars.
+func taskLabel(t string) string {
+	if a, b, ok := strings.Cut(t, "-"); ok {
+		return a + "\n" + b
+	}
+	return t
 }

@@ -1,6 +1,7 @@
 package figure
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -30,5 +31,58 @@ func TestAxesAndPanels(t *testing.T) {
 	}
 	if st, err := os.Stat(path); err != nil || st.Size() == 0 {
 		t.Errorf("SavePanels wrote nothing: %v", err)
+	}
+}
+
+// TestNiceTicks: 4 to 7 labels at round steps, written with the step's
+// decimals.
+func TestNiceTicks(t *testing.T) {
+	for _, c := range []struct {
+		lo, hi float64
+		want   []string
+	}{
+		{0.02, 0.67, []string{"0.1", "0.2", "0.3", "0.4", "0.5", "0.6"}},
+		{0, 5.3, []string{"0", "1", "2", "3", "4", "5"}},
+		{0.0675, 0.1525, []string{"0.08", "0.10", "0.12", "0.14"}},
+		{50, 250, []string{"50", "100", "150", "200", "250"}},
+		{-1, 1, []string{"-1.0", "-0.5", "0.0", "0.5", "1.0"}},
+	} {
+		var got []string
+		for _, tk := range (NiceTicks{}).Ticks(c.lo, c.hi) {
+			got = append(got, tk.Label)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("[%g, %g]: ticks %q, want %q", c.lo, c.hi, got, c.want)
+		}
+	}
+}
+
+// TestLog10Ticks: powers of ten labelled in their shortest form, without
+// floating-point noise; the multiples 2 and 5 too in a range holding
+// fewer than two powers of ten.
+func TestLog10Ticks(t *testing.T) {
+	for _, c := range []struct {
+		lo, hi float64
+		want   []string
+	}{
+		{1e-6, 2.5, []string{"1e-06", "1e-05", "0.0001", "0.001", "0.01", "0.1", "1"}},
+		{0.05, 400, []string{"0.1", "1", "10", "100"}},
+		{3, 40, []string{"5", "10", "20"}},
+	} {
+		var got []string
+		minor := 0
+		for _, tk := range (Log10Ticks{}).Ticks(c.lo, c.hi) {
+			if tk.Value < c.lo || tk.Value > c.hi {
+				t.Errorf("[%g, %g]: tick %g outside", c.lo, c.hi, tk.Value)
+			}
+			if tk.Label == "" {
+				minor++
+			} else {
+				got = append(got, tk.Label)
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(c.want) || minor == 0 {
+			t.Errorf("[%g, %g]: labels %q and %d minor ticks, want %q and some", c.lo, c.hi, got, minor, c.want)
+		}
 	}
 }

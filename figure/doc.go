@@ -4,8 +4,13 @@
 // and predicted-versus-actual scatter plots (for example the predicted
 // change of a test output against its actual change after retraining),
 // and the line and grouped-bar plots (Lines, GroupedBars) of package
-// analysis, with helpers for their axes (Headroom, IntTicks) and for
-// panels side by side (SavePanels).
+// analysis, with helpers for their axes (NiceTicks, Log10Ticks, IntTicks,
+// Headroom) and for panels side by side (SavePanels).
+//
+// SavePlot and SavePanels lay a figure out with Draw: a blank margin all
+// round, the title wrapped to the width and clear of the top edge, the
+// axis labels centred on the data area, and the legend outside the data
+// area (to its right, or below it), where it can hide no data.
 //
 // It holds none of the paper's equations: it draws lqf's counterparts of
 // the paper's figures (for example the most and least informative images

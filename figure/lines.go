@@ -28,20 +28,22 @@ type LineOptions struct {
 }
 
 // Lines draws series as lines with points and error bars, in distinct
-// colors, with a legend.
+// colors, with a legend (which SavePlot and Draw put outside the data
+// area). Linear axes are labelled by NiceTicks, logarithmic ones by
+// Log10Ticks.
 func Lines(series []Series, opts LineOptions) (*plot.Plot, error) {
 	if len(series) == 0 {
 		return nil, errors.New("figure: no series to draw")
 	}
 	p := plot.New()
 	p.Title.Text, p.X.Label.Text, p.Y.Label.Text = opts.Title, opts.XLabel, opts.YLabel
+	p.X.Tick.Marker, p.Y.Tick.Marker = NiceTicks{}, NiceTicks{}
 	if opts.LogX {
-		p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, plot.LogTicks{}
+		p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, Log10Ticks{}
 	}
 	if opts.LogY {
-		p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{}
+		p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, Log10Ticks{}
 	}
-	p.Legend.Top = true
 	p.Add(plotter.NewGrid())
 	for k, s := range series {
 		if len(s.X) != len(s.Y) || (s.Err != nil && len(s.Err) != len(s.Y)) || len(s.X) == 0 {
@@ -68,7 +70,7 @@ func Lines(series []Series, opts LineOptions) (*plot.Plot, error) {
 			l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 		}
 		p.Add(l)
-		p.Legend.Add(s.Name, l)
+		thumbs := []plot.Thumbnailer{l}
 		if !s.NoPoint {
 			sc, err := plotter.NewScatter(pts)
 			if err != nil {
@@ -76,7 +78,9 @@ func Lines(series []Series, opts LineOptions) (*plot.Plot, error) {
 			}
 			sc.Color, sc.Shape = plotutil.Color(k), plotutil.Shape(k)
 			p.Add(sc)
+			thumbs = append(thumbs, sc)
 		}
+		p.Legend.Add(s.Name, thumbs...)
 		if s.Err != nil {
 			eb, err := plotter.NewYErrorBars(struct {
 				plotter.XYs

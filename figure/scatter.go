@@ -64,6 +64,7 @@ func Scatter(x, y []float64, opts ScatterOptions) (*plot.Plot, error) {
 	if p.Y.Label.Text == "" {
 		p.Y.Label.Text = "actual"
 	}
+	p.X.Tick.Marker, p.Y.Tick.Marker = NiceTicks{}, NiceTicks{}
 	p.Add(plotter.NewGrid())
 
 	diag, err := plotter.NewLine(plotter.XYs{{X: lo, Y: lo}, {X: hi, Y: hi}})
@@ -83,7 +84,6 @@ func Scatter(x, y []float64, opts ScatterOptions) (*plot.Plot, error) {
 	}
 	p.Add(diag, pts)
 	if opts.Correlation {
-		p.Legend.Top, p.Legend.Left = true, true
 		p.Legend.Add(fmt.Sprintf("Pearson r = %.3f (n = %d)", stat.Correlation(x, y, nil), len(x)), pts)
 		p.Legend.Add("y = x", diag)
 	}

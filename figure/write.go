@@ -10,6 +10,7 @@ import (
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/lqf-go/lqf/internal/atomicfile"
 )
@@ -28,20 +29,22 @@ func WritePNG(path string, img image.Image) error {
 	return atomicfile.WriteFile(path, func(w io.Writer) error { return EncodePNG(w, img) })
 }
 
-// SavePlot renders p at size w x h and writes it to path, atomically. The
-// format follows path's extension: .png, .svg, .pdf, or any other that
-// plot.Plot.WriterTo accepts.
+// SavePlot renders p at size w x h as Draw lays it out (a margin, the
+// title clear of the top edge, the legend outside the data area) and
+// writes it to path, atomically. The format follows path's extension:
+// .png, .svg, .pdf, or any other that plot.Plot.WriterTo accepts.
 func SavePlot(p *plot.Plot, w, h vg.Length, path string) error {
 	format := strings.ToLower(strings.TrimPrefix(filepath.Ext(path), "."))
 	if format == "" {
 		return fmt.Errorf("figure: %s has no extension to choose the format (.png, .svg, .pdf)", path)
 	}
-	wt, err := p.WriterTo(w, h, format)
+	c, err := draw.NewFormattedCanvas(w, h, format)
 	if err != nil {
 		return fmt.Errorf("figure: rendering %s: %w", path, err)
 	}
+	Draw(p, draw.New(c))
 	return atomicfile.WriteFile(path, func(f io.Writer) error {
-		_, err := wt.WriteTo(f)
+		_, err := c.WriteTo(f)
 		return err
 	})
 }

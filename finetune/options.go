@@ -14,12 +14,14 @@ type Options struct {
 	Loss          model.Loss // model.CrossEntropy or model.MSE; see DefaultOptions
 	Alpha         float64
 	LearningRates []float64
-	WeightDecays  []float64
-	Epochs        float64
-	BatchSize     int
-	Momentum      float64
-	Augment       data.Augmentation
-	Seed          uint64
+	// Lambdas is the grid of weight decays lambda (model.TrainOptions.Lambda;
+	// the closed form's ridge is rho = lambda N / 2).
+	Lambdas   []float64
+	Epochs    float64
+	BatchSize int
+	Momentum  float64
+	Augment   data.Augmentation
+	Seed      uint64
 	// Optimizer is SGD (with Momentum) or Adam; AdamBeta1 0 means 0.9.
 	Optimizer model.Optimizer
 	AdamBeta1 float64
@@ -42,7 +44,8 @@ type Options struct {
 	// pretrained network with this run's head (Seed) on the training set,
 	// with the same Alpha: LQF's closed form (SolverExact) then takes its
 	// Jacobian rows and NTK instead of computing them, so that attribution
-	// (influence.FitOptions.Kernel) can share them.
+	// (influence.FitOptions.Kernel) can share them; Result.Seconds includes
+	// the set-up's Seconds.
 	Kernel   *model.Kernel
 	Progress io.Writer
 }
@@ -83,7 +86,7 @@ func AdamGrid() (lrs, wds []float64) {
 // as in its paper; 0.9 otherwise).
 func (o Options) WithAdam() Options {
 	o.Optimizer = model.Adam
-	o.LearningRates, o.WeightDecays = AdamGrid()
+	o.LearningRates, o.Lambdas = AdamGrid()
 	o.AdamBeta1 = 0.9
 	if o.Method == GaF {
 		o.AdamBeta1 = 0.5
@@ -126,14 +129,14 @@ func DefaultOptions(m Method) Options {
 	if m == LQF || m == LQFFC {
 		o.Loss = model.MSE
 	}
-	o.LearningRates, o.WeightDecays = PaperGrid(m, o.Loss)
+	o.LearningRates, o.Lambdas = PaperGrid(m, o.Loss)
 	return o
 }
 
 // GridPoint is one hyper-parameter setting and its validation error.
 type GridPoint struct {
 	LearningRate float64 `json:"learning_rate"`
-	WeightDecay  float64 `json:"weight_decay"`
+	Lambda       float64 `json:"weight_decay"` // the weight decay lambda
 	ValError     float64 `json:"val_error"`
 	FinalLoss    float64 `json:"final_loss"`
 }
@@ -143,7 +146,7 @@ type Result struct {
 	Method       Method      `json:"method"`
 	Loss         model.Loss  `json:"loss"`
 	LearningRate float64     `json:"learning_rate"`
-	WeightDecay  float64     `json:"weight_decay"`
+	Lambda       float64     `json:"weight_decay"` // the weight decay lambda
 	Epochs       float64     `json:"epochs"`
 	BatchSize    int         `json:"batch_size"`
 	TrainError   float64     `json:"train_error"`
@@ -158,4 +161,7 @@ type Result struct {
 	// Linearization is how LQF or GaF trained: "jvp" or "jacobian" (empty
 	// for the other methods and solvers).
 	Linearization Linearization `json:"linearization,omitempty"`
+	// TestOutputs are the selected model's outputs on the test set [T, C],
+	// kept so that a caller need not predict again (not in the JSON).
+	TestOutputs []float32 `json:"-"`
 }

@@ -33,8 +33,8 @@ func Run(be backends.Backend, pretrained *model.Network, splits *data.Splits, op
 	if opts.Loss == "" {
 		opts.Loss = DefaultOptions(opts.Method).Loss
 	}
-	if len(opts.LearningRates) == 0 || len(opts.WeightDecays) == 0 {
-		opts.LearningRates, opts.WeightDecays = PaperGrid(opts.Method, opts.Loss)
+	if len(opts.LearningRates) == 0 || len(opts.Lambdas) == 0 {
+		opts.LearningRates, opts.Lambdas = PaperGrid(opts.Method, opts.Loss)
 	}
 	if opts.Alpha == 0 {
 		opts.Alpha = model.DefaultAlpha
@@ -47,7 +47,7 @@ func Run(be backends.Backend, pretrained *model.Network, splits *data.Splits, op
 	}
 	classes := splits.Train.NumClasses
 	train := func(lr, wd float64, label string) model.TrainOptions {
-		return model.TrainOptions{Loss: opts.Loss, Alpha: opts.Alpha, LearningRate: lr, WeightDecay: wd, Momentum: opts.Momentum,
+		return model.TrainOptions{Loss: opts.Loss, Alpha: opts.Alpha, LearningRate: lr, Lambda: wd, Momentum: opts.Momentum,
 			Optimizer: opts.Optimizer, AdamBeta1: opts.AdamBeta1,
 			BatchSize: opts.BatchSize, Epochs: opts.Epochs, Seed: opts.Seed, Augment: opts.Augment,
 			Progress: opts.Progress, Label: label}
@@ -166,7 +166,7 @@ func Run(be backends.Backend, pretrained *model.Network, splits *data.Splits, op
 	}
 	var best *fitted
 	for _, lr := range opts.LearningRates {
-		for _, wd := range opts.WeightDecays {
+		for _, wd := range opts.Lambdas {
 			label := fmt.Sprintf("%s lr=%g wd=%g", opts.Method, lr, wd)
 			f, err := run(lr, wd, label)
 			if err != nil {
@@ -178,7 +178,7 @@ func Run(be backends.Backend, pretrained *model.Network, splits *data.Splits, op
 			}
 			if best == nil || f.valError < best.valError {
 				best = f
-				res.LearningRate, res.WeightDecay, res.ValError, res.EpochLoss = lr, wd, f.valError, f.train.EpochLoss
+				res.LearningRate, res.Lambda, res.ValError, res.EpochLoss = lr, wd, f.valError, f.train.EpochLoss
 			}
 		}
 	}
@@ -186,10 +186,14 @@ func Run(be backends.Backend, pretrained *model.Network, splits *data.Splits, op
 	if res.TrainError, err = PredictError(be, best.model, splits.Train); err != nil {
 		return nil, nil, err
 	}
-	if res.TestError, err = PredictError(be, best.model, splits.Test); err != nil {
+	if res.TestOutputs, err = best.model.Predict(be, splits.Test); err != nil {
 		return nil, nil, err
 	}
+	res.TestError = model.ErrorRate(res.TestOutputs, splits.Test.Labels)
 	res.Seconds = time.Since(start).Seconds()
+	if opts.Solver == SolverExact && opts.Method == LQF && opts.Kernel != nil {
+		res.Seconds += opts.Kernel.Seconds // the shared set-up is LQF's cost too
+	}
 	return res, best.model, nil
 }
 

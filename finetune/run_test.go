@@ -28,7 +28,7 @@ func TestExactLQFIsStationary(t *testing.T) {
 	const lambda = 1e-3
 	for _, m := range []Method{LQF, LQFFC} {
 		o := DefaultOptions(m)
-		o.Solver, o.WeightDecays = SolverExact, []float64{lambda}
+		o.Solver, o.Lambdas = SolverExact, []float64{lambda}
 		_, pred, err := Run(be, net, splits, o)
 		if err != nil {
 			t.Fatal(err)
@@ -111,8 +111,16 @@ func TestExactLQFSharedKernel(t *testing.T) {
 			t.Fatalf("output %d: %g with its own kernel, %g with the shared one", i, a[i], b[i])
 		}
 	}
-	if own.WeightDecay != shared.WeightDecay || own.TestError != shared.TestError {
+	if own.Lambda != shared.Lambda || own.TestError != shared.TestError {
 		t.Errorf("own %+v, shared %+v", own, shared)
+	}
+	for i := range a {
+		if shared.TestOutputs[i] != a[i] {
+			t.Fatalf("Result.TestOutputs[%d] = %g, the model predicts %g", i, shared.TestOutputs[i], a[i])
+		}
+	}
+	if !(o.Kernel.Seconds > 0) || shared.Seconds < o.Kernel.Seconds {
+		t.Errorf("Seconds %g with a shared kernel set-up of %g s: the set-up is not charged to LQF", shared.Seconds, o.Kernel.Seconds)
 	}
 	other := *splits
 	other.Train = splits.Train.Subset([]int{0, 1, 2, 3, 4, 5})

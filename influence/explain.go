@@ -186,7 +186,7 @@ type kfacExplainer struct {
 func newKFACExplainer(be backends.Backend, backbone, net *model.Network, train *data.Set, opts ExplainOptions) (*kfacExplainer, error) {
 	fit := opts.Fit
 	fit.Method, fit.Loss, fit.Alpha, fit.Seed = finetune.LQF, model.MSE, opts.Alpha, opts.Seed
-	fit.WeightDecays = []float64{opts.Lambda}
+	fit.Lambdas = []float64{opts.Lambda}
 	if len(fit.LearningRates) != 1 {
 		return nil, errors.New("influence: K-FAC attribution fits LQF at one learning rate (ExplainOptions.Fit.LearningRates)")
 	}

@@ -107,9 +107,11 @@ func Fit(be backends.Backend, backbone *model.Network, train *data.Set, opts Fit
 func (m *Fitted) Problem() *Problem { return m.p }
 
 // testKernel is the kernel between set's outputs and the kept training
-// samples' outputs, [T*C, len(Kept)*C].
+// samples' outputs, [T*C, len(Kept)*C]; set's Jacobian rows are computed a
+// chunk of images at a time (model.Kernel.CrossKernel), so set may be
+// large.
 func (m *Fitted) testKernel(be backends.Backend, set *data.Set) (*mat.Dense, error) {
-	kt, _, err := m.p.TestKernel(be, set, nil)
+	kt, err := m.p.CrossKernel(be, set, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/internal/atomicfile"
+	"github.com/lqf-go/lqf/internal/jsonfile"
 	"github.com/lqf-go/lqf/model"
 )
 
@@ -137,9 +138,17 @@ func writeKernel(w io.Writer, key string, k *model.Kernel) error {
 	return bw.Flush()
 }
 
+// maxKernelHeaderBytes bounds the JSON header line of a kernel cache file
+// (lqf writes about 150 bytes).
+const maxKernelHeaderBytes = 1 << 16
+
 // readKernel reads a kernel cache file written for key, checking its sizes
 // against train and the network and against the file's length before
-// allocating.
+// allocating; the header line is read through jsonfile.ReadLine, at most
+// maxKernelHeaderBytes. Any error names the file; cachedKernel then
+// recomputes the kernel set-up and says why on its progress writer (a
+// cache is only ever a shortcut: a damaged or foreign file costs the
+// Jacobian again, never a wrong result).
 func readKernel(path, key string, net *model.Network, train *data.Set) (*model.Kernel, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -155,9 +164,9 @@ func readKernel(path, key string, net *model.Network, train *data.Set) (*model.K
 	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != kernelCacheMagic {
 		return nil, fmt.Errorf("%s: not a kernel cache file", path)
 	}
-	line, err := br.ReadBytes('\n')
-	if err != nil || len(line) > 1<<16 {
-		return nil, fmt.Errorf("%s: corrupt header", path)
+	line, err := jsonfile.ReadLine(br, maxKernelHeaderBytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	var h kernelCacheHeader
 	if err := json.Unmarshal(line, &h); err != nil || h.Key != key {
@@ -168,7 +177,7 @@ func readKernel(path, key string, net *model.Network, train *data.Set) (*model.K
 		return nil, fmt.Errorf("%s: sizes %v do not match the problem", path, h.Dims)
 	}
 	r := n * c
-	want := int64(len(kernelCacheMagic)+len(line)) + 4*int64(r) + 4*int64(r)*int64(p) + 8*int64(r) + 8*int64(r)*int64(r+1)/2
+	want := int64(len(kernelCacheMagic)+len(line)+1) + 4*int64(r) + 4*int64(r)*int64(p) + 8*int64(r) + 8*int64(r)*int64(r+1)/2
 	if st.Size() != want {
 		return nil, fmt.Errorf("%s: %d bytes, want %d (truncated or corrupt)", path, st.Size(), want)
 	}

@@ -1,6 +1,7 @@
 package influence
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -31,7 +32,10 @@ type ValidateOptions struct {
 	// attribution; default 400.
 	BanzhafSamples int
 	// NLFT trains the non-linear comparison models of lds_nlft on every
-	// subset (learning rate, weight decay, epochs, batch size).
+	// subset. With LearningRate 0 it takes the paper's NLFT settings
+	// (Appendix A.2: cross-entropy, SGD with learning rate 0.01, momentum
+	// 0.9, weight decay 1e-4, batches of 28) for NLFT.Epochs epochs
+	// (0: 10), seeded by Seed.
 	NLFT model.TrainOptions
 	// KFAC configures the factors of the K-FAC approximation.
 	KFAC     kfac.Options
@@ -120,6 +124,10 @@ func Validate(be backends.Backend, leaky, relu *model.Network, splits *data.Spli
 	}
 	if opts.BanzhafSamples == 0 {
 		opts.BanzhafSamples = 400
+	}
+	if opts.NLFT.LearningRate == 0 {
+		opts.NLFT = model.TrainOptions{Loss: model.CrossEntropy, LearningRate: 0.01, Momentum: 0.9, Lambda: 1e-4,
+			BatchSize: 28, Epochs: cmp.Or(opts.NLFT.Epochs, 10), Seed: opts.Seed}
 	}
 	train, test := splits.Train, splits.Test
 	n, c := train.Len(), train.NumClasses

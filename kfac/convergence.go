@@ -146,7 +146,7 @@ func CheckConvergence(be backends.Backend, net *model.Network, train *data.Set, 
 		}
 		arch := m.Arch
 		_, err = model.TrainGraph(be, m.Ctx, arch.LinearizedLogits, model.ImageBatches(train, n, data.NoAugmentation, opts.Seed), classes,
-			model.TrainOptions{Loss: model.MSE, LearningRate: lr, ConstantLR: true, Momentum: opts.Momentum, WeightDecay: opts.Lambda,
+			model.TrainOptions{Loss: model.MSE, LearningRate: lr, ConstantLR: true, Momentum: opts.Momentum, Lambda: opts.Lambda,
 				BatchSize: n, Epochs: float64(opts.MaxEpochs), Scopes: []string{model.ScopeTangent}, Preconditioner: pre,
 				Progress: opts.Progress, Label: fmt.Sprintf("%s lr=%g", label, lr),
 				OnEpoch: func(epoch int) error {

@@ -300,7 +300,7 @@ func TestFinetuneLinearizationsAgreeWithKFAC(t *testing.T) {
 	var losses [][]float64
 	for _, lin := range []finetune.Linearization{finetune.LinearizeJVP, finetune.LinearizeJacobian} {
 		o := finetune.DefaultOptions(finetune.LQF)
-		o.LearningRates, o.WeightDecays, o.Epochs, o.BatchSize, o.Seed = []float64{0.003}, []float64{1e-3}, 3, 6, 3
+		o.LearningRates, o.Lambdas, o.Epochs, o.BatchSize, o.Seed = []float64{0.003}, []float64{1e-3}, 3, 6, 3
 		o.Curvature = CurvatureFunc(Options{Expand: true, EigenCorrection: true, Seed: 3}, RecommendedDamping)
 		o.Linearization = lin
 		r, p, err := finetune.Run(be, net, splits, o)

@@ -110,7 +110,7 @@ func Spectra(be backends.Backend, net *model.Network, train *data.Set, o Spectra
 	if err != nil {
 		return nil, err
 	}
-	if _, err := nlft.Train(be, train, model.TrainOptions{LearningRate: 0.01, Momentum: 0.9, WeightDecay: o.Lambda,
+	if _, err := nlft.Train(be, train, model.TrainOptions{LearningRate: 0.01, Momentum: 0.9, Lambda: o.Lambda,
 		BatchSize: 28, Epochs: o.NLFTEpochs, Seed: o.Seed, BatchNorm: model.TrainBatchStats, Progress: o.Progress, Label: "nlft"}); err != nil {
 		return nil, err
 	}

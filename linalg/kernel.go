@@ -3,54 +3,62 @@ package linalg
 import (
 	"fmt"
 
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
 )
 
 // Gram returns K = J J^T [rows x rows] accumulated in float64, from J
-// [rows, p] row-major float32, a block of columns at a time.
+// [rows, p] row-major float32. A block of gramColumns columns of J at a
+// time is converted to float64 and multiplied in tiles of gramRows rows
+// (Dgemm of the host BLAS, blas64), upper triangle only: about 0.6 of the
+// multiply-adds of a full product, and parallel where Dsyrk is not.
 func Gram(J []float32, rows, p int) *mat.SymDense {
-	k := mat.NewSymDense(rows, nil)
-	const block = 2048
-	buf := make([]float64, rows*block)
-	for start := 0; start < p; start += block {
-		w := min(block, p-start)
-		b := mat.NewDense(rows, w, buf[:rows*w])
-		for i := range rows {
-			row := J[i*p+start : i*p+start+w]
-			for j, v := range row {
-				b.Set(i, j, float64(v))
-			}
+	k := make([]float64, rows*rows) // upper triangle, row-major
+	buf := make([]float64, rows*min(gramColumns, p))
+	impl := blas64.Implementation()
+	for start := 0; start < p; start += gramColumns {
+		w := min(gramColumns, p-start)
+		b := toFloat64(buf, J, rows, p, start, w)
+		for t := 0; t < rows; t += gramRows {
+			n := min(gramRows, rows-t)
+			// K[t:t+n, t:] += B[t:t+n] B[t:]^T
+			impl.Dgemm(blas.NoTrans, blas.Trans, n, rows-t, w, 1, b[t*w:], w, b[t*w:], w, 1, k[t*rows+t:], rows)
 		}
-		k.SymRankK(k, 1, b)
 	}
-	return k
+	return mat.NewSymDense(rows, k)
+}
+
+// Block sizes of Gram and CrossGram: columns of J converted to float64 at
+// a time, and rows per Dgemm tile.
+const gramColumns, gramRows = 2048, 512
+
+// toFloat64 writes columns start..start+w of J [rows, p] (row-major
+// float32) into dst as a [rows, w] row-major float64 matrix.
+func toFloat64(dst []float64, J []float32, rows, p, start, w int) []float64 {
+	dst = dst[:rows*w]
+	for i := range rows {
+		d := dst[i*w : (i+1)*w]
+		for j, v := range J[i*p+start : i*p+start+w] {
+			d[j] = float64(v)
+		}
+	}
+	return dst
 }
 
 // CrossGram returns Ja Jb^T [ra x rb] accumulated in float64, from Ja
 // [ra, p] and Jb [rb, p] row-major float32 (for example the empirical NTK
 // between test and training samples).
 func CrossGram(Ja []float32, ra int, Jb []float32, rb, p int) *mat.Dense {
-	k := mat.NewDense(ra, rb, nil)
-	const block = 2048
-	bufA, bufB := make([]float64, ra*block), make([]float64, rb*block)
-	fill := func(dst []float64, J []float32, rows, start, w int) *mat.Dense {
-		m := mat.NewDense(rows, w, dst[:rows*w])
-		for i := range rows {
-			for j, v := range J[i*p+start : i*p+start+w] {
-				m.Set(i, j, float64(v))
-			}
-		}
-		return m
+	k := make([]float64, ra*rb)
+	bufA, bufB := make([]float64, ra*min(gramColumns, p)), make([]float64, rb*min(gramColumns, p))
+	impl := blas64.Implementation()
+	for start := 0; start < p; start += gramColumns {
+		w := min(gramColumns, p-start)
+		a, b := toFloat64(bufA, Ja, ra, p, start, w), toFloat64(bufB, Jb, rb, p, start, w)
+		impl.Dgemm(blas.NoTrans, blas.Trans, ra, rb, w, 1, a, w, b, w, 1, k, rb)
 	}
-	var prod mat.Dense
-	for start := 0; start < p; start += block {
-		w := min(block, p-start)
-		a, b := fill(bufA, Ja, ra, start, w), fill(bufB, Jb, rb, start, w)
-		prod.Reset()
-		prod.Mul(a, b.T())
-		k.Add(k, &prod)
-	}
-	return k
+	return mat.NewDense(ra, rb, k)
 }
 
 // ShiftedCholesky factorizes K + ridge I (float64).

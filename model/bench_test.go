@@ -141,7 +141,7 @@ func BenchmarkLinearizedTraining(b *testing.B) {
 	cfg := DefaultConfig(5)
 	cfg.Activation = LeakyReLU
 	arch := cfg.MustNet()
-	o := TrainOptions{Loss: MSE, LearningRate: 1e-3, Momentum: 0.9, WeightDecay: 1e-4, BatchSize: 28, Epochs: epochs, Seed: 1,
+	o := TrainOptions{Loss: MSE, LearningRate: 1e-3, Momentum: 0.9, Lambda: 1e-4, BatchSize: 28, Epochs: epochs, Seed: 1,
 		Scopes: []string{ScopeTangent}}
 	n := splits.Train.Len()
 	for _, how := range []string{"jvp", "jacobian-steps", "jacobian-rows+steps"} {

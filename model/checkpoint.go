@@ -2,7 +2,6 @@ package model
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -11,13 +10,17 @@ import (
 	"math"
 	"os"
 	"sort"
+	"strings"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/lqf-go/lqf/internal/atomicfile"
+	"github.com/lqf-go/lqf/internal/jsonfile"
 	"github.com/lqf-go/lqf/layers"
 )
 
@@ -105,18 +108,84 @@ func WriteFileAtomic(path string, fill func(w io.Writer) error) error {
 // ReadCheckpoint reads a network written by WriteCheckpoint. If meta is not
 // nil, the stored metadata is decoded into it. be is used to check that the
 // parameters fit the configuration.
+//
+// Everything the file claims is checked before it sizes an allocation:
+// parseCheckpoint (no backend) checks the header's length, the network's
+// layer graph and the size of its activations, each variable's scope,
+// name and dims against MaxCheckpointValues, and reads the values only as
+// the file delivers them; the graph is then built with the stored
+// variables alone, so a network that would need a variable the file lacks
+// (or one of another shape) is refused instead of initialized.
 func ReadCheckpoint(be backends.Backend, r io.Reader, meta any) (*Network, error) {
+	p, err := parseCheckpoint(r)
+	if err != nil {
+		return nil, err
+	}
+	if meta != nil && p.meta != nil {
+		if err := json.Unmarshal(*p.meta, meta); err != nil {
+			return nil, fmt.Errorf("checkpoint metadata: %w", err)
+		}
+	}
+	ctx, err := p.context()
+	if err != nil {
+		return nil, err
+	}
+	n := &Network{Arch: p.arch, Ctx: ctx}
+	if err := n.materializeStored(be); err != nil {
+		return nil, fmt.Errorf("checkpoint does not fit its configuration: %w", err)
+	}
+	return n, nil
+}
+
+// Limits of what a checkpoint may claim, checked before anything is
+// allocated for it.
+const (
+	// MaxCheckpointValues bounds the values a checkpoint may hold (4 GiB
+	// of float32); the values are read only as the file delivers them.
+	MaxCheckpointValues = 1 << 30
+	// MaxCheckpointHeaderBytes bounds the JSON header line (lqf's
+	// networks take a few kB; an imported ResNet-50 under 100 kB).
+	MaxCheckpointHeaderBytes = 16 << 20
+	// MaxActivationValues bounds the values of one image's activations,
+	// summed over the network's nodes (1 GiB of float32), which
+	// ReadCheckpoint computes once to check the parameters; a 224x224
+	// ResNet-18 has about 3 million.
+	MaxActivationValues = 1 << 28
+)
+
+// storedVariable is one variable of a checkpoint with its values.
+type storedVariable struct {
+	checkpointVar
+	data []float32
+}
+
+// parsedCheckpoint is what a checkpoint holds, checked: the layer graph,
+// the metadata (raw JSON) and the variables.
+type parsedCheckpoint struct {
+	arch *layers.Net
+	meta *json.RawMessage
+	vars []storedVariable
+}
+
+// parseCheckpoint reads and checks a checkpoint without a backend: the
+// magic line, the header (at most MaxCheckpointHeaderBytes; a valid layer
+// graph whose activations stay within MaxActivationValues), each variable
+// (an absolute scope, a name, listed once, dims of at most
+// MaxCheckpointValues in all) and its values, and that nothing follows the
+// last one. No allocation is sized by a claim of the file before that
+// claim is checked.
+func parseCheckpoint(r io.Reader) (*parsedCheckpoint, error) {
 	br := bufio.NewReader(r)
 	magic := make([]byte, len(checkpointMagic))
 	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != checkpointMagic {
 		return nil, errors.New("not an lqf checkpoint (bad magic line); checkpoints are written by `lqf pretrain` or Network.SaveCheckpoint")
 	}
-	line, err := br.ReadBytes('\n')
+	line, err := jsonfile.ReadLine(br, MaxCheckpointHeaderBytes)
 	if err != nil {
-		return nil, fmt.Errorf("truncated checkpoint header: %w", err)
+		return nil, fmt.Errorf("checkpoint header: %w", err)
 	}
 	var h checkpointHeader
-	if err := json.Unmarshal(bytes.TrimSpace(line), &h); err != nil {
+	if err := json.Unmarshal(line, &h); err != nil {
 		return nil, fmt.Errorf("corrupt checkpoint header: %w", err)
 	}
 	arch := h.Net
@@ -127,52 +196,158 @@ func ReadCheckpoint(be backends.Backend, r io.Reader, meta any) (*Network, error
 		}
 	case arch == nil:
 		return nil, errors.New("corrupt checkpoint header: it describes no network")
-	default:
-		if err := arch.Validate(); err != nil {
-			return nil, fmt.Errorf("checkpoint network: %w", err)
-		}
 	}
-	if meta != nil && h.Meta != nil {
-		if err := json.Unmarshal(*h.Meta, meta); err != nil {
-			return nil, fmt.Errorf("checkpoint metadata: %w", err)
-		}
+	if err := checkArchSize(arch); err != nil {
+		return nil, fmt.Errorf("checkpoint network: %w", err)
 	}
-	ctx := context.New().Checked(false)
+	p := &parsedCheckpoint{arch: arch, meta: h.Meta}
+	seen := map[string]bool{}
 	total := 0
 	for _, cv := range h.Variables {
 		size, err := checkpointSize(cv.Dims)
 		if err == nil && total+size > MaxCheckpointValues {
 			err = fmt.Errorf("the variables claim more than %d values in all", MaxCheckpointValues)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("corrupt checkpoint header: variable %s/%s: %w", cv.Scope, cv.Name, err)
+		if err == nil {
+			err = checkVariableName(cv.Scope, cv.Name)
 		}
+		if err == nil && seen[cv.Scope+"\x00"+cv.Name] {
+			err = errors.New("listed twice")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("corrupt checkpoint header: variable %q/%q: %w", cv.Scope, cv.Name, err)
+		}
+		seen[cv.Scope+"\x00"+cv.Name] = true
 		total += size
 		data, err := readFloat32s(br, size)
 		if err != nil {
 			return nil, fmt.Errorf("truncated checkpoint: variable %s/%s: %w", cv.Scope, cv.Name, err)
 		}
-		t := tensors.FromFlatDataAndDimensions(data, cv.Dims...)
-		ctx.InAbsPath(cv.Scope).VariableWithValue(cv.Name, t).SetTrainable(cv.Trainable)
+		p.vars = append(p.vars, storedVariable{cv, data})
 	}
 	if _, err := br.ReadByte(); err != io.EOF {
 		return nil, errors.New("corrupt checkpoint: data after the last variable")
 	}
-	n := &Network{Arch: arch, Ctx: ctx}
-	before := len(n.Variables())
-	if err := n.materialize(be); err != nil {
-		return nil, fmt.Errorf("checkpoint does not fit its configuration: %w", err)
-	}
-	if after := len(n.Variables()); after != before {
-		return nil, fmt.Errorf("checkpoint is missing %d variables of its configuration", after-before)
-	}
-	return n, nil
+	return p, nil
 }
 
-// MaxCheckpointValues bounds the values a checkpoint may hold (4 GiB of
-// float32), so that a crafted header cannot make ReadCheckpoint allocate
-// beyond it.
-const MaxCheckpointValues = 1 << 30
+// MaxParameters bounds the parameters of a network built from a layer
+// graph that a file describes (lqf pretrain --net): 1 GiB of float32,
+// ten times a ResNet-50. Checkpoints are bounded by the values they hold
+// (MaxCheckpointValues) instead.
+const MaxParameters = 1 << 28
+
+// CheckNetSize checks, before anything is allocated for it, that a
+// network of layer graph arch stays within lqf's limits: arch is valid,
+// one image's activations within MaxActivationValues and its parameters
+// within MaxParameters. It builds arch's graph symbolically on be (no
+// value is computed or initialized) to count the parameters, so a graph
+// read from a file cannot make New allocate beyond them.
+func CheckNetSize(be backends.Backend, arch *layers.Net) error {
+	if err := checkArchSize(arch); err != nil {
+		return err
+	}
+	ctx := context.New().Checked(false)
+	err := TryCatch(func() {
+		g := graph.NewGraph(be, "size")
+		defer g.Finalize()
+		in := arch.Input
+		arch.Logits(ctx, graph.Parameter(g, "x", shapes.Make(dtypes.Float32, 1, in.Height, in.Width, in.Channels)), Eval)
+	})
+	if err != nil {
+		return err
+	}
+	total := 0
+	for v := range ctx.IterVariables() {
+		if total += v.Shape().Size(); total > MaxParameters {
+			return fmt.Errorf("the network has more than %d parameters (at %s %v); make it smaller", MaxParameters, v.ScopeAndName(), v.Shape().Dimensions)
+		}
+	}
+	return nil
+}
+
+// checkArchSize validates arch and checks that one image's activations,
+// summed over its nodes, stay within MaxActivationValues.
+func checkArchSize(arch *layers.Net) error {
+	shapes, err := arch.Shapes()
+	if err != nil {
+		return err
+	}
+	total := 0
+	for name, dims := range shapes {
+		size, err := checkpointSize(dims)
+		if err == nil && total+size > MaxActivationValues {
+			err = fmt.Errorf("its activations exceed %d values per image", MaxActivationValues)
+		}
+		if err != nil {
+			return fmt.Errorf("node %q: %w", name, err)
+		}
+		total += size
+	}
+	return nil
+}
+
+// checkVariableName checks a stored variable's scope (absolute: "/a/b")
+// and name (not empty, no "/").
+func checkVariableName(scope, name string) error {
+	if !strings.HasPrefix(scope, "/") || strings.Contains(scope, "//") || (len(scope) > 1 && strings.HasSuffix(scope, "/")) {
+		return errors.New("the scope must be an absolute path like /backbone/stem")
+	}
+	if name == "" || strings.Contains(name, "/") {
+		return errors.New("the name must be non-empty, without /")
+	}
+	return nil
+}
+
+// context is a GoMLX context holding the stored variables (host tensors;
+// no backend).
+func (p *parsedCheckpoint) context() (ctx *context.Context, err error) {
+	ctx = context.New().Checked(false)
+	err = TryCatch(func() {
+		for _, v := range p.vars {
+			t := tensors.FromFlatDataAndDimensions(v.data, v.Dims...)
+			ctx.InAbsPath(v.Scope).VariableWithValue(v.Name, t).SetTrainable(v.Trainable)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint variables: %w", err)
+	}
+	return ctx, nil
+}
+
+// materializeStored builds the network's graph on its stored variables:
+// first symbolically (no value is computed or initialized), so that a
+// variable the graph needs but the checkpoint lacks is an error before
+// anything is allocated for it (its size was never backed by the file),
+// and one of another shape too; then once on a backend (materialize).
+func (n *Network) materializeStored(be backends.Backend) error {
+	stored := map[string]bool{}
+	for v := range n.Ctx.IterVariables() {
+		stored[v.ScopeAndName()] = true
+	}
+	arch := n.Arch
+	err := TryCatch(func() {
+		g := graph.NewGraph(be, "checkpoint")
+		defer g.Finalize()
+		in := arch.Input
+		x := graph.Parameter(g, "x", shapes.Make(dtypes.Float32, 1, in.Height, in.Width, in.Channels))
+		arch.Logits(n.Ctx, x, Eval)
+	})
+	if err != nil {
+		return err
+	}
+	var missing []string
+	for v := range n.Ctx.IterVariables() {
+		if !stored[v.ScopeAndName()] {
+			missing = append(missing, v.ScopeAndName())
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return fmt.Errorf("the checkpoint lacks %d variables of its network, %s first", len(missing), missing[0])
+	}
+	return n.materialize(be)
+}
 
 // checkpointSize is the number of values of a variable of dims, checked:
 // every dimension >= 1 and the product at most MaxCheckpointValues.

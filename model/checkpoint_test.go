@@ -61,7 +61,9 @@ func TestCraftedCheckpoint(t *testing.T) {
 	}
 }
 
-// FuzzReadCheckpoint: no input makes ReadCheckpoint panic.
+// FuzzReadCheckpoint: no input makes ReadCheckpoint panic. It builds the
+// network on a backend for every input that parses, so it runs a few
+// inputs a second; FuzzReadCheckpointHeader fuzzes everything before that.
 func FuzzReadCheckpoint(f *testing.F) {
 	f.Add(craftedCheckpoint(f, []int{3, 3, 1, 16}, 4*144))
 	f.Add(craftedCheckpoint(f, []int{-1}, 8))
@@ -70,6 +72,93 @@ func FuzzReadCheckpoint(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _ = ReadCheckpoint(be, bytes.NewReader(b), nil)
 	})
+}
+
+// checkpointCorpus are crafted checkpoints of every kind ReadCheckpoint
+// refuses, plus a valid one: the seeds of FuzzReadCheckpointHeader.
+func checkpointCorpus(t testing.TB) [][]byte {
+	n, err := NewNetwork(testBackend(t), tinyConfig(5), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := n.WriteCheckpoint(&buf, map[string]any{"seed": 3}); err != nil {
+		t.Fatal(err)
+	}
+	valid := buf.Bytes()
+	magic, rest := valid[:len(checkpointMagic)], valid[len(checkpointMagic):]
+	nl := bytes.IndexByte(rest, '\n')
+	header, data := rest[:nl], rest[nl:]
+	withData := func(data []byte, edit func(h map[string]any)) []byte {
+		var c map[string]any
+		if err := json.Unmarshal(header, &c); err != nil {
+			t.Fatal(err)
+		}
+		edit(c)
+		line, _ := json.Marshal(c)
+		return append(append(append([]byte{}, magic...), line...), data...)
+	}
+	with := func(edit func(h map[string]any)) []byte { return withData(data, edit) }
+	firstVar := func(h map[string]any) map[string]any { return h["variables"].([]any)[0].(map[string]any) }
+	return [][]byte{
+		valid,
+		craftedCheckpoint(t, []int{-16}, 64),
+		craftedCheckpoint(t, []int{100000, 100000}, 64),
+		craftedCheckpoint(t, []int{1 << 40, 1 << 40}, 64),
+		craftedCheckpoint(t, []int{1000}, 400),
+		append(append([]byte{}, valid...), 'x'),
+		valid[:len(valid)/2],
+		[]byte(checkpointMagic + "{}\n"),
+		[]byte(checkpointMagic + "{\"variables\": [{\"scope\": \"/a\"}]"),
+		with(func(h map[string]any) { firstVar(h)["scope"] = "" }),
+		with(func(h map[string]any) { firstVar(h)["scope"] = "relative/x" }),
+		with(func(h map[string]any) { firstVar(h)["name"] = "" }),
+		with(func(h map[string]any) { vs := h["variables"].([]any); vs[1] = vs[0] }),
+		with(func(h map[string]any) { h["net"].(map[string]any)["input"].(map[string]any)["height"] = 10000000 }),
+		with(func(h map[string]any) { h["net"].(map[string]any)["input"].(map[string]any)["width"] = -3 }),
+		with(func(h map[string]any) { delete(h, "net") }),
+		// A classifier of a million outputs whose weights the file does
+		// not hold (the last entry): refused before they are initialized.
+		withData([]byte{'\n'}, func(h map[string]any) {
+			layers := h["net"].(map[string]any)["layers"].([]any)
+			layers[len(layers)-1].(map[string]any)["attrs"].(map[string]any)["units"] = 1000000
+			h["variables"] = []any{}
+		}),
+	}
+}
+
+// FuzzReadCheckpointHeader: no input makes parseCheckpoint, or the
+// context it builds from the variables (host tensors), panic or allocate
+// beyond the limits; everything ReadCheckpoint does before it needs a
+// backend. It runs thousands of inputs a second (.ci/run fuzzes it for a
+// fixed time).
+func FuzzReadCheckpointHeader(f *testing.F) {
+	for _, b := range checkpointCorpus(f) {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := parseCheckpoint(bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		if _, err := p.context(); err != nil {
+			return
+		}
+	})
+}
+
+// TestCheckpointCorpus: every crafted checkpoint of the fuzz corpus but
+// the valid one is refused by ReadCheckpoint with one error, the valid one
+// loads; the backend-level check of what parseCheckpoint lets through.
+func TestCheckpointCorpus(t *testing.T) {
+	be := testBackend(t)
+	corpus := checkpointCorpus(t)
+	for i, b := range corpus {
+		_, err := ReadCheckpoint(be, bytes.NewReader(b), nil)
+		if (err == nil) != (i == 0) || (i == len(corpus)-1 && !strings.Contains(err.Error(), "lacks")) {
+			t.Errorf("corpus entry %d: error %v", i, err)
+		}
+	}
 }
 
 // TestLoadCheckpointOfInterruptedSet simulates lqf pretrain killed between

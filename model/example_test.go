@@ -63,7 +63,7 @@ func ExampleJacobianFeatures_Train() {
 		panic(err)
 	}
 	res, err := features.Train(be, net.Ctx, model.TrainOptions{Loss: model.MSE, LearningRate: 1e-3, Momentum: 0.9,
-		WeightDecay: 1e-4, BatchSize: 5, Epochs: 4, Seed: 1})
+		Lambda: 1e-4, BatchSize: 5, Epochs: 4, Seed: 1})
 	if err != nil {
 		panic(err)
 	}

@@ -140,8 +140,8 @@ func (f *JacobianFeatures) updateGraph(ctx *context.Context, g, lr *Node, opts T
 		values[i] = t.ValueGraph(g.Graph())
 		size := t.Shape().Size()
 		gi := ConvertDType(Reshape(Slice(g, AxisRange(off, off+size)), t.Shape().Dimensions...), values[i].DType())
-		if opts.WeightDecay > 0 {
-			gi = Add(gi, MulScalar(values[i], opts.WeightDecay))
+		if opts.Lambda > 0 {
+			gi = Add(gi, MulScalar(values[i], opts.Lambda))
 		}
 		grads[i] = gi
 		off += size

@@ -21,8 +21,8 @@ func TestJacobianFeaturesRepeatJVPTraining(t *testing.T) {
 	cfg.Activation = LeakyReLU
 	arch := cfg.MustNet()
 	for _, o := range []TrainOptions{
-		{Loss: MSE, LearningRate: 0.01, Momentum: 0.9, WeightDecay: 1e-3},
-		{Loss: CrossEntropy, LearningRate: 0.01, Optimizer: Adam, WeightDecay: 1e-4},
+		{Loss: MSE, LearningRate: 0.01, Momentum: 0.9, Lambda: 1e-3},
+		{Loss: CrossEntropy, LearningRate: 0.01, Optimizer: Adam, Lambda: 1e-4},
 	} {
 		t.Run(fmt.Sprintf("%s-%s", o.Loss, o.Optimizer), func(t *testing.T) {
 			o.BatchSize, o.Epochs, o.Seed, o.Scopes = 6, 3, 5, []string{ScopeTangent}

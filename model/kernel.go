@@ -2,11 +2,13 @@ package model
 
 import (
 	"io"
+	"time"
 
 	"github.com/gomlx/gomlx/backends"
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/lqf-go/lqf/data"
+	"github.com/lqf-go/lqf/internal/progress"
 	"github.com/lqf-go/lqf/linalg"
 )
 
@@ -25,6 +27,10 @@ type Kernel struct {
 	R       []float64     // [N*C] alpha Y - F0 (linalg.Residuals)
 	J       []float32     // [N*C, P] row i*C+c = grad_w f_c(x_i) (Network.JacobianRows)
 	K       *mat.SymDense // [N*C, N*C] J J^T in float64 (linalg.Gram)
+	// Seconds is the wall time NewKernel took (0 for a kernel set-up
+	// loaded from elsewhere), for reports that share the set-up to
+	// charge it to the method that needs it.
+	Seconds float64
 }
 
 // NewKernel computes the Kernel of net (which must carry the task's head,
@@ -32,6 +38,7 @@ type Kernel struct {
 // backward passes per image for J (reported to progress), and the Gram
 // matrix.
 func NewKernel(be backends.Backend, net *Network, train *data.Set, alpha float64, progress io.Writer) (*Kernel, error) {
+	start := time.Now()
 	k := &Kernel{Net: net, Alpha: alpha, N: train.Len(), C: net.NumClasses()}
 	var err error
 	if k.F0, k.R, err = k.Outputs(be, train); err != nil {
@@ -41,6 +48,7 @@ func NewKernel(be backends.Backend, net *Network, train *data.Set, alpha float64
 		return nil, err
 	}
 	k.K = linalg.Gram(k.J, k.N*k.C, k.P)
+	k.Seconds = time.Since(start).Seconds()
 	return k, nil
 }
 
@@ -77,4 +85,41 @@ func (k *Kernel) Solve(lambda float64) ([]float64, error) {
 // at dw (linalg.Objective).
 func (k *Kernel) Objective(dw []float64, lambda float64) float64 {
 	return linalg.Objective(k.J, k.P, k.R, dw, lambda, k.N)
+}
+
+// crossChunkBytes bounds the Jacobian rows CrossKernel holds at once.
+const crossChunkBytes = 256 << 20
+
+// CrossKernel is Cross without set's Jacobian rows: they are computed a
+// chunk of images at a time (at most crossChunkBytes of rows, at least one
+// image), so that set may be far larger than its rows would fit in memory.
+// It returns Jx J^T [T*C, N*C]; progress counts set's images.
+func (k *Kernel) CrossKernel(be backends.Backend, set *data.Set, progress io.Writer) (*mat.Dense, error) {
+	return k.crossKernel(be, set, max(1, int(crossChunkBytes/(int64(k.C)*int64(k.P)*4))), progress)
+}
+
+// crossKernel is CrossKernel with chunks of chunk images.
+func (k *Kernel) crossKernel(be backends.Backend, set *data.Set, chunk int, w io.Writer) (*mat.Dense, error) {
+	if set.Len() <= chunk {
+		kx, _, err := k.Cross(be, set, w)
+		return kx, err
+	}
+	c, rows := k.C, k.N*k.C
+	out := mat.NewDense(set.Len()*c, rows, nil)
+	bar := progress.New(w, "cross kernel", set.Len(), "img")
+	for start := 0; start < set.Len(); start += chunk {
+		end := min(start+chunk, set.Len())
+		idx := make([]int, end-start)
+		for i := range idx {
+			idx[i] = start + i
+		}
+		kx, _, err := k.Cross(be, set.Subset(idx), nil)
+		if err != nil {
+			return nil, err
+		}
+		out.Slice(start*c, end*c, 0, rows).(*mat.Dense).Copy(kx)
+		bar.Add(len(idx))
+	}
+	bar.Finish()
+	return out, nil
 }

@@ -43,7 +43,7 @@ func (n *Network) JacobianRows(be backends.Backend, set *data.Set, w io.Writer) 
 	c := n.NumClasses()
 	rows := set.Len() * c
 	if bytes := int64(rows) * int64(p) * 4; bytes > MaxJacobianBytes {
-		return nil, 0, fmt.Errorf("the Jacobian of %d samples x %d classes x %d parameters needs %d MiB (limit %d MiB): use fewer training samples",
+		return nil, 0, fmt.Errorf("the Jacobian of %d samples x %d classes x %d parameters needs %d MiB (limit %d MiB): use fewer samples (a kernel with a test set: Kernel.CrossKernel, which holds a chunk of its rows at a time)",
 			set.Len(), c, p, bytes>>20, MaxJacobianBytes>>20)
 	}
 	arch := n.Arch

@@ -41,7 +41,7 @@ func TestOptimizersMatchHostUpdates(t *testing.T) {
 		b := float64s(tensors.MustCopyFlatData[float32](bVar.MustValue()))
 
 		_, err := TrainGraph(be, ctx, head, newFeatureSource(x, labels, f, n, 1), c, TrainOptions{
-			Loss: MSE, LearningRate: lr, ConstantLR: true, Momentum: 0.9, WeightDecay: wd,
+			Loss: MSE, LearningRate: lr, ConstantLR: true, Momentum: 0.9, Lambda: wd,
 			Epochs: steps, Optimizer: opt, Scopes: []string{ScopeHead},
 		})
 		if err != nil {

@@ -22,11 +22,13 @@ type PretrainOptions struct {
 	LearningRate      float64 // ReLU phase (cosine decay)
 	LeakyLearningRate float64 // Leaky-ReLU phase (cosine decay)
 	Momentum          float64
-	WeightDecay       float64
-	BatchSize         int
-	LeakySlope        float64
-	Augment           data.Augmentation
-	Seed              uint64
+	// Lambda is the weight decay (TrainOptions.Lambda); the JSON key of
+	// records written by earlier versions is kept.
+	Lambda     float64 `json:"WeightDecay"`
+	BatchSize  int
+	LeakySlope float64
+	Augment    data.Augmentation
+	Seed       uint64
 	// Net is the layer graph to pretrain; nil means DefaultConfig (lqf's
 	// 78k-parameter ResNet). Its classifier is resized to the source
 	// task's classes and its input must be the task's 28x28x1.
@@ -41,7 +43,7 @@ func DefaultPretrainOptions() PretrainOptions {
 		Task: "source", MaxTrain: 24000,
 		ReLUEpochs: 3, LeakyEpochs: 1,
 		LearningRate: 0.1, LeakyLearningRate: 0.02,
-		Momentum: 0.9, WeightDecay: 5e-4, BatchSize: 64,
+		Momentum: 0.9, Lambda: 5e-4, BatchSize: 64,
 		LeakySlope: 0.1, Augment: data.RandomCrop, Seed: 1,
 	}
 }
@@ -104,7 +106,7 @@ func Pretrain(be backends.Backend, opts PretrainOptions) (relu, leaky *Network, 
 	}
 	train := TrainOptions{
 		Loss: CrossEntropy, LearningRate: opts.LearningRate, Momentum: opts.Momentum,
-		WeightDecay: opts.WeightDecay, BatchSize: opts.BatchSize, Epochs: opts.ReLUEpochs,
+		Lambda: opts.Lambda, BatchSize: opts.BatchSize, Epochs: opts.ReLUEpochs,
 		Seed: opts.Seed, Augment: opts.Augment, BatchNorm: TrainBatchStats,
 		Progress: opts.Progress, Label: "pretrain relu",
 	}

@@ -64,7 +64,7 @@ func MeasureSpeed(be backends.Backend, net *Network, images []float32, batch int
 		return float64(time.Since(start).Nanoseconds()) / 1e6 / float64(runs*batch)
 	}
 	step := func(linear bool) func() {
-		o := TrainOptions{LearningRate: 1e-6, Momentum: 0.9, WeightDecay: 1e-4}.withDefaults()
+		o := TrainOptions{LearningRate: 1e-6, Momentum: 0.9, Lambda: 1e-4}.withDefaults()
 		forward := func(ctx *context.Context, x *Node) *Node { return arch.Logits(ctx, x, TrainBatchStats) }
 		o.Loss = CrossEntropy
 		if linear {

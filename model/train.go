@@ -108,13 +108,16 @@ type TrainOptions struct {
 	AdamBeta1   float64
 	AdamBeta2   float64
 	AdamEpsilon float64
-	// WeightDecay lambda adds lambda/2 ||w||^2 over the trained parameters to
-	// the loss (L2 in the loss, as in the paper; not decoupled decay).
-	WeightDecay float64
-	BatchSize   int     // default 32
-	Epochs      float64 // passes over the training set; default 1
-	Seed        uint64  // shuffling and augmentation
-	Augment     data.Augmentation
+	// Lambda is the weight decay lambda: it adds lambda/2 ||w||^2 over the
+	// trained parameters to the loss (L2 in the loss, as in the paper; not
+	// decoupled decay). lqf calls the weight decay lambda everywhere (the
+	// flag --wd); the ridge of the kernel-form closed form is
+	// rho = lambda N / 2 (linalg.RidgeTerm).
+	Lambda    float64
+	BatchSize int     // default 32
+	Epochs    float64 // passes over the training set; default 1
+	Seed      uint64  // shuffling and augmentation
+	Augment   data.Augmentation
 	// BatchNorm is TrainBatchStats (normalize with batch statistics, update
 	// running ones) or Eval (frozen statistics: a fixed function).
 	BatchNorm Mode
@@ -168,8 +171,8 @@ func (o TrainOptions) validate() error {
 		return fmt.Errorf("learning rate %g must be > 0", o.LearningRate)
 	case o.Momentum < 0 || o.Momentum >= 1:
 		return fmt.Errorf("momentum %g must be in [0, 1)", o.Momentum)
-	case o.WeightDecay < 0:
-		return fmt.Errorf("weight decay %g must be >= 0", o.WeightDecay)
+	case o.Lambda < 0:
+		return fmt.Errorf("weight decay %g must be >= 0", o.Lambda)
 	case o.Epochs < 0:
 		return fmt.Errorf("epochs %g must be > 0", o.Epochs)
 	case o.Loss != CrossEntropy && o.Loss != MSE:
@@ -373,7 +376,7 @@ func sgdStep(ctx *context.Context, forward func(*context.Context, *Node) *Node, 
 	for i, p := range params {
 		values[i] = p.ValueGraph(g)
 	}
-	if opts.WeightDecay > 0 {
+	if opts.Lambda > 0 {
 		var sq *Node
 		for _, w := range values {
 			s := ReduceAllSum(Square(w))
@@ -383,7 +386,7 @@ func sgdStep(ctx *context.Context, forward func(*context.Context, *Node) *Node, 
 				sq = Add(sq, s)
 			}
 		}
-		total = Add(total, MulScalar(sq, opts.WeightDecay/2))
+		total = Add(total, MulScalar(sq, opts.Lambda/2))
 	}
 	applyUpdates(ctx, params, values, Gradient(total, values...), lr, opts)
 	return loss

@@ -43,7 +43,7 @@ func TestTrainLossDecreases(t *testing.T) {
 			lr = 0.01
 		}
 		res, err := n.Train(be, splits.Train, TrainOptions{
-			Loss: loss, LearningRate: lr, Momentum: 0.9, WeightDecay: 1e-4,
+			Loss: loss, LearningRate: lr, Momentum: 0.9, Lambda: 1e-4,
 			BatchSize: 32, Epochs: 8, Seed: 1, BatchNorm: TrainBatchStats,
 		})
 		if err != nil {

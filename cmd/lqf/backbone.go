@@ -151,7 +151,10 @@ func loadBackboneWith(be backends.Backend, s string, opts onnx.Options) (*model.
 		return n, nil
 	}
 	n, err := model.LoadCheckpoint(be, s, nil)
-	return n, inputError(err)
+	if err != nil {
+		return nil, usagef("--backbone %v", err)
+	}
+	return n, nil
 }
 
 // inputGeometry is the image geometry network n takes: what --images

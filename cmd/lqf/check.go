@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"time"
 
 	"github.com/lqf-go/lqf/data"
+	"github.com/lqf-go/lqf/internal/jsonfile"
 	"github.com/lqf-go/lqf/kfac"
 	"github.com/lqf-go/lqf/model"
 )
@@ -36,7 +36,10 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintln(stderr, "Usage: lqf check jvp|closed-form|kfac|hypergradient|onnx [flags]   (lqf check jvp --help)")
 			return nil
 		}
-		return usagef("want a check name: lqf check jvp, closed-form, kfac or hypergradient")
+		if len(args) == 0 {
+			return usagef("want a check name: lqf check jvp, closed-form, kfac, hypergradient or onnx")
+		}
+		return usagef("unknown check %q: want jvp, closed-form, kfac, hypergradient or onnx", args[0])
 	}
 	fs := newFlags("check jvp", "check jvp [--backbone leaky] [--images N] [--json FILE]", stderr)
 	cf := addCommonFlags(fs, common{Task: true, Backbone: true, Seed: "seed of the random direction dw", JSON: "the result"})
@@ -51,6 +54,7 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	beginWork("check jvp")
 	n := min(*images, s.splits.Test.Len())
 	c, err := model.CheckJVP(s.be, s.net, s.splits.Test.Images, n, *cf.seed)
 	if err != nil {
@@ -84,8 +88,8 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *batch < 1 || *seconds <= 0 {
-		return usagef("--batch and --seconds must be positive")
+	if err := firstError(checkMinInts(minInt{"--batch", *batch, 1}), checkFloats(inRange("--seconds", *seconds, 0, 3600, false, "3"))); err != nil {
+		return err
 	}
 	var torch *torchBench
 	if *torchPath != "" {
@@ -112,6 +116,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if err := net.CheckSet(images); err != nil {
 		return usagef("--backbone %s: %v", *cf.bb.name, err)
 	}
+	beginWork("bench")
 	rep, err := model.MeasureSpeed(be, net, images.Images, *batch, time.Duration(*seconds*float64(time.Second)))
 	if err != nil {
 		return err
@@ -213,10 +218,14 @@ func (t *torchBench) ms() []float64 {
 	return []float64{t.ForwardMS, t.LinearizedMS, t.NLFTStepMS, t.LQFStepMS}
 }
 
+// maxTorchBenchBytes bounds a --torch file (scripts/torch_bench.py writes
+// under 2 kB).
+const maxTorchBenchBytes = 1 << 20
+
 // readTorchBench reads and checks a --torch file before any work starts:
 // every failure is a usage error (one line, exit status 2).
 func readTorchBench(path string, batch int) (*torchBench, error) {
-	b, err := os.ReadFile(path)
+	b, err := jsonfile.ReadLimited(path, maxTorchBenchBytes)
 	if err != nil {
 		return nil, usagef("--torch: %v", err)
 	}
@@ -251,13 +260,15 @@ func runCheckClosedForm(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *maxTrain < 1 || *maxTest < 1 || *lambda <= 0 || *maxIter < 1 {
-		return usagef("--max-train, --max-test, --wd and --max-iter must be positive")
+	if err := firstError(checkMinInts(minInt{"--max-train", *maxTrain, 1}, minInt{"--max-test", *maxTest, 1}, minInt{"--max-iter", *maxIter, 1}),
+		checkFloats(positive("--wd", *lambda, "1e-2"))); err != nil {
+		return err
 	}
 	s, err := cf.open(data.SplitOptions{Seed: *cf.seed, MaxTrain: *maxTrain, ValPerClass: 1, MaxTest: *maxTest}, stderr)
 	if err != nil {
 		return err
 	}
+	beginWork("check closed-form")
 	c, err := model.CheckClosedForm(s.be, s.net, s.splits, model.DefaultAlpha, *lambda, *cf.seed, *maxIter, s.progress)
 	if err != nil {
 		return err
@@ -295,25 +306,28 @@ func runCheckKFAC(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	sgd, err := parseFloats(*sgdRates, "--sgd-lr")
+	sgd, err := parseList(*sgdRates, positive("--sgd-lr", 0, "0.03,0.01"))
 	if err != nil {
 		return err
 	}
-	kf, err := parseFloats(*kfacRates, "--kfac-lr")
+	kf, err := parseList(*kfacRates, positive("--kfac-lr", 0, "0.01,0.003"))
 	if err != nil {
 		return err
 	}
-	var blocks []float64
-	if *blockRates != "" {
-		if blocks, err = parseFloats(*blockRates, "--block-lr"); err != nil {
-			return err
-		}
+	blocks, err := parseList(*blockRates, positive("--block-lr", 0, "0.3,0.1"))
+	if err != nil {
+		return err
 	}
-	if *maxTrain < 1 || *lambda <= 0 || *gap <= 0 || *maxEpochs < 1 || len(sgd) == 0 || len(kf) == 0 {
-		return usagef("--max-train, --wd, --gap, --max-epochs and the learning rates must be positive")
+	switch {
+	case len(sgd) == 0:
+		return usagef("--sgd-lr: give at least one learning rate, like 0.03,0.01")
+	case len(kf) == 0:
+		return usagef("--kfac-lr: give at least one learning rate, like 0.01,0.003")
 	}
-	if *momentum < 0 || *momentum >= 1 {
-		return usagef("--momentum %g: must be in [0, 1)", *momentum)
+	if err := firstError(checkMinInts(minInt{"--max-train", *maxTrain, 1}, minInt{"--max-epochs", *maxEpochs, 1}),
+		checkFloats(positive("--wd", *lambda, "1e-2"), inRange("--gap", *gap, 0, 1, false, "1e-3"),
+			nonNegative("--kfac-damping", *damping, fmt.Sprint(kfac.RecommendedDamping)), inRange("--momentum", *momentum, 0, 1, true, "0.9"))); err != nil {
+		return err
 	}
 	if *factorsFlag != "kfc" && *factorsFlag != "reduce" {
 		return usagef("--factors %q: want kfc or reduce", *factorsFlag)
@@ -322,6 +336,7 @@ func runCheckKFAC(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	beginWork("check kfac")
 	net, err := s.net.ReplaceHead(s.be, s.splits.Train.NumClasses, *cf.seed)
 	if err != nil {
 		return err

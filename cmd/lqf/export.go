@@ -35,6 +35,9 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	if *out == "" {
 		return usagef("--out: give an output directory")
 	}
+	if err := checkOutputDir("--out", *out); err != nil {
+		return err
+	}
 	if *what != "features" && *what != "jacobian" && *what != "ntk" && *what != "images" {
 		return usagef("--what %q: want features, jacobian, ntk or images", *what)
 	}
@@ -57,6 +60,7 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	beginWork("export")
 	// The files are one set (manifest.json last, atomicfile.Set): the files
 	// an earlier export listed in --out are removed first, so that the
 	// directory never mixes two runs.

@@ -4,11 +4,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/gomlx/gomlx/backends"
@@ -128,13 +126,16 @@ func (f *finetuneFlags) plan() (*finetunePlan, error) {
 	if err := f.planMethods(p); err != nil {
 		return nil, err
 	}
-	if p.lrs, err = parseFloats(*f.lrs, "--lr"); err != nil {
+	if p.lrs, err = parseList(*f.lrs, positive("--lr", 0, "0.01,0.001")); err != nil {
 		return nil, err
 	}
-	if p.wds, err = parseFloats(*f.wds, "--wd"); err != nil {
+	if p.wds, err = parseList(*f.wds, nonNegative("--wd", 0, "1e-4,1e-3")); err != nil {
 		return nil, err
 	}
 	if err := f.checkNumbers(); err != nil {
+		return nil, err
+	}
+	if err := checkOutputDir("--png", *f.png); err != nil {
 		return nil, err
 	}
 	return p, f.cf.check()
@@ -180,17 +181,10 @@ func (f *finetuneFlags) checkNumbers() error {
 		minInt{"--max-test", *f.maxTest, 0}, minInt{"--batch", *f.batch, 1}, minInt{"--explain", *f.explain, 0}, minInt{"--top", *f.top, 1}); err != nil {
 		return err
 	}
-	switch {
-	case !(*f.epochs >= 0) || math.IsInf(*f.epochs, 0):
-		return usagef("--epochs %g: must be a number >= 0", *f.epochs)
-	case !(*f.alpha > 0) || math.IsInf(*f.alpha, 0):
-		return usagef("--alpha %g: must be a positive number (the paper's %d)", *f.alpha, model.DefaultAlpha)
-	case !(*f.momentum >= 0 && *f.momentum < 1):
-		return usagef("--momentum %g: must be in [0, 1)", *f.momentum)
-	case !(*f.kfacDamping >= 0) || math.IsInf(*f.kfacDamping, 0):
-		return usagef("--kfac-damping %g: must be a number >= 0", *f.kfacDamping)
-	}
-	return nil
+	return checkFloats(epochs("--epochs", *f.epochs, false, "10 (0: the method's default)"),
+		positive("--alpha", *f.alpha, fmt.Sprintf("%d, the paper's", model.DefaultAlpha)),
+		inRange("--momentum", *f.momentum, 0, 1, true, "0.9"),
+		nonNegative("--kfac-damping", *f.kfacDamping, fmt.Sprint(kfac.RecommendedDamping)))
 }
 
 func runFinetune(args []string, stdout, stderr io.Writer) error {
@@ -218,6 +212,7 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	beginWork("finetune")
 	featureChange, err := bbs.reportSwaps(splits.Train, progress)
 	if err != nil {
 		return err
@@ -227,8 +222,7 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 			p.task.Name, splits.Train.Len(), splits.Val.Len(), splits.Test.Len(), splits.Train.NumClasses)
 	}
 	var results []methodResult
-	var lqfModel finetune.Predictor // the LQF model, for --explain
-	var lqfKernel *model.Kernel     // its kernel set-up, shared with --explain
+	var lqfKernel *model.Kernel // its kernel set-up, shared with --explain
 	for _, m := range p.methods {
 		name, base, _ := bbs.forMethod(m)
 		o := f.options(p, m, splits, base, progress)
@@ -238,12 +232,9 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 			}
 			o.Kernel = lqfKernel
 		}
-		res, fitted, err := finetune.Run(be, base, splits, o)
+		res, _, err := finetune.Run(be, base, splits, o)
 		if err != nil {
 			return fmt.Errorf("%s: %w", m, err)
-		}
-		if m == finetune.LQF {
-			lqfModel = fitted
 		}
 		optName := string(p.opt)
 		switch {
@@ -258,7 +249,7 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	var why []influence.Explanation
 	if i := slices.Index(p.methods, finetune.LQF); i >= 0 && *f.explain > 0 {
 		_, base, _ := bbs.forMethod(finetune.LQF)
-		if why, err = f.explainLQF(stdout, be, base, splits, results[i], lqfModel, lqfKernel, progress); err != nil {
+		if why, err = f.explainLQF(stdout, be, base, splits, results[i], lqfKernel, progress); err != nil {
 			return err
 		}
 	}
@@ -294,7 +285,7 @@ func closedFormApplies(p *finetunePlan, m finetune.Method, loss model.Loss, spli
 // closed-form LQF model at the weight decay the grid selected: their exact
 // leave-one-out proponents and opponents (influence.Fit), printed, and
 // drawn with --png.
-func (f *finetuneFlags) explainLQF(stdout io.Writer, be backends.Backend, backbone *model.Network, splits *data.Splits, lqf methodResult, lqfModel finetune.Predictor, k *model.Kernel, progress io.Writer) ([]influence.Explanation, error) {
+func (f *finetuneFlags) explainLQF(stdout io.Writer, be backends.Backend, backbone *model.Network, splits *data.Splits, lqf methodResult, k *model.Kernel, progress io.Writer) ([]influence.Explanation, error) {
 	train, test := splits.Train, splits.Test
 	if k == nil { // LQF was trained by SGD: no closed form to attribute
 		fmt.Fprintf(stdout, "\nno explanation: exact leave-one-out needs LQF in closed form (--solver auto or exact, its N*C Jacobian rows within 4 GiB); lower --max-train or use lqf influence --approx kfac\n")
@@ -302,10 +293,7 @@ func (f *finetuneFlags) explainLQF(stdout io.Writer, be backends.Backend, backbo
 	}
 	// The LQF model of the table picks the misclassified images; the
 	// attribution refits the same closed form (same head, lambda, rho).
-	out, err := lqfModel.Predict(be, test)
-	if err != nil {
-		return nil, err
-	}
+	out := lqf.TestOutputs
 	var picked []int
 	wrong := 0
 	for t := range test.Len() {
@@ -319,7 +307,7 @@ func (f *finetuneFlags) explainLQF(stdout io.Writer, be backends.Backend, backbo
 		fmt.Fprintf(stdout, "\nthe LQF model classifies all %d test images correctly: nothing to explain\n", test.Len())
 		return nil, nil
 	}
-	m, err := influence.Fit(be, backbone, train, influence.FitOptions{Lambda: lqf.WeightDecay, Alpha: *f.alpha, Seed: *f.cf.seed, Kernel: k, Progress: progress})
+	m, err := influence.Fit(be, backbone, train, influence.FitOptions{Lambda: lqf.Lambda, Alpha: *f.alpha, Seed: *f.cf.seed, Kernel: k, Progress: progress})
 	if err != nil {
 		return nil, err
 	}
@@ -333,24 +321,15 @@ func (f *finetuneFlags) explainLQF(stdout io.Writer, be backends.Backend, backbo
 	for k := range why {
 		e := &why[k]
 		e.Image = picked[k]
-		pred, truth := names[e.Predicted], names[e.Label]
-		fmt.Fprintf(stdout, "\ntest image %d: true %s, predicted %s\n", e.Image, truth, pred)
-		var rows [][]string
-		for _, x := range []struct {
-			role string
-			a    []influence.Attribution
-		}{{"proponent", e.Proponents}, {"opponent", e.Opponents}} {
-			for _, a := range x.a {
-				rows = append(rows, []string{x.role, strconv.Itoa(a.Train), names[train.Labels[a.Train]], fmt.Sprintf("%+.4f", a.DeltaPredicted), fmt.Sprintf("%+.4f", a.DeltaTrue)})
-			}
-		}
-		table(stdout, []string{"role", "train", "label", "effect on " + pred, "effect on " + truth}, rows)
+		fmt.Fprintf(stdout, "\ntest image %d: true %s, predicted %s\n", e.Image, names[e.Label], names[e.Predicted])
+		header, rows := e.Table(train)
+		table(stdout, header, rows)
 		if *f.png != "" {
 			path := filepath.Join(*f.png, fmt.Sprintf("test-%d.png", e.Image))
 			if err := os.MkdirAll(*f.png, 0o755); err != nil {
 				return nil, fmt.Errorf("--png: %w", err)
 			}
-			if err := writeAttributionGrid(path, test, train, e.Image, truth, pred, e.Proponents, e.Opponents, names); err != nil {
+			if err := writeExplanationPNG(path, *e, test, train); err != nil {
 				return nil, err
 			}
 			fmt.Fprintf(stdout, "grid: %s\n", path)
@@ -451,7 +430,7 @@ func (f *finetuneFlags) options(p *finetunePlan, m finetune.Method, splits *data
 	o := finetune.DefaultOptions(m)
 	if p.loss != "" {
 		o.Loss = p.loss
-		o.LearningRates, o.WeightDecays = finetune.PaperGrid(m, p.loss)
+		o.LearningRates, o.Lambdas = finetune.PaperGrid(m, p.loss)
 	}
 	if slices.Contains(p.ablations, "mse") {
 		o.Loss = model.CrossEntropy
@@ -480,7 +459,7 @@ func (f *finetuneFlags) options(p *finetunePlan, m finetune.Method, splits *data
 		o.LearningRates = p.lrs
 	}
 	if p.wds != nil {
-		o.WeightDecays = p.wds
+		o.Lambdas = p.wds
 	}
 	return o
 }
@@ -500,7 +479,7 @@ func printFinetune(stdout io.Writer, task string, splits *data.Splits, results [
 		if r.Optimizer == "closed form" {
 			lr = "-"
 		}
-		rows = append(rows, []string{method, r.Backbone, string(r.Loss), r.Optimizer, lr, fmt.Sprintf("%g", r.WeightDecay),
+		rows = append(rows, []string{method, r.Backbone, string(r.Loss), r.Optimizer, lr, fmt.Sprintf("%g", r.Lambda),
 			pct(r.TrainError), pct(r.ValError), pct(r.TestError), fmt.Sprintf("%.0fs", r.Seconds)})
 	}
 	fmt.Fprintf(stdout, "task %s (%d train, %d test images)\n", task, splits.Train.Len(), splits.Test.Len())
@@ -544,18 +523,3 @@ func finetuneJSON(task string, results []methodResult, why []influence.Explanati
 }
 
 func pct(x float64) string { return fmt.Sprintf("%.2f%%", 100*x) }
-
-func parseFloats(s, flagName string) ([]float64, error) {
-	if s == "" {
-		return nil, nil
-	}
-	var out []float64
-	for _, f := range strings.Split(s, ",") {
-		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
-		if err != nil || !(v >= 0) || math.IsInf(v, 0) {
-			return nil, usagef("%s: %q is not a non-negative number; give a comma-separated list like 0.01,0.001", flagName, f)
-		}
-		out = append(out, v)
-	}
-	return out, nil
-}

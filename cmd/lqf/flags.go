@@ -1,10 +1,16 @@
 package main
 
 import (
+	"cmp"
+	"errors"
 	"flag"
+	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/lqf-go/lqf/data"
 )
@@ -23,8 +29,11 @@ type commonFlags struct {
 
 // common says which common flags a command takes.
 type common struct {
-	Task     bool
-	Backbone bool
+	Task bool
+	// TaskDefault and TaskHelp replace --task's default (DefaultTask) and
+	// help text when set (pretrain's source task).
+	TaskDefault, TaskHelp string
+	Backbone              bool
 	// BackboneDefault is --backbone's default ("leaky" unless set; finetune
 	// has "", chosen per method); BackboneHelp replaces the help text.
 	BackboneDefault, BackboneHelp string
@@ -39,7 +48,7 @@ type common struct {
 func addCommonFlags(fs *flag.FlagSet, c common) *commonFlags {
 	f := &commonFlags{}
 	if c.Task {
-		f.task = fs.String("task", DefaultTask, "task (see lqf tasks)")
+		f.task = fs.String("task", cmp.Or(c.TaskDefault, DefaultTask), cmp.Or(c.TaskHelp, "task (see lqf tasks)"))
 	}
 	if c.Backbone {
 		def := c.BackboneDefault
@@ -75,7 +84,8 @@ func (f *commonFlags) check() error {
 }
 
 // checkOutputFile is a usage error unless path is empty or a file that can
-// be created: its directory exists and it is not itself a directory.
+// be created: its directory exists and is writable, and it is not itself a
+// directory.
 func checkOutputFile(flagName, path string) error {
 	if path == "" {
 		return nil
@@ -87,8 +97,53 @@ func checkOutputFile(flagName, path string) error {
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return usagef("%s %s: directory %s does not exist; create it first", flagName, path, dir)
 	}
+	if err := checkWritable(dir); err != nil {
+		return usagef("%s %s: cannot write into %s (%v); choose another place", flagName, path, dir, err)
+	}
 	return nil
 }
+
+// checkOutputDir is a usage error unless path is empty or a directory the
+// command can write into, existing or to be created: a path that exists
+// must be a directory, and its nearest existing ancestor must be a
+// writable directory. Nothing is created.
+func checkOutputDir(flagName, path string) error {
+	if path == "" {
+		return nil
+	}
+	if st, err := os.Stat(path); err == nil {
+		if !st.IsDir() {
+			return usagef("%s %s: is a file, not a directory; give a directory (it is created if missing)", flagName, path)
+		}
+		if err := checkWritable(path); err != nil {
+			return usagef("%s %s: cannot write into it (%v); choose another directory", flagName, path, err)
+		}
+		return nil
+	}
+	for dir := filepath.Dir(filepath.Clean(path)); ; dir = filepath.Dir(dir) {
+		st, err := os.Stat(dir)
+		switch {
+		case err == nil && !st.IsDir():
+			return usagef("%s %s: %s is a file, so the directory cannot be created; choose another path", flagName, path, dir)
+		case err == nil:
+			if err := checkWritable(dir); err != nil {
+				return usagef("%s %s: cannot create it in %s (%v); choose another directory", flagName, path, dir, err)
+			}
+			return nil
+		case !errors.Is(err, os.ErrNotExist):
+			return usagef("%s %s: %v", flagName, path, err)
+		}
+		if parent := filepath.Dir(dir); parent == dir {
+			return nil
+		}
+	}
+}
+
+// beginWork is called by each command once its input is checked (flags,
+// output paths, backbone, data) and its work starts: training, a kernel,
+// a measurement. Every input error must come before it; tests set it to
+// see that none comes after.
+var beginWork = func(command string) {}
 
 // progress is where progress lines go: stderr, or nil with --quiet.
 func (f *commonFlags) progress(stderr io.Writer) io.Writer {
@@ -129,4 +184,95 @@ func checkMinInts(flags ...minInt) error {
 		}
 	}
 	return nil
+}
+
+// maxEpochs bounds every epochs flag: more would overflow the step count
+// (epochs x images / batch) long before it finished.
+const maxEpochs = 1e6
+
+// floatFlag is a float flag's value and the range it accepts: finite, in
+// [lo, hi] with either end open; example is a good value, for the fix.
+type floatFlag struct {
+	name           string
+	v              float64
+	lo, hi         float64
+	loOpen, hiOpen bool
+	example        string
+}
+
+// positive accepts finite values > 0.
+func positive(name string, v float64, example string) floatFlag {
+	return floatFlag{name, v, 0, math.Inf(1), true, true, example}
+}
+
+// nonNegative accepts finite values >= 0.
+func nonNegative(name string, v float64, example string) floatFlag {
+	return floatFlag{name, v, 0, math.Inf(1), false, true, example}
+}
+
+// epochs accepts 0 <= v <= maxEpochs (above 0 when positive is set).
+func epochs(name string, v float64, positive bool, example string) floatFlag {
+	return floatFlag{name, v, 0, maxEpochs, positive, false, example}
+}
+
+// inRange accepts lo < v < hi, or lo <= v < hi with closedLo.
+func inRange(name string, v, lo, hi float64, closedLo bool, example string) floatFlag {
+	return floatFlag{name, v, lo, hi, !closedLo, true, example}
+}
+
+func (f floatFlag) ok() bool {
+	v := f.v
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return false
+	}
+	return (v > f.lo || (!f.loOpen && v == f.lo)) && (v < f.hi || (!f.hiOpen && v == f.hi))
+}
+
+// rule says what the flag accepts, e.g. "a finite number > 0" or "a
+// number >= 0 and < 1".
+func (f floatFlag) rule() string {
+	lo, hi := map[bool]string{true: ">", false: ">="}[f.loOpen], map[bool]string{true: "<", false: "<="}[f.hiOpen]
+	if math.IsInf(f.hi, 1) {
+		return fmt.Sprintf("a finite number %s %g", lo, f.lo)
+	}
+	return fmt.Sprintf("a number %s %g and %s %g", lo, f.lo, hi, f.hi)
+}
+
+// checkFloats is a usage error naming the first flag outside its range:
+// its value (NaN and infinities included), the rule and an example.
+func checkFloats(flags ...floatFlag) error {
+	for _, f := range flags {
+		if !f.ok() {
+			return usagef("%s %g: must be %s; give e.g. %s %s", f.name, f.v, f.rule(), f.name, f.example)
+		}
+	}
+	return nil
+}
+
+// firstError returns the first non-nil error.
+func firstError(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parseList parses a comma-separated list of numbers of one flag, each
+// checked against rule like checkFloats (rule.v is ignored).
+func parseList(s string, rule floatFlag) ([]float64, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		rule.v = v
+		if err != nil || !rule.ok() {
+			return nil, usagef("%s %s: %q is not %s; give a comma-separated list like %s", rule.name, s, strings.TrimSpace(f), rule.rule(), rule.example)
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }

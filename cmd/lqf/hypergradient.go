@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"math"
 
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/weightdecay"
@@ -19,14 +18,16 @@ func runCheckHypergradient(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *maxTrain < 2 || *valPerClass < 1 || !(*lambda > 0) || math.IsInf(*lambda, 0) || !(*fdRel > 0 && *fdRel < 1) {
-		return usagef("--max-train must be >= 2, --val-per-class >= 1, --wd > 0 and --fd-step in (0, 1)")
+	if err := firstError(checkMinInts(minInt{"--max-train", *maxTrain, 2}, minInt{"--val-per-class", *valPerClass, 1}),
+		checkFloats(positive("--wd", *lambda, "1e-2"), inRange("--fd-step", *fdRel, 0, 1, false, "1e-4"))); err != nil {
+		return err
 	}
 	seed := cf.seed
 	s, err := cf.open(data.SplitOptions{Seed: *seed, MaxTrain: *maxTrain, ValPerClass: *valPerClass, MaxTest: 1}, stderr)
 	if err != nil {
 		return err
 	}
+	beginWork("check hypergradient")
 	res, err := weightdecay.CheckHypergradient(s.be, s.net, s.splits.Train, s.splits.Val, *lambda, *fdRel, *seed, s.progress)
 	if err != nil {
 		return err

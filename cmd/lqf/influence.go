@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"image/color"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -79,11 +78,16 @@ func (f *influenceFlags) check() (finetune.Method, []int, error) {
 		return "", nil, usagef("--approx %q: want exact or kfac", *f.approx)
 	}
 	if err := checkMinInts(minInt{"--max-train", *f.maxTrain, 2}, minInt{"--max-test", *f.maxTest, 1}, minInt{"--top", *f.top, 1}, minInt{"--self", *f.self, 0},
-		minInt{"--banzhaf", *f.banzhaf, 0}, minInt{"--misclassified", *f.misclassified, 0}, minInt{"--train-index", *f.trainIndex, -1}); err != nil {
+		minInt{"--banzhaf", *f.banzhaf, 0}, minInt{"--misclassified", *f.misclassified, 0}, minInt{"--train-index", *f.trainIndex, -1},
+		minInt{"--sketch", *f.sketch, -1}); err != nil {
 		return "", nil, err
 	}
-	if !(*f.lambda > 0) || math.IsInf(*f.lambda, 0) {
-		return "", nil, usagef("--wd %g: must be a positive number", *f.lambda)
+	if err := checkFloats(positive("--wd", *f.lambda, "1e-4"), positive("--fit-lr", *f.fitLR, "0.001"),
+		epochs("--fit-epochs", *f.fitEpochs, true, "10"), nonNegative("--fit-damping", *f.fitDamping, fmt.Sprint(kfac.RecommendedDamping))); err != nil {
+		return "", nil, err
+	}
+	if err := firstError(checkOutputDir("--png", *f.pngDir), checkOutputDir("--cache", *f.cache)); err != nil {
+		return "", nil, err
 	}
 	if *f.banzhaf > 0 && (m != finetune.LQF || *f.approx != string(influence.ExactLOO)) {
 		return "", nil, usagef("--banzhaf needs --method lqf --approx exact (the kernel form)")
@@ -138,11 +142,6 @@ func runInfluence(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *f.pngDir != "" {
-		if err := os.MkdirAll(*f.pngDir, 0o755); err != nil {
-			return fmt.Errorf("--png: %w", err)
-		}
-	}
 	s, err := f.cf.open(data.SplitOptions{Seed: *f.cf.seed, MaxTrain: *f.maxTrain, ValPerClass: 1, MaxTest: *f.maxTest}, stderr)
 	if err != nil {
 		return err
@@ -150,6 +149,12 @@ func runInfluence(args []string, stdout, stderr io.Writer) error {
 	train, test := s.splits.Train, s.splits.Test
 	if *f.trainIndex >= train.Len() {
 		return usagef("--train-index %d: the training set has %d samples", *f.trainIndex, train.Len())
+	}
+	beginWork("influence")
+	if *f.pngDir != "" { // checked above; created only once the work runs
+		if err := os.MkdirAll(*f.pngDir, 0o755); err != nil {
+			return fmt.Errorf("--png: %w", err)
+		}
 	}
 	ex, err := influence.NewExplainer(s.be, s.net, train, f.explainOptions(m, s))
 	if err != nil {
@@ -228,21 +233,13 @@ func (f *influenceFlags) explain(stdout io.Writer, s *session, scores influence.
 			return nil, err
 		}
 		e := explanation{Test: t, Origin: test.Origin[t], Label: names[test.Labels[t]], Predicted: names[pred[t]], Outputs: out[t*c : (t+1)*c], Proponents: pro, Opponents: opp}
+		ie := influence.Explanation{Image: t, Label: int(test.Labels[t]), Predicted: pred[t], Proponents: pro, Opponents: opp}
 		fmt.Fprintf(stdout, "\ntest %d (true %s, predicted %s):\n", t, e.Label, e.Predicted)
-		rows := [][]string{}
-		for _, x := range []struct {
-			kind string
-			a    []influence.Attribution
-		}{{"proponent", pro}, {"opponent", opp}} {
-			for _, a := range x.a {
-				rows = append(rows, []string{x.kind, strconv.Itoa(a.Train), names[train.Labels[a.Train]],
-					fmt.Sprintf("%+.4f", a.DeltaPredicted), fmt.Sprintf("%+.4f", a.DeltaTrue)})
-			}
-		}
-		table(stdout, []string{"role", "train", "label", "delta " + e.Predicted, "delta " + e.Label}, rows)
+		header, rows := ie.Table(train)
+		table(stdout, header, rows)
 		if *f.pngDir != "" {
 			e.PNG = filepath.Join(*f.pngDir, fmt.Sprintf("test-%d.png", t))
-			if err := writeAttributionGrid(e.PNG, test, train, t, e.Label, e.Predicted, e.Proponents, e.Opponents, names); err != nil {
+			if err := writeExplanationPNG(e.PNG, ie, test, train); err != nil {
 				return nil, err
 			}
 		}
@@ -309,24 +306,9 @@ func tile(set *data.Set, i int, caption string, frame color.Color) figure.Tile {
 	return figure.Tile{Pixels: set.Image(i), Height: h, Width: w, Channels: c, Caption: caption, Frame: frame}
 }
 
-// writeAttributionGrid draws the test image, its proponents and its
-// opponents.
-// writeAttributionGrid draws test image t (true class label, predicted
-// predicted) above its proponents and opponents.
-func writeAttributionGrid(path string, test, train *data.Set, t int, label, predicted string, pro, opp []influence.Attribution, names []string) error {
-	row := func(title string, a []influence.Attribution, frame color.Color) figure.Row {
-		r := figure.Row{Title: title}
-		for _, x := range a {
-			r.Tiles = append(r.Tiles, tile(train, x.Train, fmt.Sprintf("#%d %s\n%+.3g", x.Train, names[train.Labels[x.Train]], x.DeltaPredicted), frame))
-		}
-		return r
-	}
-	rows := []figure.Row{
-		{Title: "test image", Tiles: []figure.Tile{tile(test, t, fmt.Sprintf("true %s\npredicted %s", label, predicted), color.RGBA{0, 0, 200, 255})}},
-		row("proponents: removing them lowers "+predicted+" most", pro, color.RGBA{0, 150, 0, 255}),
-		row("opponents: removing them raises "+predicted+" most", opp, color.RGBA{200, 0, 0, 255}),
-	}
-	g, err := figure.ImageGrid(rows, figure.GridOptions{Title: fmt.Sprintf("test %d: why %s?", t, predicted)})
+// writeExplanationPNG draws e (influence.Explanation.Grid) into path.
+func writeExplanationPNG(path string, e influence.Explanation, test, train *data.Set) error {
+	g, err := e.Grid(test, train)
 	if err != nil {
 		return err
 	}
@@ -351,8 +333,10 @@ func runInfluenceValidate(args []string, stdout, stderr io.Writer) error {
 	if *quick {
 		*maxTrain, *maxTest, *nlftEpochs = 40, 10, 5
 	}
-	if *maxTrain < 4 || *maxTest < 1 || !(*lambda > 0) || *removals < 1 || *subsets < 2 || *nlftEpochs < 0 || *banzhafSamples < 2 {
-		return usagef("--max-train must be >= 4, --max-test, --removals >= 1, --subsets and --banzhaf-samples >= 2, --wd > 0, --nlft-epochs >= 0")
+	if err := firstError(checkMinInts(minInt{"--max-train", *maxTrain, 4}, minInt{"--max-test", *maxTest, 1}, minInt{"--removals", *removals, 1},
+		minInt{"--subsets", *subsets, 2}, minInt{"--banzhaf-samples", *banzhafSamples, 2}),
+		checkFloats(positive("--wd", *lambda, "1e-4"), epochs("--nlft-epochs", *nlftEpochs, false, "10 (0 skips it)"))); err != nil {
+		return err
 	}
 	if *removals > *maxTrain {
 		return usagef("--removals %d exceeds --max-train %d", *removals, *maxTrain)
@@ -366,6 +350,7 @@ func runInfluenceValidate(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	beginWork("influence validate")
 	var relu *model.Network
 	if *nlftEpochs > 0 {
 		if relu, err = pretrained.Load(s.be, model.ReLU); err != nil {
@@ -373,7 +358,7 @@ func runInfluenceValidate(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	v, err := influence.Validate(s.be, s.net, relu, s.splits, influence.ValidateOptions{Lambda: *lambda, Removals: *removals, Subsets: *subsets, BanzhafSamples: *banzhafSamples,
-		NLFT: model.TrainOptions{Loss: model.CrossEntropy, LearningRate: 0.01, Momentum: 0.9, WeightDecay: 1e-4, BatchSize: 28, Epochs: *nlftEpochs, Seed: *seed},
+		NLFT: model.TrainOptions{Epochs: *nlftEpochs},
 		KFAC: recommendedKFAC(*seed, nil), Seed: *seed, Progress: s.progress})
 	if err != nil {
 		return err

@@ -26,67 +26,6 @@ func runCLI(args ...string) (code int, stdout, stderr string) {
 	return code, o.String(), e.String()
 }
 
-func TestBadInputsGiveOneLine(t *testing.T) {
-	dir := t.TempDir()
-	notCkpt := filepath.Join(dir, "x.ckpt")
-	os.WriteFile(notCkpt, []byte("hello"), 0o644)
-	cases := []struct {
-		args []string
-		code int
-		want string
-	}{
-		{[]string{"frobnicate"}, 2, "unknown command"},
-		{[]string{"finetune", "--task", "nope"}, 2, "unknown task"},
-		{[]string{"finetune", "--bogus"}, 2, "-bogus"},
-		{[]string{"finetune", "--shots", "-2"}, 2, "--shots"},
-		{[]string{"finetune", "--method", "sgd"}, 2, "unknown method"},
-		{[]string{"finetune", "--loss", "hinge"}, 2, "unknown loss"},
-		{[]string{"finetune", "--lr", "0.1,x"}, 2, "--lr"},
-		{[]string{"finetune", "--augment", "rotate"}, 2, "--augment"},
-		{[]string{"finetune", "--task", "mnist-5-9", "--augment", "crop-flip"}, 2, "flip"},
-		{[]string{"finetune", "--backbone", filepath.Join(dir, "missing.ckpt")}, 2, "missing.ckpt"},
-		{[]string{"finetune", "--backbone", notCkpt}, 2, "not an lqf checkpoint"},
-		{[]string{"finetune", "--task", "mnist-5-9", "--shots", "100000", "--method", "fc"}, 2, "100000"},
-		{[]string{"pretrain", "--epochs", "0"}, 2, "--epochs"},
-		{[]string{"finetune", "--images", filepath.Join(dir, "nofolder")}, 2, "does not exist"},
-		{[]string{"tasks", "extra"}, 2, "unexpected argument"},
-		{[]string{"influence", "--method", "nlft"}, 2, "--method"},
-		{[]string{"influence", "--approx", "lissa"}, 2, "--approx"},
-		{[]string{"influence", "--test", "5,x"}, 2, "--test"},
-		{[]string{"influence", "--banzhaf", "10", "--method", "lqf-fc"}, 2, "--banzhaf"},
-		{[]string{"influence", "validate", "--removals", "500", "--max-train", "50"}, 2, "--removals"},
-		{[]string{"check", "hypergradient", "--wd", "-1"}, 2, "--wd"},
-		{[]string{"check", "kfac", "--factors", "diag"}, 2, "--factors"},
-		{[]string{"check", "kfac", "--momentum", "1"}, 2, "--momentum"},
-		{[]string{"check", "kfac", "--block-lr", "0.1,y"}, 2, "--block-lr"},
-		// Not-a-number and out-of-range values name their flag.
-		{[]string{"finetune", "--wd", "NaN"}, 2, "--wd"},
-		{[]string{"finetune", "--lr", "Inf"}, 2, "--lr"},
-		{[]string{"finetune", "--epochs", "NaN"}, 2, "--epochs"},
-		{[]string{"finetune", "--alpha", "0"}, 2, "--alpha"},
-		{[]string{"finetune", "--alpha", "NaN"}, 2, "--alpha"},
-		{[]string{"finetune", "--momentum", "NaN"}, 2, "--momentum"},
-		{[]string{"finetune", "--method", "fc,fc"}, 2, "twice"},
-		{[]string{"influence", "--misclassified", "-3"}, 2, "--misclassified"},
-		{[]string{"influence", "--max-train", "1"}, 2, "--max-train"},
-		{[]string{"influence", "--wd", "NaN"}, 2, "--wd"},
-		// Output paths are checked before any work.
-		{[]string{"finetune", "--json", filepath.Join(dir, "missing", "out.json")}, 2, "--json"},
-		{[]string{"finetune", "--json", dir}, 2, "is a directory"},
-		{[]string{"influence", "--json", filepath.Join(dir, "missing", "out.json")}, 2, "--json"},
-		{[]string{"check", "jvp", "--json", dir}, 2, "--json"},
-		{[]string{"reproduce", "--markdown", filepath.Join(dir, "missing", "R.md")}, 2, "--markdown"},
-	}
-	for _, c := range cases {
-		code, _, stderr := runCLI(c.args...)
-		lines := strings.Split(strings.TrimSpace(stderr), "\n")
-		if code != c.code || len(lines) != 1 || !strings.Contains(stderr, c.want) {
-			t.Errorf("lqf %s: exit %d, stderr %q; want exit %d and one line containing %q",
-				strings.Join(c.args, " "), code, stderr, c.code, c.want)
-		}
-	}
-}
-
 func TestTasksJSON(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tasks.json")
 	code, stdout, stderr := runCLI("tasks", "--json", path)

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -98,10 +100,20 @@ func runCheckONNX(args []string, stdout, stderr io.Writer) error {
 	if err := cf.check(); err != nil {
 		return err
 	}
+	if st, err := os.Stat(*path); err != nil || st.IsDir() {
+		return usagef("--onnx %s: not a readable ONNX file", *path)
+	}
+	if _, err := onnx.ReadFile(*path); err != nil { // bad input, before any work
+		return usagef("--onnx %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(*refDir, "meta.json")); err != nil {
+		return usagef("--reference %s: no meta.json there; give the directory scripts/onnx_fixtures.py wrote", *refDir)
+	}
 	be, err := startBackend()
 	if err != nil {
 		return err
 	}
+	beginWork("check onnx")
 	c, err := model.CheckONNX(be, *path, *refDir)
 	if err != nil {
 		return err

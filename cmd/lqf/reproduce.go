@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -35,12 +36,15 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 	if err := checkOutputFile("--markdown", *markdown); err != nil {
 		return err
 	}
-	if *merge != "" {
-		rep, err := analysis.Merge(*merge, *out)
-		if err != nil {
-			return fmt.Errorf("--merge %s: %w", *merge, err)
+	if !*list || *merge != "" { // --list alone only reads --out
+		if err := checkOutputDir("--out", *out); err != nil {
+			return err
 		}
-		fmt.Fprintf(stdout, "merged %s into %s: %s\n", *merge, *out, rep)
+	}
+	if *merge != "" {
+		if err := mergeRuns(stdout, *merge, *out); err != nil {
+			return err
+		}
 	}
 	if *list {
 		return listExperiments(stdout, *out)
@@ -62,10 +66,16 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 		}
 		return usagef("name an experiment: --fig N, --table N or --all (--list shows them)")
 	}
+	for _, id := range ids { // every cached seed readable before any runs
+		if err := analysis.CheckCache(*out, id, *quick, *seeds); err != nil {
+			return inputError(err)
+		}
+	}
 	be, err := startBackend()
 	if err != nil {
 		return err
 	}
+	beginWork("reproduce")
 	for _, id := range ids {
 		x, _ := analysis.ExperimentByID(id)
 		rep, err := analysis.ReproduceSeeds(be, x, *out, *seeds, run, *quick, cf.progress(stderr))
@@ -76,14 +86,34 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "\n%s: seeds %v are in %s; no summary until seeds %v are too\n", x.ID, present(rep), *out, rep.Missing)
 			continue
 		}
-		fmt.Fprintf(stdout, "\n%s: %s (%d seeds%s)\nclaim: %s\n", x.ID, x.Title, len(rep.Seeds), map[bool]string{true: ", quick"}[*quick], x.Claim)
-		table(stdout, rep.Summary.Header, rep.Summary.Rows)
-		fmt.Fprintf(stdout, "finding: %s\n", rep.Summary.Finding)
-		for _, f := range rep.Summary.Figures {
-			fmt.Fprintf(stdout, "figure: %s\n", f)
-		}
+		printReport(stdout, x, rep)
 	}
 	return writeResultsMarkdown(*out, *markdown)
+}
+
+// mergeRuns copies into out the seeds and cells of another machine's run
+// in dir (analysis.Merge).
+func mergeRuns(stdout io.Writer, dir, out string) error {
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return usagef("--merge %s: not a directory; give the --out of another lqf reproduce run", dir)
+	}
+	rep, err := analysis.Merge(dir, out)
+	if err != nil {
+		return fmt.Errorf("--merge %s: %w", dir, err)
+	}
+	fmt.Fprintf(stdout, "merged %s into %s: %s\n", dir, out, rep)
+	return nil
+}
+
+// printReport prints an experiment's summary: claim, table, finding and
+// where its figures are.
+func printReport(stdout io.Writer, x analysis.Experiment, rep *analysis.Report) {
+	fmt.Fprintf(stdout, "\n%s: %s (%d seeds%s)\nclaim: %s\n", x.ID, x.Title, len(rep.Seeds), map[bool]string{true: ", quick"}[rep.Quick], x.Claim)
+	table(stdout, rep.Summary.Header, rep.Summary.Rows)
+	fmt.Fprintf(stdout, "finding: %s\n", rep.Summary.Finding)
+	for _, f := range rep.Summary.Figures {
+		fmt.Fprintf(stdout, "figure: %s\n", f)
+	}
 }
 
 // writeResultsMarkdown writes RESULTS.md-style Markdown of the summaries in

@@ -23,14 +23,16 @@ func runSpectrum(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *maxTrain < 1 || *steps < 2 || *lambda <= 0 || *nlftEpochs <= 0 {
-		return usagef("--max-train, --steps, --wd and --nlft-epochs must be positive (--steps >= 2)")
+	if err := firstError(checkMinInts(minInt{"--max-train", *maxTrain, 1}, minInt{"--steps", *steps, 2}),
+		checkFloats(positive("--wd", *lambda, "1e-4"), epochs("--nlft-epochs", *nlftEpochs, true, "10"))); err != nil {
+		return err
 	}
 	seed := cf.seed
 	s, err := cf.open(data.SplitOptions{Seed: *seed, MaxTrain: *maxTrain, ValPerClass: 1, MaxTest: 10}, stderr)
 	if err != nil {
 		return err
 	}
+	beginWork("spectrum")
 	w0, err := s.net.ReplaceHead(s.be, s.splits.Train.NumClasses, *seed)
 	if err != nil {
 		return err

@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/lqf-go/lqf/internal/jsonfile"
 )
 
 // ManifestName is the file a Set writes first (incomplete) and last
@@ -120,15 +122,17 @@ func (c countWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// ReadManifest reads dir's manifest; os.ErrNotExist when it has none.
+// maxManifestBytes bounds a manifest (jsonfile.Read): lqf's sets list a
+// few files of about 150 bytes each.
+const maxManifestBytes = 4 << 20
+
+// ReadManifest reads dir's manifest, at most maxManifestBytes;
+// os.ErrNotExist when it has none, an error naming it when it cannot be
+// read.
 func ReadManifest(dir string) (*Manifest, error) {
-	b, err := os.ReadFile(filepath.Join(dir, ManifestName))
-	if err != nil {
-		return nil, err
-	}
 	var m Manifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ManifestName), err)
+	if err := jsonfile.Read(filepath.Join(dir, ManifestName), maxManifestBytes, &m); err != nil {
+		return nil, err
 	}
 	return &m, nil
 }

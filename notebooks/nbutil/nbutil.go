@@ -10,13 +10,17 @@ import (
 	"bytes"
 	"fmt"
 	"html"
+	"image/color"
 	"os"
 	"strings"
 
 	"github.com/janpfeifer/gonb/gonbui"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/lqf-go/lqf/figure"
 )
 
 // Quick reports whether notebooks should run in quick mode (small data, few
@@ -51,23 +55,36 @@ func TableHTML(header []string, rows [][]string) string {
 	return b.String()
 }
 
+// ParagraphHTML renders text as an HTML paragraph led by label in bold,
+// both escaped.
+func ParagraphHTML(label, text string) string {
+	return fmt.Sprintf("<p><b>%s</b> %s</p>\n", html.EscapeString(label), html.EscapeString(text))
+}
+
+// DisplayParagraph shows text led by label in bold, e.g. a finding or a
+// verdict, as a paragraph that wraps with the notebook's width.
+func DisplayParagraph(label, text string) {
+	gonbui.DisplayHTML(ParagraphHTML(label, text))
+}
+
 // DisplayTable shows header and rows as an HTML table in the notebook.
 func DisplayTable(header []string, rows [][]string) {
 	gonbui.DisplayHTML(TableHTML(header, rows))
 }
 
-// DisplayPlot renders p as a w x h PNG and shows it in the notebook.
+// DisplayPlot renders p as a w x h PNG, laid out as figure.Draw lays it out
+// (the title clear of the edge, the legend outside the data), and shows it
+// in the notebook.
 func DisplayPlot(p *plot.Plot, w, h vg.Length) error {
-	wt, err := p.WriterTo(w, h, "png")
-	if err != nil {
-		return fmt.Errorf("nbutil: rendering plot: %w", err)
-	}
-	var buf bytes.Buffer
-	if _, err := wt.WriteTo(&buf); err != nil {
-		return fmt.Errorf("nbutil: encoding plot: %w", err)
-	}
-	gonbui.DisplayPNG(buf.Bytes())
-	return nil
+	c := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseBackgroundColor(color.White))
+	figure.Draw(p, draw.New(c))
+	return DisplayCanvas(c)
+}
+
+// DisplayPanels shows plots side by side, cols per row, each panel w x h,
+// with one legend outside them (figure.Panels).
+func DisplayPanels(plots []*plot.Plot, cols int, w, h vg.Length) error {
+	return DisplayCanvas(figure.Panels(plots, cols, w, h))
 }
 
 // DisplayCanvas shows a drawn image canvas (for example several plots tiled

@@ -20,6 +20,12 @@ func TestQuick(t *testing.T) {
 	}
 }
 
+func TestParagraphHTML(t *testing.T) {
+	if got, want := ParagraphHTML("verdict:", "a < b & c"), "<p><b>verdict:</b> a &lt; b &amp; c</p>\n"; got != want {
+		t.Errorf("ParagraphHTML = %q, want %q", got, want)
+	}
+}
+
 func TestTableHTMLEscapes(t *testing.T) {
 	got := TableHTML([]string{"a<b", "x"}, [][]string{{`"q"&`, "<script>"}})
 	for _, want := range []string{"<th>a&lt;b</th>", "<td>&#34;q&#34;&amp;</td>", "<td>&lt;script&gt;</td>"} {
