@@ -216,6 +216,15 @@ func collectComparison(results []comparisonResult) (*comparisonStats, error) {
 // NLFT's error of the same seed (seeds with a zero NLFT error are left
 // out), and the number of tasks left out.
 func (s *comparisonStats) relative(m finetune.Method) (ratios []float64, skipped int) {
+	tasks, ratios, _ := s.relativeByTask(m)
+	return ratios, len(s.Tasks) - len(tasks)
+}
+
+// relativeByTask returns the tasks (in s.Tasks order) where NLFT has a
+// positive error on some seed, and for each the mean and standard deviation
+// over those seeds of method m's error divided by NLFT's error of the same
+// seed.
+func (s *comparisonStats) relativeByTask(m finetune.Method) (tasks []string, mean, std []float64) {
 	for _, t := range s.Tasks {
 		var r []float64
 		for i, e := range s.Err[t][string(m)] {
@@ -224,13 +233,12 @@ func (s *comparisonStats) relative(m finetune.Method) (ratios []float64, skipped
 			}
 		}
 		if len(r) == 0 {
-			skipped++
 			continue
 		}
-		mean, _ := MeanStd(r)
-		ratios = append(ratios, mean)
+		mu, sd := MeanStd(r)
+		tasks, mean, std = append(tasks, t), append(mean, mu), append(std, sd)
 	}
-	return ratios, skipped
+	return tasks, mean, std
 }
 
 // comparisonPart is the part of the claims of Table 1 and Fig. 1 that the

@@ -268,27 +268,6 @@ func fig1Spread(cs []*fig1Cell) fig1Sensitivity {
 	return s
 }
 
-// fig1Relative returns the tasks (near to far) where NLFT has a positive
-// error on some seed, and for each the mean and standard deviation over
-// those seeds of method m's error divided by NLFT's error of the same seed:
-// the means are comparisonStats.relative's ratios.
-func fig1Relative(st *comparisonStats, m finetune.Method) (tasks []string, mean, std []float64) {
-	for _, t := range st.Tasks {
-		var r []float64
-		for i, e := range st.Err[t][string(m)] {
-			if base := st.Err[t][string(finetune.NLFT)][i]; base > 0 {
-				r = append(r, e/base)
-			}
-		}
-		if len(r) == 0 {
-			continue
-		}
-		mu, sd := MeanStd(r)
-		tasks, mean, std = append(tasks, t), append(mean, mu), append(std, sd)
-	}
-	return tasks, mean, std
-}
-
 func summarizeFig1(env *Env, raw []json.RawMessage) (*Summary, error) {
 	results, err := Decode[fig1Result](raw)
 	if err != nil {
@@ -327,7 +306,7 @@ func summarizeFig1(env *Env, raw []json.RawMessage) (*Summary, error) {
 		if skipped > 0 {
 			s.Values["skipped_tasks/"+string(m)] = float64(skipped)
 		}
-		tasks, mean, std := fig1Relative(st, m)
+		tasks, mean, std := st.relativeByTask(m)
 		groups = tasks
 		bars = append(bars, figure.BarSeries{Name: methodLabel(m), Values: append(mean, med), Err: append(std, math.NaN())})
 	}

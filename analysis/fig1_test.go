@@ -114,7 +114,7 @@ func TestFig1Relative(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tasks, mean, std := fig1Relative(st, finetune.LQF)
+	tasks, mean, std := st.relativeByTask(finetune.LQF)
 	rel, _ := st.relative(finetune.LQF)
 	if len(tasks) != 2 || tasks[0] != nearTask || tasks[1] != farTask {
 		t.Fatalf("tasks %v, want near then far", tasks)
@@ -138,7 +138,7 @@ func TestFig1Relative(t *testing.T) {
 	if st, err = collectComparison([]comparisonResult{a, b}); err != nil {
 		t.Fatal(err)
 	}
-	if tasks, _, _ := fig1Relative(st, finetune.LQF); len(tasks) != 1 || tasks[0] != nearTask {
+	if tasks, _, _ := st.relativeByTask(finetune.LQF); len(tasks) != 1 || tasks[0] != nearTask {
 		t.Errorf("tasks %v, want the near one only", tasks)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 )
 
 // ReadNet reads one layer graph in the JSON form of Net.MarshalJSON
@@ -23,18 +22,4 @@ func ReadNet(r io.Reader) (*Net, error) {
 		return nil, err
 	}
 	return &n, nil
-}
-
-// ReadNetFile is ReadNet on the file at path; errors name the file.
-func ReadNetFile(path string) (*Net, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	n, err := ReadNet(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return n, nil
 }
