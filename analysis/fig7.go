@@ -19,6 +19,8 @@ func init() {
 		Run:       runFig7,
 		Summarize: summarizeFig7,
 		Judge:     judgeFig7,
+		// RecordsRuns: Run records its runs' end states (validity.go).
+		RecordsRuns: true,
 	})
 }
 
@@ -73,6 +75,7 @@ func runFig7(env *Env, seed uint64) (any, error) {
 				return nil, fmt.Errorf("%d shots, %s: %w", k, loss, err)
 			}
 			env.Logf("fig7 seed %d: %d shots, %s: test error %.4f", seed, k, loss, r.TestError)
+			env.noteRun(seed, fmt.Sprintf("%d-shot/NLFT-%s", k, loss), r, true)
 			res.Points = append(res.Points, fig7Point{k, string(loss), r.TestError, r.LearningRate})
 		}
 	}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
+	"time"
 
 	"gonum.org/v1/gonum/mat"
 	"gonum.org/v1/plot"
@@ -13,6 +15,7 @@ import (
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/figure"
 	"github.com/lqf-go/lqf/finetune"
+	"github.com/lqf-go/lqf/kfac"
 	"github.com/lqf-go/lqf/linalg"
 	"github.com/lqf-go/lqf/model"
 	"github.com/lqf-go/lqf/pretrained"
@@ -21,30 +24,72 @@ import (
 
 func init() {
 	Register(Experiment{
-		ID:        "fig8",
-		Title:     "Weight decay: warm start from the solution at lambda0 vs training from scratch, and the choice of lambda",
-		Claim:     "LQF is convex, so the solution at lambda0 fine-tuned to a new lambda reaches the same optimum and test error as training from scratch, which makes the weight-decay search cheap (paper Fig. 8, Appendix A.1).",
+		ID:    "fig8",
+		Title: "Weight decay: warm start from the solution at lambda0 vs training from scratch, and the choice of lambda",
+		Claim: "LQF is convex, so the solution at lambda0 fine-tuned to a new lambda reaches the same optimum and test error as training from scratch, which makes the weight-decay search cheap (paper Fig. 8, Appendix A.1). " +
+			"Measured with SGD + K-FAC as LQF trains (full batch, momentum 0.9, the step set from the computed largest eigenvalue of the preconditioned Hessian, below the heavy-ball stability limit), each start run to a relative objective gap of 1e-3 to the closed form: " +
+			"warm and scratch test errors are compared where both reached it, with the epochs each needed; plain SGD is a variant.",
 		Run:       runFig8,
 		Summarize: summarizeFig8,
 		Judge:     judgeFig8,
+		GapBound:  fig8GapBound,
 	})
 }
 
-// judgeFig8 tests warm-started SGD at every lambda of the summary and the
-// iterations warm-started conjugate gradients save.
+// fig8GapBound bounds the final relative objective gap (L - L*) / L* of
+// every SGD + K-FAC run of Fig. 8 (from scratch and warm-started) to the
+// closed form at its lambda, for the runs the verdict rests on: every warm
+// start (the claim is that it reaches the optimum) and the scratch runs
+// that reached the gap target (judgeFig8 compares only those; a scratch
+// run stopped at the epoch cap above the target is reported, not bounded).
+// If a warm start stopped with an objective more than twice the optimum's
+// (gap > 1), it is still far from the optimum the claim is about (with
+// the earlier protocol's step above the heavy-ball stability limit the gap
+// grew to 1e3 and more), and agreeing test errors would say nothing about
+// convexity. Every run's divergence is recorded.
+const fig8GapBound = 1
+
+// judgeFig8 tests the claim on SGD + K-FAC run to the gap target (keys
+// sgd_kfac_*): warm starts reach the closed form's objective, their test
+// error matches training from scratch on the (seed, lambda) pairs where
+// both starts reached the gap (runs that did not are not judged), they
+// need fewer epochs, and warm-started conjugate gradients save iterations.
+// A summary of the earlier protocol (fixed epochs of plain SGD at lr 0.01,
+// no sgd_kfac_pairs) is judged by that protocol's criteria.
 func judgeFig8(v Measured) Verdict {
+	saved := v.Get("cg_fraction_saved")
+	if v.Has("sgd_kfac_pairs") {
+		pairs, reached, warm := v.Get("sgd_kfac_pairs"), v.Get("sgd_kfac_pairs_reached"), v.Get("sgd_kfac_warm_reached_fraction")
+		maxAbs, epochs := math.NaN(), math.NaN()
+		if v.Has("sgd_kfac_max_abs_warm_minus_scratch_test_error") {
+			maxAbs = v.Get("sgd_kfac_max_abs_warm_minus_scratch_test_error")
+		}
+		if v.Has("sgd_kfac_epochs_saved") {
+			epochs = v.Get("sgd_kfac_epochs_saved")
+		}
+		return verdictOf(
+			part(warm == 1, "warm-started SGD + K-FAC reaches the objective gap target to the closed form in every run (%.0f%%)", 100*warm),
+			part(reached > 0 && maxAbs <= fig8ErrorTolerance, "where both starts reached the gap (%.0f of %.0f seed-lambda pairs), warm and scratch test errors differ by at most %.0f points (largest %.4f)",
+				reached, pairs, 100*fig8ErrorTolerance, maxAbs),
+			part(epochs >= 0.1, "warm starts need at least 10%% fewer epochs to the gap than training from scratch (%.0f%%)", 100*epochs),
+			part(saved >= 0.1, "warm-started conjugate gradients save at least 10%% of the iterations (%.0f%%)", 100*saved))
+	}
 	lambdas := 0
 	for _, k := range v.Keys() {
 		if strings.HasPrefix(k, "sgd_gap_warm_") {
 			lambdas++
 		}
 	}
-	lower, dErr, saved := v.Get("sgd_warm_lower_objective"), v.Get("sgd_warm_minus_scratch_test_error"), v.Get("cg_fraction_saved")
+	lower, dErr := v.Get("sgd_warm_lower_objective"), v.Get("sgd_warm_minus_scratch_test_error")
 	return verdictOf(
 		part(lambdas > 0 && lower == float64(lambdas), "warm-started SGD ends at a lower objective than from scratch at every lambda (%.0f of %d)", lower, lambdas),
-		part(math.Abs(dErr) <= 0.02, "its test error is within 2 points of training from scratch (%+.4f)", dErr),
+		part(math.Abs(dErr) <= fig8ErrorTolerance, "its test error is within 2 points of training from scratch (%+.4f)", dErr),
 		part(saved >= 0.1, "warm-started conjugate gradients save at least 10%% of the iterations (%.0f%%)", 100*saved))
 }
+
+// fig8ErrorTolerance is how far (fraction) warm and scratch test errors may
+// differ and still match.
+const fig8ErrorTolerance = 0.02
 
 // fig8CG is conjugate gradients on the kernel system (K + rho I) a = R at
 // Lambda, started at a(Lambda0) (warm) and at zero (cold).
@@ -66,17 +111,56 @@ type fig8CG struct {
 	GapCold []float64 `json:"gap_cold"`
 }
 
-// fig8SGD is LQF trained by SGD at Lambda for a fixed number of epochs,
-// from dw = 0 (scratch) and from the exact solution dw*(Lambda0) (warm).
+// SGD protocols of Fig. 8.
+const (
+	// fig8KFAC is the paper's: SGD with momentum preconditioned by K-FAC
+	// (lqf's recommended factors and damping, as LQF trains).
+	fig8KFAC = "sgd+kfac"
+	// fig8Plain is a variant: plain SGD with momentum.
+	fig8Plain = "sgd"
+)
+
+const (
+	// fig8StabilityFraction is the share of heavy ball's stability limit
+	// 2 (1 + m) / lambda_max at which Fig. 8's SGD steps.
+	fig8StabilityFraction = 0.5
+	// fig8LanczosSteps are the Lanczos steps that estimate lambda_max.
+	fig8LanczosSteps = 40
+	// fig8DivergedGap is the relative objective gap at which a run counts
+	// as diverged and stops.
+	fig8DivergedGap = 1e6
+	// fig8LegacyLR is the learning rate of Fig. 8's earlier protocol
+	// (plain SGD with momentum 0.9, no check against the stability limit),
+	// compared with the limit in the summary.
+	fig8LegacyLR = 0.01
+)
+
+// fig8Run is one SGD run at a lambda, to the gap target or the epoch cap.
+type fig8Run struct {
+	TestError float64 `json:"test_error"`
+	// Gaps are the relative objective gaps (L - L*) / L* to the closed
+	// form at the start (index 0) and after every epoch.
+	Gaps []float64 `json:"gaps"`
+	// Reached is whether the gap came within the target, after Epochs
+	// epochs (0: at the start).
+	Reached  bool `json:"reached"`
+	Epochs   int  `json:"epochs"`
+	Diverged bool `json:"diverged,omitempty"`
+}
+
+// fig8SGD is LQF trained by full-batch SGD (one protocol) at Lambda from
+// dw = 0 (scratch) and from the exact solution dw*(Lambda0) (warm).
 type fig8SGD struct {
 	Lambda         float64 `json:"lambda"`
 	ExactTestError float64 `json:"exact_test_error"` // closed form at Lambda
-	ScratchError   float64 `json:"scratch_test_error"`
-	WarmError      float64 `json:"warm_test_error"`
-	// ScratchGaps and WarmGaps are the relative objective gaps
-	// (L - L*) / L* at the start (index 0) and after every epoch.
-	ScratchGaps []float64 `json:"scratch_gaps"`
-	WarmGaps    []float64 `json:"warm_gaps"`
+	// LambdaMax is the largest eigenvalue (Lanczos) of the mean-form
+	// Hessian (2/N) J^T J + Lambda I, for K-FAC preconditioned
+	// symmetrically by its damped inverse; LearningRate is
+	// fig8StabilityFraction of the stability limit 2 (1 + m) / LambdaMax.
+	LambdaMax    float64 `json:"lambda_max"`
+	LearningRate float64 `json:"learning_rate"`
+	Scratch      fig8Run `json:"scratch"`
+	Warm         fig8Run `json:"warm"`
 }
 
 // fig8Choice is one way of choosing lambda and the test loss and error of
@@ -95,13 +179,21 @@ type fig8Result struct {
 	TestSize  int     `json:"test_size"`
 	Lambda0   float64 `json:"lambda0"`
 	Tol       float64 `json:"tol"`
-	// SGD settings: epochs, learning rate (cosine decay), momentum 0.9,
-	// batch size.
-	Epochs       float64   `json:"epochs"`
-	LearningRate float64   `json:"learning_rate"`
-	BatchSize    int       `json:"batch_size"`
-	CG           []fig8CG  `json:"cg"`
-	SGD          []fig8SGD `json:"sgd"`
+	// SGD settings: full batch, heavy-ball momentum, constant learning
+	// rate (per lambda, in SGD), each run until the relative objective gap
+	// is within GapTarget or MaxEpochs epochs.
+	Momentum  float64  `json:"momentum"`
+	GapTarget float64  `json:"gap_target"`
+	MaxEpochs int      `json:"max_epochs"`
+	BatchSize int      `json:"batch_size"`
+	CG        []fig8CG `json:"cg"`
+	// SGD is the paper's protocol (fig8KFAC), PlainSGD the variant
+	// (fig8Plain).
+	SGD      []fig8SGD `json:"sgd_kfac"`
+	PlainSGD []fig8SGD `json:"sgd_plain"`
+	// GaussNewtonMax is the largest eigenvalue of the mean-form
+	// Gauss-Newton matrix (2/N) J^T J (the plain Hessian less lambda I).
+	GaussNewtonMax float64 `json:"gauss_newton_lambda_max"`
 	// Grid and the scores along it: the validation loss, the leave-one-out
 	// and GCV scores, and the test loss and error of the closed form.
 	Grid      []float64    `json:"grid"`
@@ -134,24 +226,29 @@ type fig8Config struct {
 	MaxTrain, ValPerClass, MaxTest int
 	Lambda0                        float64
 	Lambdas                        []float64 // targets of the conjugate-gradient warm starts
-	SGDLambdas                     []float64 // lambdas trained by SGD from scratch and warm
-	Tol                            float64
-	Epochs, LearningRate           float64
-	BatchSize                      int
-	GridLo, GridHi                 float64
-	GridCount                      int
+	// SGDLambdas are trained by SGD + K-FAC from scratch and warm: the
+	// paper's 5e-5 and 5e-4 (its weight decay with a mean loss, which is
+	// lqf's mean-form lambda) beside lqf's; PlainLambdas by plain SGD.
+	SGDLambdas, PlainLambdas []float64
+	Tol                      float64
+	Momentum, GapTarget      float64
+	MaxEpochs                int
+	GridLo, GridHi           float64
+	GridCount                int
 }
 
 func fig8Settings(quick bool) fig8Config {
 	c := fig8Config{Task: nearTask, Lambda0: 0.1, Lambdas: []float64{1e-3, 1e-2, 0.1, 1, 10}, Tol: 1e-6,
-		LearningRate: 0.01, GridLo: 1e-4, GridHi: 1e2, GridCount: 25}
+		Momentum: 0.9, GapTarget: 1e-3, GridLo: 1e-4, GridHi: 1e2, GridCount: 25}
 	if quick {
-		c.MaxTrain, c.ValPerClass, c.MaxTest, c.Epochs, c.BatchSize = 40, 5, 200, 10, 10
-		c.SGDLambdas = []float64{1e-2, 0.1, 1, 10}
+		c.MaxTrain, c.ValPerClass, c.MaxTest, c.MaxEpochs = 40, 5, 200, 300
+		c.SGDLambdas = []float64{5e-5, 5e-4, 1e-2, 0.1, 1, 10}
+		c.PlainLambdas = []float64{1e-2, 1}
 		return c
 	}
-	c.MaxTrain, c.ValPerClass, c.MaxTest, c.Epochs, c.BatchSize = 200, 20, 1000, 30, 28
-	c.SGDLambdas = c.Lambdas
+	c.MaxTrain, c.ValPerClass, c.MaxTest, c.MaxEpochs = 200, 20, 1000, 1000
+	c.SGDLambdas = append([]float64{5e-5, 5e-4}, c.Lambdas...)
+	c.PlainLambdas = []float64{1e-3, 0.1, 10}
 	return c
 }
 
@@ -224,7 +321,7 @@ func runFig8(env *Env, seed uint64) (any, error) {
 		return loss, model.ErrorRate(out, test.Labels), nil
 	}
 	res := &fig8Result{Task: cfg.Task, TrainSize: n, ValSize: val.Len(), TestSize: test.Len(), Lambda0: cfg.Lambda0, Tol: cfg.Tol,
-		Epochs: cfg.Epochs, LearningRate: cfg.LearningRate, BatchSize: min(cfg.BatchSize, n)}
+		Momentum: cfg.Momentum, GapTarget: cfg.GapTarget, MaxEpochs: cfg.MaxEpochs, BatchSize: n}
 
 	// 1. Conjugate gradients on the kernel system, warm vs cold.
 	a0, err := path.Coefficients(cfg.Lambda0)
@@ -255,66 +352,89 @@ func runFig8(env *Env, seed uint64) (any, error) {
 		res.CG = append(res.CG, curve)
 	}
 
-	// 2. SGD on the LQF objective from scratch and from dw*(lambda0).
+	// 2. SGD on the LQF objective from scratch and from dw*(lambda0), run
+	// until the objective gap to the closed form is within GapTarget (at
+	// most MaxEpochs): preconditioned by K-FAC as LQF trains (the paper's
+	// protocol), and plain (a variant), each at a learning rate set below
+	// the heavy-ball stability limit from the computed largest eigenvalue.
 	dw0, err := path.Weights(J, p, cfg.Lambda0)
 	if err != nil {
 		return nil, err
 	}
-	for _, lambda := range cfg.SGDLambdas {
-		star, err := path.Weights(J, p, lambda)
-		if err != nil {
-			return nil, err
+	curv, err := recommendedCurvature(seed)(be, net, train)
+	if err != nil {
+		return nil, fmt.Errorf("fig8: K-FAC: %w", err)
+	}
+	factors, ok := curv.(*kfac.Factors)
+	if !ok {
+		return nil, fmt.Errorf("fig8: K-FAC curvature is a %T, not *kfac.Factors", curv)
+	}
+	// The largest eigenvalue of the mean-form Gauss-Newton matrix
+	// (2/N) J^T J is (2/N) times K's.
+	kTop, err := kfac.Lanczos(func(v []float64) ([]float64, error) {
+		out := mat.NewVecDense(len(v), nil)
+		out.MulVec(K, mat.NewVecDense(len(v), v))
+		return out.RawVector().Data, nil
+	}, n*c, fig8LanczosSteps, seed)
+	if err != nil {
+		return nil, err
+	}
+	res.GaussNewtonMax = 2 / float64(n) * kTop.Max
+	for _, protocol := range []string{fig8KFAC, fig8Plain} {
+		lambdas := cfg.SGDLambdas
+		if protocol == fig8Plain {
+			lambdas = cfg.PlainLambdas
 		}
-		opt := k.Objective(star, lambda)
-		point := fig8SGD{Lambda: lambda}
-		if _, point.ExactTestError, err = closedForm(lambda); err != nil {
-			return nil, err
-		}
-		for _, warm := range []bool{false, true} {
-			m, err := net.Clone()
+		for _, lambda := range lambdas {
+			star, err := path.Weights(J, p, lambda)
 			if err != nil {
 				return nil, err
 			}
-			start := make([]float64, p)
-			if warm {
-				copy(start, dw0)
-				if err := m.SetTangent(start); err != nil {
+			opt := k.Objective(star, lambda)
+			point := fig8SGD{Lambda: lambda, LambdaMax: res.GaussNewtonMax + lambda}
+			if _, point.ExactTestError, err = closedForm(lambda); err != nil {
+				return nil, err
+			}
+			var pre func(g []float64) ([]float64, error)
+			if protocol == fig8KFAC {
+				inv, err := factors.Invert(lambda + factors.ExtraDamping)
+				if err != nil {
 					return nil, err
 				}
+				pre = func(g []float64) ([]float64, error) { return inv.Apply(net, g) }
+				power := func(v []float64, pw float64) ([]float64, error) { return inv.ApplyPower(net, v, pw) }
+				if point.LambdaMax, err = fig8TopEigen(J, p, n, lambda, power, seed); err != nil {
+					return nil, fmt.Errorf("fig8: preconditioned spectrum at lambda %g: %w", lambda, err)
+				}
 			}
-			gaps := []float64{(k.Objective(start, lambda) - opt) / opt}
-			label := fmt.Sprintf("lqf sgd lambda=%g scratch", lambda)
-			if warm {
-				label = fmt.Sprintf("lqf sgd %g -> %g", cfg.Lambda0, lambda)
+			point.LearningRate = fig8LearningRate(point.LambdaMax, cfg.Momentum)
+			for _, warm := range []bool{false, true} {
+				start := make([]float64, p)
+				label := fmt.Sprintf("lqf %s lambda=%g scratch", protocol, lambda)
+				if warm {
+					copy(start, dw0)
+					label = fmt.Sprintf("lqf %s %g -> %g", protocol, cfg.Lambda0, lambda)
+				}
+				t0 := time.Now()
+				run, err := fig8Train(env, net, test, k, start, lambda, opt, point.LearningRate, pre, cfg)
+				if err != nil {
+					return nil, fmt.Errorf("fig8: %s: %w", label, err)
+				}
+				env.Logf("fig8 seed %d: %s: %s (%.1fs)", seed, label, run.describe(), time.Since(t0).Seconds())
+				if warm {
+					point.Warm = run
+				} else {
+					point.Scratch = run
+				}
 			}
-			cfgmArch := m.Arch
-			_, err = model.TrainGraph(be, m.Ctx, cfgmArch.LinearizedLogits, model.ImageBatches(train, res.BatchSize, data.NoAugmentation, seed), c,
-				model.TrainOptions{Loss: model.MSE, Alpha: model.DefaultAlpha, LearningRate: cfg.LearningRate, Momentum: 0.9, Lambda: lambda,
-					BatchSize: res.BatchSize, Epochs: cfg.Epochs, Seed: seed, Scopes: []string{model.ScopeTangent}, Progress: env.Progress, Label: label,
-					OnEpoch: func(int) error {
-						dw, err := m.Tangent()
-						if err != nil {
-							return err
-						}
-						gaps = append(gaps, (k.Objective(dw, lambda)-opt)/opt)
-						return nil
-					}})
-			if err != nil {
-				return nil, fmt.Errorf("fig8: %s: %w", label, err)
-			}
-			e, err := finetune.PredictError(be, model.LinearizedNetwork{Network: m}, test)
-			if err != nil {
-				return nil, err
-			}
-			if warm {
-				point.WarmError, point.WarmGaps = e, gaps
+			env.Logf("fig8 seed %d: %s at lambda %g: lambda_max %.4g, lr %.4g; test error closed form %.4f, scratch %.4f (%s), warm from %g %.4f (%s)", seed, protocol, lambda,
+				point.LambdaMax, point.LearningRate, point.ExactTestError, point.Scratch.TestError, point.Scratch.describe(), cfg.Lambda0, point.Warm.TestError, point.Warm.describe())
+			if protocol == fig8KFAC {
+				res.SGD = append(res.SGD, point)
 			} else {
-				point.ScratchError, point.ScratchGaps = e, gaps
+				res.PlainSGD = append(res.PlainSGD, point)
 			}
 		}
-		env.Logf("fig8 seed %d: SGD at lambda %g: test error closed form %.4f, scratch %.4f (gap %.3g), warm from %g %.4f (gap %.3g)", seed, lambda,
-			point.ExactTestError, point.ScratchError, point.ScratchGaps[len(point.ScratchGaps)-1], cfg.Lambda0, point.WarmError, point.WarmGaps[len(point.WarmGaps)-1])
-		res.SGD = append(res.SGD, point)
 	}
 
 	// 3. Choices of lambda against the best lambda on the test split.
@@ -468,8 +588,11 @@ func summarizeFig8(env *Env, raw []json.RawMessage) (*Summary, error) {
 				return nil, fmt.Errorf("seed result %d: empty conjugate-gradient history at lambda %g", i+1, cg.Lambda)
 			}
 		}
-		for _, sg := range r.SGD {
-			if len(sg.ScratchGaps) == 0 || len(sg.WarmGaps) == 0 {
+		if len(r.PlainSGD) != len(r0.PlainSGD) {
+			return nil, fmt.Errorf("seed result %d has other settings than seed result 1", i+1)
+		}
+		for _, sg := range append(slices.Clone(r.SGD), r.PlainSGD...) {
+			if len(sg.Scratch.Gaps) == 0 || len(sg.Warm.Gaps) == 0 {
 				return nil, fmt.Errorf("seed result %d: empty SGD history at lambda %g", i+1, sg.Lambda)
 			}
 		}
@@ -518,51 +641,156 @@ func summarizeFig8(env *Env, raw []json.RawMessage) (*Summary, error) {
 		s.Figures = append(s.Figures, env.Path(name))
 	}
 
-	// 2. SGD from scratch and warm, test error against lambda (paper Fig. 8).
-	series := []figure.Series{{Name: "closed form"}, {Name: fmt.Sprintf("SGD from scratch (%g epochs)", r0.Epochs)}, {Name: fmt.Sprintf("SGD from dw*(%g) (%g epochs)", r0.Lambda0, r0.Epochs), Dashed: true}}
+	// 2. SGD from scratch and warm to the gap target, test error against
+	// lambda (paper Fig. 8): SGD + K-FAC (the paper's protocol, judged and
+	// recorded for the runs' validity), then plain SGD (a variant).
+	series := []figure.Series{{Name: "closed form"}, {Name: "SGD + K-FAC from scratch"}, {Name: fmt.Sprintf("SGD + K-FAC from dw*(%g)", r0.Lambda0), Dashed: true}}
 	var sgdPlots []*plot.Plot
-	var warmMinusScratch, warmMinusExact float64
 	// Gaps below sgdFloor (the warm start at lambda0 itself) are drawn at
 	// the floor.
 	const sgdFloor = 1e-6
-	warmLower := 0
-	for k, p0 := range r0.SGD {
-		var exact, scratch, warm []float64
-		var gs, gw [][]float64
-		for _, r := range results {
-			sg := r.SGD[k]
-			exact, scratch, warm = append(exact, sg.ExactTestError), append(scratch, sg.ScratchError), append(warm, sg.WarmError)
-			gs, gw = append(gs, sg.ScratchGaps), append(gw, sg.WarmGaps)
+	for _, proto := range []struct {
+		name, key, label string
+		points           func(r fig8Result) []fig8SGD
+	}{{fig8KFAC, "sgd_kfac", "SGD + K-FAC", func(r fig8Result) []fig8SGD { return r.SGD }},
+		{fig8Plain, "sgd_plain", "plain SGD (variant)", func(r fig8Result) []fig8SGD { return r.PlainSGD }}} {
+		main := proto.name == fig8KFAC
+		var pairs, reachedPairs, warmRuns, warmReached int
+		var sumDiff, maxAbsDiff, sumExactDiff float64
+		var exactDiffs int
+		var epochsWarm, epochsScratch float64
+		for k, p0 := range proto.points(r0) {
+			var exact, scratch, warm, lmax, lrs []float64
+			var gs, gw [][]float64
+			var ew, es []float64
+			reachedS, reachedW := 0, 0
+			for i, r := range results {
+				sg := proto.points(r)[k]
+				exact, scratch, warm = append(exact, sg.ExactTestError), append(scratch, sg.Scratch.TestError), append(warm, sg.Warm.TestError)
+				lmax, lrs = append(lmax, sg.LambdaMax), append(lrs, sg.LearningRate)
+				gs, gw = append(gs, sg.Scratch.Gaps), append(gw, sg.Warm.Gaps)
+				if main {
+					// Each run's end state, for the runs' validity (seeds
+					// are summarized in order 1..K): whether it diverged,
+					// and the final gap of the runs the verdict rests on,
+					// every warm start and the scratch runs that reached
+					// the target. A scratch run stopped at the epoch cap
+					// above the target is compared with nothing
+					// (judgeFig8), so its gap (sgd_kfac_gap_scratch_*)
+					// cannot decide the verdict and is not bounded.
+					for _, run := range []struct {
+						name string
+						r    fig8Run
+						gap  bool
+					}{{"scratch", sg.Scratch, sg.Scratch.Reached}, {fmt.Sprintf("warm from %g", r0.Lambda0), sg.Warm, true}} {
+						g := run.r.Gaps[len(run.r.Gaps)-1]
+						h := RunHealth{Run: fmt.Sprintf("SGD+K-FAC at lambda %g %s", p0.Lambda, run.name)}
+						if run.gap {
+							h.Gap = &g
+						}
+						if run.r.Diverged || math.IsNaN(g) || math.IsInf(g, 0) {
+							h.Diverged, h.Gap = true, nil
+						}
+						addRunHealth(s.Values, uint64(i+1), []RunHealth{h})
+					}
+				}
+				if sg.Scratch.Reached {
+					reachedS++
+					es = append(es, float64(sg.Scratch.Epochs))
+				}
+				warmRuns++
+				if sg.Warm.Reached {
+					reachedW++
+					warmReached++
+					ew = append(ew, float64(sg.Warm.Epochs))
+					sumExactDiff += sg.Warm.TestError - sg.ExactTestError
+					exactDiffs++
+				}
+				pairs++
+				if sg.Scratch.Reached && sg.Warm.Reached {
+					// Judged only where both starts reached the gap.
+					reachedPairs++
+					d := sg.Warm.TestError - sg.Scratch.TestError
+					sumDiff += d
+					maxAbsDiff = math.Max(maxAbsDiff, math.Abs(d))
+					if p0.Lambda != r0.Lambda0 {
+						epochsWarm += float64(sg.Warm.Epochs)
+						epochsScratch += float64(sg.Scratch.Epochs)
+					}
+				}
+			}
+			ls, lw := fig8Mean(gs, sgdFloor), fig8Mean(gw, sgdFloor)
+			ml, _ := MeanStd(lmax)
+			mlr, _ := MeanStd(lrs)
+			ms, _ := MeanStd(scratch)
+			mw, _ := MeanStd(warm)
+			me, _ := MeanStd(exact)
+			key := func(what string) string { return fmt.Sprintf("%s_%s_%g", proto.key, what, p0.Lambda) }
+			s.Values[key("lambda_max")], s.Values[key("lr")] = ml, mlr
+			s.Values[key("reached_scratch")] = float64(reachedS) / float64(len(results))
+			s.Values[key("reached_warm")] = float64(reachedW) / float64(len(results))
+			s.Values[key("gap_scratch")], s.Values[key("gap_warm")] = ls[len(ls)-1], lw[len(lw)-1]
+			s.Values[key("test_error_scratch")], s.Values[key("test_error_warm")] = ms, mw
+			epochs := func(e []float64, reached int) string {
+				if reached == 0 {
+					return fmt.Sprintf("not reached in %d (0/%d)", r0.MaxEpochs, len(results))
+				}
+				m, _ := MeanStd(e)
+				return fmt.Sprintf("%.0f (%d/%d)", m, reached, len(results))
+			}
+			if reachedS > 0 {
+				s.Values[key("epochs_scratch")], _ = MeanStd(es)
+			}
+			if reachedW > 0 {
+				s.Values[key("epochs_warm")], _ = MeanStd(ew)
+			}
+			s.Rows = append(s.Rows, []string{proto.label + " test error", fmt.Sprintf("%g -> %g", r0.Lambda0, p0.Lambda), PlusMinus(warm, "%.4f"), PlusMinus(scratch, "%.4f"), PlusMinus(exact, "%.4f"),
+				fmt.Sprintf("closed form in the test-error column; lambda_max %.4g, lr %.4g (%g of the limit %.4g); epochs to gap %g warm %s, scratch %s; final gap warm %.3g, scratch %.3g",
+					ml, mlr, fig8StabilityFraction, fig8StabilityLimit(ml, r0.Momentum), r0.GapTarget, epochs(ew, reachedW), epochs(es, reachedS), lw[len(lw)-1], ls[len(ls)-1])})
+			if !main {
+				continue
+			}
+			s.Values[fmt.Sprintf("closed_form_test_error_%g", p0.Lambda)] = me
+			for i, v := range [][]float64{exact, scratch, warm} {
+				m, sd := MeanStd(v)
+				series[i].X, series[i].Y, series[i].Err = append(series[i].X, p0.Lambda), append(series[i].Y, m), append(series[i].Err, sd)
+			}
+			p, err := figure.Lines([]figure.Series{
+				{Name: "from scratch", X: fig8Index(len(ls)), Y: ls, NoPoint: true},
+				{Name: fmt.Sprintf("from dw*(%g)", r0.Lambda0), X: fig8Index(len(lw)), Y: lw, NoPoint: true, Dashed: true},
+			}, figure.LineOptions{Title: fmt.Sprintf("SGD + K-FAC at lambda %g", p0.Lambda), XLabel: "epochs (full batch)", YLabel: "objective gap (L - L*) / L*", LogY: true})
+			if err != nil {
+				return nil, err
+			}
+			sgdPlots = append(sgdPlots, p)
 		}
-		for i, v := range [][]float64{exact, scratch, warm} {
-			m, sd := MeanStd(v)
-			series[i].X, series[i].Y, series[i].Err = append(series[i].X, p0.Lambda), append(series[i].Y, m), append(series[i].Err, sd)
+		s.Values[proto.key+"_pairs"] = float64(pairs)
+		s.Values[proto.key+"_pairs_reached"] = float64(reachedPairs)
+		if warmRuns > 0 {
+			s.Values[proto.key+"_warm_reached_fraction"] = float64(warmReached) / float64(warmRuns)
 		}
-		me, _ := MeanStd(exact)
-		ms, _ := MeanStd(scratch)
-		mw, _ := MeanStd(warm)
-		warmMinusScratch += (mw - ms) / float64(len(r0.SGD))
-		warmMinusExact += (mw - me) / float64(len(r0.SGD))
-		ls, lw := fig8Mean(gs, sgdFloor), fig8Mean(gw, sgdFloor)
-		if lw[len(lw)-1] < ls[len(ls)-1] {
-			warmLower++
+		if reachedPairs > 0 {
+			s.Values[proto.key+"_warm_minus_scratch_test_error"] = sumDiff / float64(reachedPairs)
+			s.Values[proto.key+"_max_abs_warm_minus_scratch_test_error"] = maxAbsDiff
 		}
-		s.Rows = append(s.Rows, []string{"SGD test error", fmt.Sprintf("%g -> %g", r0.Lambda0, p0.Lambda), PlusMinus(warm, "%.4f"), PlusMinus(scratch, "%.4f"), PlusMinus(exact, "%.4f"),
-			fmt.Sprintf("closed form in the test-error column; final objective gap warm %.3g, scratch %.3g", lw[len(lw)-1], ls[len(ls)-1])})
-		s.Values[fmt.Sprintf("sgd_gap_warm_%g", p0.Lambda)] = lw[len(lw)-1]
-		s.Values[fmt.Sprintf("sgd_gap_scratch_%g", p0.Lambda)] = ls[len(ls)-1]
-		p, err := figure.Lines([]figure.Series{
-			{Name: "from scratch", X: fig8Index(len(ls)), Y: ls},
-			{Name: fmt.Sprintf("from dw*(%g)", r0.Lambda0), X: fig8Index(len(lw)), Y: lw, Dashed: true},
-		}, figure.LineOptions{Title: fmt.Sprintf("SGD at lambda %g", p0.Lambda), XLabel: "epochs", YLabel: "objective gap (L - L*) / L*", LogY: true})
-		if err != nil {
-			return nil, err
+		if exactDiffs > 0 {
+			s.Values[proto.key+"_warm_minus_exact_test_error"] = sumExactDiff / float64(exactDiffs)
 		}
-		sgdPlots = append(sgdPlots, p)
+		if epochsScratch > 0 {
+			s.Values[proto.key+"_epochs_saved"] = 1 - epochsWarm/epochsScratch
+		}
 	}
-	s.Values["sgd_warm_lower_objective"] = float64(warmLower)
-	s.Values["sgd_warm_minus_scratch_test_error"] = warmMinusScratch
-	s.Values["sgd_warm_minus_exact_test_error"] = warmMinusExact
+	s.Values[keyRunsRecorded] = 1
+	s.Values["sgd_gap_target"], s.Values["sgd_max_epochs"], s.Values["sgd_momentum"] = r0.GapTarget, float64(r0.MaxEpochs), r0.Momentum
+	// The earlier protocol's plain SGD at lr 0.01 against the stability
+	// limit of the mean-form Hessian (at lambda 0; a lower bound with
+	// mini-batches).
+	var gnMax, legacy []float64
+	for _, r := range results {
+		gnMax, legacy = append(gnMax, r.GaussNewtonMax), append(legacy, fig8LegacyLR/fig8StabilityLimit(r.GaussNewtonMax, r.Momentum))
+	}
+	s.Values["gauss_newton_lambda_max"], _ = MeanStd(gnMax)
+	s.Values["sgd_legacy_lr_over_limit_max"] = slices.Max(legacy)
 	if len(r0.SGD) > 0 {
 		p, err := figure.Lines(series, figure.LineOptions{Title: fmt.Sprintf("%s, %d images: LQF test error vs weight decay (%s)", r0.Task, r0.TrainSize, overSeeds(len(results))),
 			XLabel: "weight decay lambda (log scale)", YLabel: "test error (fraction)", LogX: true})
@@ -575,7 +803,7 @@ func summarizeFig8(env *Env, raw []json.RawMessage) (*Summary, error) {
 		}
 		s.Figures = append(s.Figures, env.Path(name))
 		name = "fig8-sgd.png"
-		if err := figure.SavePanels(sgdPlots, min(len(sgdPlots), 5), 260, 240, env.Path(name)); err != nil {
+		if err := figure.SavePanels(sgdPlots, min(len(sgdPlots), 4), 260, 240, env.Path(name)); err != nil {
 			return nil, err
 		}
 		s.Figures = append(s.Figures, env.Path(name))
@@ -669,7 +897,163 @@ func summarizeFig8(env *Env, raw []json.RawMessage) (*Summary, error) {
 	}
 	s.Values["worst_choice_test_loss_excess"] = worstExcess
 
-	s.Finding = fmt.Sprintf("conjugate gradients started at the solution for lambda0 = %g need %.0f%% fewer iterations than from zero on average over %d target lambdas; with %g epochs of SGD, starting from dw*(lambda0) ends at a lower LQF objective than training from scratch at %d of %d lambdas and changes the test error by %+.4f against training from scratch and by %+.4f against the closed form, on average over lambda (paper: fine-tuning matches training from scratch). Of the lambda choices, %s is furthest from the test-loss optimum (test loss %+.1f%%).",
-		r0.Lambda0, 100*meanSaved, len(r0.CG), r0.Epochs, warmLower, len(r0.SGD), warmMinusScratch, warmMinusExact, worstMethod, 100*worstExcess)
+	v := s.Values
+	s.Finding = fmt.Sprintf("conjugate gradients started at the solution for lambda0 = %g need %.0f%% fewer iterations than from zero on average over %d target lambdas. "+
+		"Full-batch SGD + K-FAC (momentum %g, step %g of the heavy-ball stability limit 2(1+m)/lambda_max of the preconditioned mean-form Hessian, at most %d epochs) "+
+		"brings the objective within a relative gap of %g of the closed form in %.0f of %.0f (seed, lambda) pairs from both starts, and %.0f%% of the warm starts reach it; "+
+		"on the pairs that reached it, starting from dw*(lambda0) changes the test error by %+.4f on average (largest %.4f) against training from scratch and by %+.4f against the closed form, "+
+		"and needs %s epochs to the gap (paper: fine-tuning matches training from scratch). "+
+		"Plain SGD (variant, same rule on the unpreconditioned Hessian) reaches the gap in %.0f of %.0f pairs; the earlier protocol's lr %g was %.2g times the plain stability limit. "+
+		"Of the lambda choices, %s is furthest from the test-loss optimum (test loss %+.1f%%).",
+		r0.Lambda0, 100*meanSaved, len(r0.CG), r0.Momentum, fig8StabilityFraction, r0.MaxEpochs, r0.GapTarget,
+		v["sgd_kfac_pairs_reached"], v["sgd_kfac_pairs"], 100*v["sgd_kfac_warm_reached_fraction"],
+		fig8Value(v, "sgd_kfac_warm_minus_scratch_test_error"), fig8Value(v, "sgd_kfac_max_abs_warm_minus_scratch_test_error"), fig8Value(v, "sgd_kfac_warm_minus_exact_test_error"),
+		fig8Saved(v, "sgd_kfac_epochs_saved"),
+		v["sgd_plain_pairs_reached"], v["sgd_plain_pairs"], fig8LegacyLR, v["sgd_legacy_lr_over_limit_max"], worstMethod, 100*worstExcess)
 	return s, nil
+}
+
+// fig8TopEigen returns the largest eigenvalue of LQF's mean-form Hessian
+// H = (2/N) J^T J + lambda I (J: the n*C Jacobian rows [n*C, p]),
+// preconditioned symmetrically as P^-1/2 H P^-1/2 when power (which
+// applies P^pw to a vector) is set, by Lanczos (fig8LanczosSteps steps):
+// heavy ball preconditioned by P^-1 is stable where the step times this
+// eigenvalue is below 2 (1 + momentum).
+func fig8TopEigen(J []float32, p, n int, lambda float64, power func(v []float64, pw float64) ([]float64, error), seed uint64) (float64, error) {
+	rows := len(J) / p
+	hess := func(v []float64) []float64 {
+		u := make([]float64, rows)
+		for i := range rows {
+			row, s := J[i*p:(i+1)*p], 0.0
+			for j, x := range row {
+				s += float64(x) * v[j]
+			}
+			u[i] = s
+		}
+		out := make([]float64, p)
+		for i := range rows {
+			row, ui := J[i*p:(i+1)*p], 2*u[i]/float64(n)
+			for j, x := range row {
+				out[j] += float64(x) * ui
+			}
+		}
+		for j := range out {
+			out[j] += lambda * v[j]
+		}
+		return out
+	}
+	op := func(v []float64) ([]float64, error) {
+		if power == nil {
+			return hess(v), nil
+		}
+		a, err := power(v, -0.5)
+		if err != nil {
+			return nil, err
+		}
+		return power(hess(a), -0.5)
+	}
+	s, err := kfac.Lanczos(op, p, fig8LanczosSteps, seed)
+	if err != nil {
+		return 0, err
+	}
+	return s.Max, nil
+}
+
+// fig8LearningRate is the step of heavy ball with momentum m on a quadratic
+// whose (preconditioned) Hessian has largest eigenvalue lambdaMax:
+// fig8StabilityFraction of the stability limit 2 (1 + m) / lambdaMax
+// (Lanczos slightly underestimates lambdaMax; the margin covers it).
+func fig8LearningRate(lambdaMax, m float64) float64 {
+	return fig8StabilityFraction * fig8StabilityLimit(lambdaMax, m)
+}
+
+// fig8StabilityLimit is heavy ball's largest stable step 2 (1 + m) / lambdaMax.
+func fig8StabilityLimit(lambdaMax, m float64) float64 { return 2 * (1 + m) / lambdaMax }
+
+// describe is a run's end state for the log.
+func (r fig8Run) describe() string {
+	switch {
+	case r.Diverged:
+		return fmt.Sprintf("diverged after %d epochs", len(r.Gaps)-1)
+	case r.Reached:
+		return fmt.Sprintf("gap target in %d epochs", r.Epochs)
+	}
+	return fmt.Sprintf("gap %.3g after %d epochs", r.Gaps[len(r.Gaps)-1], len(r.Gaps)-1)
+}
+
+// fig8Train trains LQF's displacement at lambda from start by full-batch
+// heavy ball (momentum cfg.Momentum, constant learning rate lr:
+// v <- m v + P^-1 g, dw <- dw - lr v, with P^-1 applied by pre if set) until
+// the relative objective gap (L - opt) / opt is within cfg.GapTarget or
+// cfg.MaxEpochs epochs (one step each), and returns the gaps, the epochs to
+// the target and the test error of net at the end.
+// Full batch makes the stability limit exact and lets a constant step reach
+// any gap (mini-batch noise would leave a floor). The steps run on the host
+// from k's Jacobian rows: the gradient (2/N) J^T (J dw - R) + lambda dw is
+// exactly that of model.TrainGraph's full-batch step on the linearized
+// network, and K-FAC's damped inverse is the one its Preconditioner
+// applies, in float64 and without a network pass per step.
+func fig8Train(env *Env, net *model.Network, test *data.Set, k *model.Kernel, start []float64, lambda, opt, lr float64,
+	pre func(g []float64) ([]float64, error), cfg fig8Config) (fig8Run, error) {
+	var run fig8Run
+	dw := slices.Clone(start)
+	vel := make([]float64, len(dw))
+	grad := make([]float64, len(dw))
+	gap := func() float64 {
+		return (linalg.ObjectiveGradient(k.J, k.P, k.R, dw, lambda, k.N, grad) - opt) / opt
+	}
+	run.Gaps = []float64{gap()}
+	run.Reached = run.Gaps[0] <= cfg.GapTarget
+	for epoch := 1; !run.Reached && epoch <= cfg.MaxEpochs; epoch++ {
+		d := grad
+		if pre != nil {
+			var err error
+			if d, err = pre(grad); err != nil {
+				return run, err
+			}
+		}
+		for j := range dw {
+			vel[j] = cfg.Momentum*vel[j] + d[j]
+			dw[j] -= lr * vel[j]
+		}
+		g := gap()
+		run.Gaps = append(run.Gaps, g)
+		if math.IsNaN(g) || math.IsInf(g, 0) || g > fig8DivergedGap {
+			run.Diverged = true
+			run.TestError = 1 - 1/float64(net.NumClasses())
+			return run, nil
+		}
+		if g <= cfg.GapTarget {
+			run.Reached, run.Epochs = true, epoch
+		}
+	}
+	m, err := net.Clone()
+	if err != nil {
+		return run, err
+	}
+	if err := m.SetTangent(dw); err != nil {
+		return run, err
+	}
+	run.TestError, err = finetune.PredictError(env.Backend, model.LinearizedNetwork{Network: m}, test)
+	return run, err
+}
+
+// fig8Value is values[key], NaN when absent (no run reached the gap).
+func fig8Value(values map[string]float64, key string) float64 {
+	if x, ok := values[key]; ok {
+		return x
+	}
+	return math.NaN()
+}
+
+// fig8Saved describes the share of epochs warm starts save, for the finding.
+func fig8Saved(values map[string]float64, key string) string {
+	x, ok := values[key]
+	if !ok {
+		return "no comparable count of"
+	}
+	if x >= 0 {
+		return fmt.Sprintf("%.0f%% fewer", 100*x)
+	}
+	return fmt.Sprintf("%.0f%% more", -100*x)
 }

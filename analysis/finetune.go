@@ -95,6 +95,10 @@ func ftOptions(spec ftSpec, quick bool, n int, seed uint64) finetune.Options {
 		o.LearningRates = slices.Clone(ftNLFTLearningRates)
 	}
 	o.Epochs = ftEpochs(n, o.BatchSize, o.Epochs, ftMinSteps(quick))
+	// The gap to the closed form at the selected lambda, for the runs'
+	// validity (validity.go): one kernel solve per run, cheap beside SGD on
+	// the training sets of these experiments.
+	o.ClosedFormGap = !spec.Exact && (spec.Method == finetune.LQF || spec.Method == finetune.LQFFC)
 	if quick && !spec.Exact && spec.Method != finetune.FC {
 		o.LearningRates, o.Lambdas = o.LearningRates[:1], o.Lambdas[:1]
 	}
@@ -163,7 +167,16 @@ func ftRun(env *Env, nets *ftBackbones, spec ftSpec, splits *data.Splits, seed u
 // result's Grid lists the points that trained, ftDiverged counts the
 // others); when every point diverges the result is chance level (1 - 1/C)
 // with an empty Grid.
+// The run's end state is recorded for its validity (Env.noteRun).
 func ftRunCell(env *Env, nets *ftBackbones, spec ftSpec, splits *data.Splits, seed uint64, name string) (*finetune.Result, error) {
+	r, err := ftRunCellUnrecorded(env, nets, spec, splits, seed, name)
+	if err == nil {
+		env.noteRun(seed, name, r, !spec.Exact)
+	}
+	return r, err
+}
+
+func ftRunCellUnrecorded(env *Env, nets *ftBackbones, spec ftSpec, splits *data.Splits, seed uint64, name string) (*finetune.Result, error) {
 	return Cell(env, seed, name, func() (*finetune.Result, error) {
 		base, err := nets.For(spec)
 		if err != nil {

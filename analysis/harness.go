@@ -41,6 +41,15 @@ type Experiment struct {
 	// against a criterion stated in advance (verdictOf of parts). Judge,
 	// the function, calls it.
 	Judge func(v Measured) Verdict
+	// RecordsRuns says that Run records the end state of its fine-tuning
+	// runs (Env.noteRun), which ReproduceSeeds adds to the summary's
+	// Values (validity.go).
+	RecordsRuns bool
+	// GapBound bounds the final relative objective gap (L - L*) / L* to
+	// LQF's closed form of every run the summary records (run_gap/ keys):
+	// above it Judge returns InvalidRun. 0: gaps are reported, not bounded.
+	// Each experiment states its bound beside its criteria, with why.
+	GapBound float64
 }
 
 // Summary is an experiment's aggregate over seeds.
@@ -64,6 +73,9 @@ type Env struct {
 	// Dir receives the experiment's cache, JSON and figures.
 	Dir      string
 	Progress io.Writer // nil: silent
+	// health collects the end state of the runs of the seeds computed
+	// (noteRun), kept in their run records (SeedRun.Health).
+	health runHealthLog
 }
 
 // Logf writes a progress line.
@@ -211,6 +223,11 @@ type SeedRun struct {
 	// Records written before the hash was kept have none and are taken as
 	// they are.
 	ResultSHA256 string `json:"result_sha256,omitempty"`
+	// RunsRecorded says that Health lists the end state of every
+	// fine-tuning run of the seed (see validity.go); records without it
+	// predate that.
+	RunsRecorded bool        `json:"runs_recorded,omitempty"`
+	Health       []RunHealth `json:"health,omitempty"`
 }
 
 // Machine is a short description of the run's backend and host, e.g.
@@ -374,6 +391,9 @@ func ReproduceSeeds(be backends.Backend, x Experiment, dir string, seeds int, ru
 			}
 		}
 		rec.ResultSHA256 = sha256Hex(raw)
+		if h := env.seedHealth(seed); x.RecordsRuns && len(h) > 0 {
+			rec.RunsRecorded, rec.Health = true, h
+		}
 		// The record first, the result last: see the doc comment.
 		if err := writeJSON(env.runPath(seed), rec); err != nil {
 			return nil, err
@@ -397,6 +417,24 @@ func ReproduceSeeds(be backends.Backend, x Experiment, dir string, seeds int, ru
 	var err error
 	if rep.Summary, err = x.Summarize(env, results); err != nil {
 		return nil, fmt.Errorf("%s: summary: %w", x.ID, err)
+	}
+	if x.RecordsRuns {
+		// The runs' end states, when every seed's record has them.
+		recorded := true
+		for _, s := range rep.Seeds {
+			if r, ok := rep.Runs[fmt.Sprint(s)]; !ok || !r.RunsRecorded {
+				recorded = false
+			}
+		}
+		if recorded {
+			if rep.Summary.Values == nil {
+				rep.Summary.Values = map[string]float64{}
+			}
+			rep.Summary.Values[keyRunsRecorded] = 1
+			for _, s := range rep.Seeds {
+				addRunHealth(rep.Summary.Values, s, rep.Runs[fmt.Sprint(s)].Health)
+			}
+		}
 	}
 	return rep, writeJSON(env.Path("summary.json"), rep)
 }

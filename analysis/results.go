@@ -20,7 +20,7 @@ const FullModeSeeds = 3
 // sections of other results (SectionFile) follow.
 func ResultsMarkdown(dir, base string) (string, error) {
 	var b, index strings.Builder
-	index.WriteString("| experiment | measured here | reproduced? | regenerate |\n|---|---|---|---|\n")
+	index.WriteString("| experiment | measured here | reproduced? | runs valid? | regenerate |\n|---|---|---|---|---|\n")
 	for _, x := range Experiments() {
 		fmt.Fprintf(&b, "\n## %s: %s\n\n", x.ID, x.Title)
 		fmt.Fprintf(&b, "**Paper's claim.** %s\n\n", x.Claim)
@@ -36,7 +36,7 @@ func ResultsMarkdown(dir, base string) (string, error) {
 		cmd := fmt.Sprintf("lqf reproduce --%s --seeds %d", idFlag(x.ID), FullModeSeeds)
 		if !found || rep.Summary == nil {
 			fmt.Fprintf(&b, "Not run yet. Command: `%s`.\n", cmd)
-			fmt.Fprintf(&index, "| [%s](#%s) | not run | not tested | `%s` |\n", x.ID, anchor(x.ID, x.Title), cmd)
+			fmt.Fprintf(&index, "| [%s](#%s) | not run | not tested | not run | `%s` |\n", x.ID, anchor(x.ID, x.Title), cmd)
 			continue
 		}
 		mode := fmt.Sprintf("full mode, %s", plural(len(rep.Seeds), "seed"))
@@ -66,6 +66,7 @@ func ResultsMarkdown(dir, base string) (string, error) {
 		default:
 			fmt.Fprintf(&b, "**Verdict.** %s\n\n", verdict)
 		}
+		fmt.Fprintf(&b, "**Runs.** %s.\n\n", verdict.Validity)
 		if len(rep.Summary.Header) > 0 {
 			b.WriteString("| " + strings.Join(rep.Summary.Header, " | ") + " |\n")
 			b.WriteString("|" + strings.Repeat("---|", len(rep.Summary.Header)) + "\n")
@@ -79,14 +80,14 @@ func ResultsMarkdown(dir, base string) (string, error) {
 			fmt.Fprintf(&b, "![%s](%s)\n\n", filepath.Base(f), rel)
 		}
 		fmt.Fprintf(&b, "Regenerate: `%s`.\n", cmd)
-		fmt.Fprintf(&index, "| [%s](#%s) | %s | %s | `%s` |\n", x.ID, anchor(x.ID, x.Title), measured, outcome, cmd)
+		fmt.Fprintf(&index, "| [%s](#%s) | %s | %s | %s | `%s` |\n", x.ID, anchor(x.ID, x.Title), measured, outcome, validityCell(verdict.Validity), cmd)
 	}
 	extra, err := otherResults(filepath.Join(base, "results"))
 	if err != nil {
 		return "", err
 	}
 	for _, sec := range extra {
-		fmt.Fprintf(&index, "| [%s](#%s) | beyond the paper | see its section | see its section |\n", sec.title, anchorText(sec.title))
+		fmt.Fprintf(&index, "| [%s](#%s) | beyond the paper | see its section | see its section | see its section |\n", sec.title, anchorText(sec.title))
 		b.WriteString("\n" + strings.TrimRight(sec.text, "\n") + "\n")
 	}
 	var out strings.Builder
@@ -96,10 +97,24 @@ func ResultsMarkdown(dir, base string) (string, error) {
 	out.WriteString("the seeds), the figures and the command that regenerates it (cached per seed: a rerun resumes).\n")
 	out.WriteString("Quick mode runs small sizes so that CI can execute every experiment; only full-mode results\n")
 	out.WriteString("test a claim. Each verdict splits the claim into parts with criteria fixed in advance\n")
-	out.WriteString("(`analysis.Judge`): reproduced when every part holds, not reproduced when none does.\n\n")
+	out.WriteString("(`analysis.Judge`): reproduced when every part holds, not reproduced when none does. A claim is\n")
+	out.WriteString("not judged (\"invalid run\") when a run behind it diverged or stopped with an objective gap to\n")
+	out.WriteString("LQF's closed form above the experiment's stated bound; \"runs valid?\" says which.\n\n")
 	out.WriteString(index.String())
 	out.WriteString(b.String())
 	return out.String(), nil
+}
+
+// validityCell is the "runs valid?" cell of the index: "valid",
+// "invalid: seed 2 LQF diverged", "unknown".
+func validityCell(v Validity) string {
+	switch {
+	case !v.Known:
+		return "unknown"
+	case v.Valid():
+		return "valid"
+	}
+	return "invalid: " + strings.Join(v.Problems, "; ")
 }
 
 // SectionFile is the name of a Markdown section that RESULTS.md includes

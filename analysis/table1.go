@@ -21,6 +21,8 @@ func init() {
 		Run:       runTable1,
 		Summarize: summarizeTable1,
 		Judge:     judgeTable1,
+		// RecordsRuns: Run records its runs' end states (validity.go).
+		RecordsRuns: true,
 	})
 }
 
@@ -31,11 +33,17 @@ func judgeTable1(v Measured) Verdict { return verdictOf(comparisonPart(v)) }
 // same numbers for its bars) already computed it in the same output
 // directory and mode, and computes it otherwise.
 func runTable1(env *Env, seed uint64) (any, error) {
-	if r, ok := cachedComparison(env, "fig1", seed); ok {
+	r, ok := cachedComparison(env, "fig1", seed)
+	if ok {
 		env.Logf("table1 seed %d: reusing the result of fig1", seed)
-		return r, nil
+	} else {
+		var err error
+		if r, err = computeComparison(env, seed); err != nil {
+			return nil, err
+		}
 	}
-	return computeComparison(env, seed)
+	noteComparisonRuns(env, seed, r)
+	return r, nil
 }
 
 func summarizeTable1(env *Env, raw []json.RawMessage) (*Summary, error) {

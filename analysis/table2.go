@@ -24,6 +24,8 @@ func init() {
 		Run:       runTable2,
 		Summarize: summarizeTable2,
 		Judge:     judgeTable2,
+		// RecordsRuns: Run records its runs' end states (validity.go).
+		RecordsRuns: true,
 	})
 }
 

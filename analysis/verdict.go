@@ -17,8 +17,14 @@ const (
 // Verdict says whether a paper's claim reproduced: each part of the claim
 // is tested against a criterion stated in advance, on the summary's Values.
 type Verdict struct {
-	Outcome string      // Reproduced if every part holds, NotReproduced if none does
+	// Outcome is Reproduced if every part holds, NotReproduced if none
+	// does, InvalidRun (no parts) if a run behind the summary diverged or
+	// ended above the experiment's objective-gap bound.
+	Outcome string
 	Parts   []ClaimPart // the tests, with the numbers that decided them
+	// Validity says whether the runs behind the summary may be judged
+	// (validity.go).
+	Validity Validity
 }
 
 // ClaimPart is one testable part of a claim.
@@ -54,6 +60,9 @@ func verdictOf(parts ...ClaimPart) Verdict {
 // String renders the verdict for RESULTS.md: the outcome, then each part
 // with yes or no.
 func (v Verdict) String() string {
+	if v.Outcome == InvalidRun {
+		return InvalidRun + ": not judged (" + strings.Join(v.Validity.Problems, "; ") + ")."
+	}
 	var parts []string
 	for _, p := range v.Parts {
 		mark := "no"
@@ -110,14 +119,22 @@ func pct(r float64) string { return fmt.Sprintf("%+.0f%%", 100*(r-1)) }
 // criteria registered with the experiment (Experiment.Judge). It returns
 // an error naming the keys the summary lacks (a summary from an older
 // version: rerun the experiment's command, which re-summarizes cached
-// seeds).
+// seeds). It does not judge, and returns Outcome InvalidRun, when a run
+// the summary records diverged or ended with an objective gap above the
+// experiment's GapBound; a summary that records no runs is judged, with
+// its Validity unknown.
 func Judge(id string, values map[string]float64) (Verdict, error) {
 	x, ok := experiments[id]
 	if !ok || x.Judge == nil {
 		return Verdict{}, fmt.Errorf("analysis: no criteria for experiment %q", id)
 	}
+	validity := validityOf(values, x.GapBound)
+	if validity.Known && !validity.Valid() {
+		return Verdict{Outcome: InvalidRun, Validity: validity}, nil
+	}
 	var missing []string
 	verdict := x.Judge(Measured{values: values, missing: &missing})
+	verdict.Validity = validity
 	if len(missing) > 0 {
 		return Verdict{}, fmt.Errorf("analysis: %s summary lacks %s; rerun `lqf reproduce --%s` to re-summarize", id, strings.Join(missing, ", "), idFlag(id))
 	}

@@ -2,6 +2,7 @@ package finetune
 
 import (
 	"io"
+	"math"
 
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/model"
@@ -46,8 +47,26 @@ type Options struct {
 	// Jacobian rows and NTK instead of computing them, so that attribution
 	// (influence.FitOptions.Kernel) can share them; Result.Seconds includes
 	// the set-up's Seconds.
-	Kernel   *model.Kernel
-	Progress io.Writer
+	Kernel *model.Kernel
+	// ClosedFormGap, for LQF and LQF-FC trained iteratively (SolverSGD),
+	// also solves the closed form (SolverExact) at the selected lambda, so
+	// that Result.ClosedFormObjective and Result.ObjectiveGap say how far
+	// the iterative solver stopped from the optimum it approaches.
+	ClosedFormGap bool
+	Progress      io.Writer
+}
+
+// ObjectiveGap is the relative gap (L - L*) / L* of the selected model's
+// objective L (Objective) to the closed form's L* (ClosedFormObjective):
+// NaN when either is unknown, +Inf when L is not finite (a diverged run).
+func (r *Result) ObjectiveGap() float64 {
+	if r.ClosedFormObjective <= 0 || r.Objective == 0 {
+		return math.NaN()
+	}
+	if math.IsNaN(r.Objective) || math.IsInf(r.Objective, 0) {
+		return math.Inf(1)
+	}
+	return (r.Objective - r.ClosedFormObjective) / r.ClosedFormObjective
 }
 
 // Solver selects how the linear methods reach their optimum.
@@ -117,14 +136,14 @@ func (o Options) WithCurvature(c model.CurvatureFunc) Options {
 
 // DefaultOptions returns method m's defaults: its loss (MSE with
 // alpha = 15 for LQF and LQF-FC, cross-entropy otherwise), the paper's grid,
-// batch 28, SGD with momentum 0.9 (plain SGD for GaF).
+// batch 28, SGD with momentum 0.9 for every method (paper Appendix A.2:
+// "In all experiments, we train using SGD with momentum 0.9 and batch size
+// 28"; GaF included). TestAppendixA2 checks these against A.2.
 func DefaultOptions(m Method) Options {
 	o := Options{Method: m, Loss: model.CrossEntropy, Alpha: model.DefaultAlpha, Epochs: 10, BatchSize: 28, Momentum: 0.9, Seed: 1}
 	switch m {
 	case FC, LQFFC:
 		o.Epochs = 30
-	case GaF:
-		o.Momentum = 0
 	}
 	if m == LQF || m == LQFFC {
 		o.Loss = model.MSE
@@ -161,6 +180,16 @@ type Result struct {
 	// Linearization is how LQF or GaF trained: "jvp" or "jacobian" (empty
 	// for the other methods and solvers).
 	Linearization Linearization `json:"linearization,omitempty"`
+	// Objective is the LQF objective (paper eq. 3 in mean form,
+	// (1/N) sum_i ||alpha y_i - f_lin(x_i)||^2 + lambda/2 ||dw||^2, the
+	// convention of model.TrainOptions.Lambda) of the selected model of LQF
+	// or LQF-FC on the whole training set, in float64 from the model's
+	// outputs and dw; 0 for the other methods.
+	Objective float64 `json:"objective,omitempty"`
+	// ClosedFormObjective is the objective's minimum at the same lambda
+	// (Options.ClosedFormGap; the closed form's own Objective when the
+	// solver is exact); 0 when not computed.
+	ClosedFormObjective float64 `json:"closed_form_objective,omitempty"`
 	// TestOutputs are the selected model's outputs on the test set [T, C],
 	// kept so that a caller need not predict again (not in the JSON).
 	TestOutputs []float32 `json:"-"`

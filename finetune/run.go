@@ -182,9 +182,32 @@ func Run(be backends.Backend, pretrained *model.Network, splits *data.Splits, op
 			}
 		}
 	}
-	var err error
-	if res.TrainError, err = PredictError(be, best.model, splits.Train); err != nil {
+	trainOut, err := best.model.Predict(be, splits.Train)
+	if err != nil {
 		return nil, nil, err
+	}
+	res.TrainError = model.ErrorRate(trainOut, splits.Train.Labels)
+	if lin, ok := best.model.(model.LinearizedNetwork); ok && (opts.Method == LQF || opts.Method == LQFFC) {
+		dw, err := lin.Tangent()
+		if err != nil {
+			return nil, nil, err
+		}
+		res.Objective = Objective(trainOut, splits.Train.Labels, classes, opts.Alpha, dw, res.Lambda)
+		if opts.Solver == SolverExact {
+			res.ClosedFormObjective = best.train.EpochLoss[len(best.train.EpochLoss)-1]
+		} else if opts.ClosedFormGap {
+			o := opts
+			o.Solver, o.Lambdas, o.Progress = SolverExact, []float64{res.Lambda}, nil
+			solve, err := newExactSolver(be, pretrained, splits, o)
+			if err != nil {
+				return nil, nil, fmt.Errorf("closed form for the objective gap: %w", err)
+			}
+			f, err := solve(res.Lambda)
+			if err != nil {
+				return nil, nil, fmt.Errorf("closed form for the objective gap: %w", err)
+			}
+			res.ClosedFormObjective = f.train.EpochLoss[len(f.train.EpochLoss)-1]
+		}
 	}
 	if res.TestOutputs, err = best.model.Predict(be, splits.Test); err != nil {
 		return nil, nil, err
@@ -195,6 +218,16 @@ func Run(be backends.Backend, pretrained *model.Network, splits *data.Splits, op
 		res.Seconds += opts.Kernel.Seconds // the shared set-up is LQF's cost too
 	}
 	return res, best.model, nil
+}
+
+// Objective is LQF's objective (paper eq. 3 in mean form, the convention
+// of model.TrainOptions.Lambda) of a model whose outputs on the N training
+// samples are out [N, C] and whose offset from w0 is dw:
+// (1/N) sum_i sum_c (alpha [y_i = c] - out_ic)^2 + lambda/2 ||dw||^2,
+// which is linalg.Objective with the outputs in place of f0 and dw's
+// contribution J dw already in them.
+func Objective(out []float32, labels []int32, classes int, alpha float64, dw []float64, lambda float64) float64 {
+	return linalg.Objective(nil, 0, linalg.Residuals(out, labels, classes, alpha), dw, lambda, len(labels))
 }
 
 // featureProbe trains classifiers on the frozen backbone's features,

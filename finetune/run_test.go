@@ -1,6 +1,7 @@
 package finetune
 
 import (
+	"math"
 	"strings"
 	"testing"
 
@@ -126,5 +127,53 @@ func TestExactLQFSharedKernel(t *testing.T) {
 	other.Train = splits.Train.Subset([]int{0, 1, 2, 3, 4, 5})
 	if _, _, err := Run(be, net, &other, o); err == nil || !strings.Contains(err.Error(), "Options.Kernel") {
 		t.Errorf("kernel of another training set: %v", err)
+	}
+}
+
+// TestObjectiveGap: the objective Run reports from the model's outputs
+// and dw (float32 outputs, float64 sums) equals the closed form's own
+// objective (linalg, float64 from the Jacobian rows) at the closed form,
+// and an SGD run of LQF-FC with ClosedFormGap stops above that minimum:
+// 0 <= gap, with a gap that shrinks with more epochs.
+func TestObjectiveGap(t *testing.T) {
+	be := backendtest.Shared(t)
+	net, splits, err := lqftest.Setup(be, 15, 10, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const lambda = 1e-3
+	for _, m := range []Method{LQF, LQFFC} {
+		o := DefaultOptions(m)
+		o.Solver, o.Lambdas = SolverExact, []float64{lambda}
+		r, _, err := Run(be, net, splits, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g := r.ObjectiveGap(); math.Abs(g) > 1e-4 || r.Objective <= 0 {
+			t.Errorf("%s closed form: objective %g from outputs vs %g from the solver (gap %g)", m, r.Objective, r.ClosedFormObjective, g)
+		}
+	}
+	gap := func(epochs float64) float64 {
+		o := DefaultOptions(LQFFC)
+		o.LearningRates, o.Lambdas, o.Epochs, o.ClosedFormGap = []float64{0.01}, []float64{lambda}, epochs, true
+		r, _, err := Run(be, net, splits, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := r.ObjectiveGap()
+		if math.IsNaN(g) || g < -1e-4 {
+			t.Fatalf("LQF-FC SGD, %g epochs: objective %g below the minimum %g", epochs, r.Objective, r.ClosedFormObjective)
+		}
+		return g
+	}
+	short, long := gap(1), gap(20)
+	if !(long < short) {
+		t.Errorf("LQF-FC SGD: gap %g after 20 epochs, %g after 1: want it to shrink", long, short)
+	}
+	if r := (&Result{Objective: math.Inf(1), ClosedFormObjective: 2}); !math.IsInf(r.ObjectiveGap(), 1) {
+		t.Error("a non-finite objective: gap not +Inf")
+	}
+	if r := (&Result{Objective: 3}); !math.IsNaN(r.ObjectiveGap()) {
+		t.Error("no closed form: gap not NaN")
 	}
 }

@@ -2,8 +2,12 @@ package influence
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,14 +28,18 @@ import (
 // (training rows first, test rows last), and rho = 1, which keeps the
 // condition number of K + rho I near 11 at N*C = 10,000.
 //
-// nc=2000 is quick; nc=10000 (the size) needs OpenBLAS to stay
-// under a minute on 2 cores:
+// It also reports peak_rss_GiB, the process's peak resident memory
+// during NewExact + LeaveOneOut (the benchmark's kernel, test kernel and G
+// included), beside kernel_and_inverse_GiB, the two n x n arrays.
 //
-//	CGO_LDFLAGS="-lopenblas -llapacke" go test -tags openblas -run '^$' \
-//		-bench ExactLeaveOneOut/nc=10000 -benchtime 1x ./influence/
+// nc=2000 is quick; nc=10000 and nc=20000 need OpenBLAS, which
+// package linalg uses when it is installed (LQF_HOST_BLAS=gonum forces
+// gonum's pure Go), to take seconds to minutes rather than hours on 2 cores:
+//
+//	go test -run '^$' -bench 'ExactLeaveOneOut/nc=[12]0000' -benchtime 1x ./influence/
 func BenchmarkExactLeaveOneOut(b *testing.B) {
-	for _, n := range []int{200, 1000} {
-		b.Run(map[int]string{200: "nc=2000", 1000: "nc=10000"}[n], func(b *testing.B) {
+	for _, n := range []int{200, 1000, 2000} {
+		b.Run(fmt.Sprintf("nc=%d", n*10), func(b *testing.B) {
 			benchmarkLeaveOneOut(b, n, 10, 100)
 		})
 	}
@@ -61,6 +69,7 @@ func benchmarkLeaveOneOut(b *testing.B, n, c, m int) {
 		loo [][]float64
 		err error
 	)
+	resetPeakMemory(b)
 	start, iters := time.Now(), 0
 	for b.Loop() {
 		if e, err = NewExact(k, r, c, ridge); err != nil {
@@ -72,6 +81,7 @@ func benchmarkLeaveOneOut(b *testing.B, n, c, m int) {
 		iters++
 	}
 	looSeconds := time.Since(start).Seconds() / float64(iters)
+	peak := peakMemory(b)
 
 	start = time.Now()
 	retrained, err := retrainWithout(k, kx, r, c, ridge, 0)
@@ -96,6 +106,37 @@ func benchmarkLeaveOneOut(b *testing.B, n, c, m int) {
 	b.ReportMetric(looSeconds, "loo_seconds")
 	b.ReportMetric(retrain, "retrain_one_seconds")
 	b.ReportMetric(float64(n)*retrain/looSeconds, "speedup_vs_naive")
+	b.ReportMetric(float64(peak)/(1<<30), "peak_rss_GiB")
+	predicted := ExactMemory(n, c, 0, 0)
+	b.ReportMetric(float64(predicted.Kernel+predicted.Inverse)/(1<<30), "kernel_and_inverse_GiB")
+}
+
+// resetPeakMemory resets the process's peak resident memory (Linux:
+// writing 5 to /proc/self/clear_refs), so that peakMemory measures what
+// follows.
+func resetPeakMemory(b *testing.B) {
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		b.Logf("peak memory not reset: %v", err)
+	}
+}
+
+// peakMemory is the process's peak resident memory in bytes since
+// resetPeakMemory (VmHWM of /proc/self/status), 0 where unknown.
+func peakMemory(b *testing.B) int64 {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "VmHWM:" {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			if err == nil {
+				return kb << 10
+			}
+		}
+	}
+	b.Log("no VmHWM in /proc/self/status")
+	return 0
 }
 
 // retrainWithout re-solves the closed form without sample i the naive way

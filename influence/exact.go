@@ -35,8 +35,7 @@ import (
 // Building an Exact costs one Cholesky factorization and inversion in
 // place, n^3 flops and one n x n matrix (8 n^2 bytes). At n = 10,000 with
 // 100 test outputs, NewExact plus LeaveOneOut take 13 to 17 s with
-// OpenBLAS on 2 cores (build with -tags openblas, see model; its row-major
-// LAPACKE wrapper briefly holds a second n x n copy) and about 200 s with
+// OpenBLAS on 2 cores (used when installed, see linalg) and about 200 s with
 // gonum's pure Go (BenchmarkExactLeaveOneOut).
 //
 // Convention: rho is fixed when samples are removed or added (retraining
@@ -139,6 +138,10 @@ func (e *Exact) checkTest(kTest *mat.Dense) (blas64.General, error) {
 	return kTest.RawMatrix(), nil
 }
 
+// looBlock is the number of test outputs LeaveOneOut multiplies by A^-1 at
+// a time: it bounds its extra memory to looBlock x n values.
+const looBlock = 256
+
 // LeaveOneOut takes the test kernel kTest [M, N*C] (row m: k(x_m)^T for
 // test output m, for example m = t*C+c) and returns D [N][M] with
 // D[i][m] = f(x_m) - f_-i(x_m), the change of every test output when
@@ -156,9 +159,6 @@ func (e *Exact) LeaveOneOut(kTest *mat.Dense) ([][]float64, error) {
 	for i := range out {
 		out[i] = backing[i*m : (i+1)*m : (i+1)*m]
 	}
-	// k(x)^T A^-1 for a block of test outputs at a time bounds the extra
-	// memory to looBlock x n.
-	const looBlock = 256
 	v := make([]float64, min(m, looBlock)*n)
 	for t0 := 0; t0 < m; t0 += looBlock {
 		b := min(looBlock, m-t0)

@@ -57,8 +57,9 @@ func (o FitOptions) withDefaults() FitOptions {
 // exact leave-one-out proponents and opponents, paper eq. 7), which
 // training samples it fits only because they are there (SelfInfluence),
 // and the exact model without some samples (Unlearn). Every result is
-// JSON-marshalable. Exact as far as the N*C Jacobian rows over all P
-// parameters fit in memory (N*C*P*4 bytes).
+// JSON-marshalable. Exact as far as its arrays fit in memory: the N*C
+// Jacobian rows over all P parameters (N*C*P*4 bytes), the kernel and its
+// inverse (2 (N*C)^2 8 bytes); ExactMemory predicts the peak.
 type Fitted struct {
 	// Train is the training set the model was fitted on (before Unlearn).
 	Train *data.Set

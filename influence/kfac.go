@@ -17,16 +17,42 @@ import (
 
 // KFAC approximates exact leave-one-out (Exact) with K-FAC's curvature, for
 // training sets too large for the kernel form (paper eq. 8). With g_i the
-// C x P Jacobian of sample i's outputs at w0, H = J^T J + rho I the
-// Hessian of the sum-form objective and e_i = alpha y_i - f(x_i) the
-// fitted model's residual, removing sample i changes a test output by
+// C x P Jacobian of sample i's outputs at w0 (J [N*C, P] stacks them),
+// H = J^T J + rho I [P, P] the Hessian of the sum-form objective, R [N*C]
+// the targets alpha Y - f0(X), dw* = H^-1 J^T R the optimum and
+// e_i = r_i - g_i dw* [C] the fitted model's residual on sample i, removing
+// sample i is a rank-C downdate of the curvature, H_-i = H - g_i^T g_i,
+// and Woodbury's identity gives
 //
-//	f(x) - f_-i(x) = g(x) H^-1 g_i^T (I - S_i)^-1 e_i,   S_i = g_i H^-1 g_i^T,
+//	H_-i^-1 = H^-1 + H^-1 g_i^T (I_C - S_i)^-1 g_i H^-1,   S_i = g_i H^-1 g_i^T [C, C],
 //
-// exactly (Woodbury); KFAC replaces H by (N/2)(F_kfac + lambda I), lambda
-// = 2 rho / N, with F_kfac the K-FAC factors of F = (2/N) J^T J, and by
-// default (I - S_i)^-1 by the paper's (I + S_i)^-1 (see Leverage): K-FAC
-// misjudges S_i, and the exact factor amplifies that without bound.
+// so that dw_-i = H_-i^-1 (J^T R - g_i^T r_i) = dw* - H^-1 g_i^T (I_C - S_i)^-1 e_i
+// (expand H_-i^-1 H dw* and H_-i^-1 g_i^T r_i = H^-1 g_i^T (I_C - S_i)^-1 r_i)
+// and a test output changes by
+//
+//	f(x) - f_-i(x) = g(x) H^-1 g_i^T (I_C - S_i)^-1 e_i,   [1, P] [P, P] [P, C] [C, C] [C]
+//
+// exactly; the eigenvalues of S_i, sample i's leverages, lie in [0, 1)
+// because H - g_i^T g_i is still positive definite. The paper's
+// derivation (Appendix A.3, eq. 8: Delta f = g A^-1 g_i^T (I_C - M^-1
+// alpha_i) e_i, M = (N-1) I_C + alpha_i, so (I_C - M^-1 alpha_i) =
+// (I_C + alpha_i / (N-1))^-1) applies Sherman-Morrison as for an update,
+// which gives (I_C + S_i)^-1: exact only if S_i were computed with the
+// curvature of the set without sample i (H_-i), not with the full set's H
+// (or F) that eq. 8 and K-FAC use. Its sign is the wrong one for a removal;
+// the two agree to first order in S_i and differ most for the samples of
+// high leverage, which leave-one-out and F-SI (eq. 9) are about.
+//
+// KFAC replaces H by (N/2)(F_kfac + lambda I), lambda = 2 rho / N, with
+// F_kfac the K-FAC factors of F = (2/N) J^T J, and applies the correct
+// (I_C - S_i)^-1 by default (LeverageExact, the zero value of Leverage).
+// K-FAC's curvature can be smaller than the exact one along g_i, which
+// pushes eigenvalues of S_i to 1 or beyond where (I_C - S_i)^-1 is
+// meaningless: lqf then clamps each eigenvalue of I_C - S_i below at
+// minShrink (so a factor at most 1/minShrink = 1000 along that direction)
+// and counts the sample in Clamped. The paper's (I_C + S_i)^-1
+// (LeveragePaper) and the influence function without correction
+// (LeverageNone) remain as variants.
 //
 // The training side is computed once: whitened gradients
 // w_i = (F_kfac + lambda I)^-1/2 g_i^T in the Kronecker eigenbasis (one
@@ -55,7 +81,7 @@ type KFACOptions struct {
 	Seed      uint64 // of the sketch's hash functions
 	BatchSize int    // images per gradient pass; default 32
 	// Leverage selects the C x C factor applied to the residual e_i;
-	// default LeveragePaper.
+	// default (the zero value) LeverageExact, (I - S_i)^-1.
 	Leverage Leverage
 	Progress io.Writer
 }
@@ -64,17 +90,21 @@ type KFACOptions struct {
 type Leverage string
 
 const (
-	// LeverageExact is (I - S_i)^-1, exact with the true curvature; K-FAC
-	// can underestimate the curvature along g_i so much that eigenvalues of
-	// S_i reach 1 or more, where they are clamped (Clamped).
+	// LeverageExact is (I - S_i)^-1, exact with the true curvature
+	// (Woodbury for the rank-C downdate that removes sample i; see KFAC);
+	// K-FAC can underestimate the curvature along g_i so much that
+	// eigenvalues of S_i reach 1 or more, where they are clamped
+	// (Clamped). The default: "" means LeverageExact.
 	LeverageExact Leverage = "exact"
 	// LeverageNone drops the correction: the influence function
 	// g(x) H^-1 g_i^T e_i, first order in the removal.
 	LeverageNone Leverage = "none"
 	// LeveragePaper is (I + S_i)^-1, paper eq. 8 (A = N/(N-1) F + lambda I
-	// there; its (I_C - M^-1 alpha_i) is (I + S_i)^-1 here), which treats
-	// the curvature as that of the set without sample i; always well
-	// defined. The default.
+	// there; its (I_C - M^-1 alpha_i) is (I + alpha_i/(N-1))^-1), the
+	// Sherman-Morrison step of an update where removal is a downdate: exact
+	// only for S_i computed with the curvature without sample i, which eq. 8
+	// does not use (see KFAC). Always well defined; a variant, for
+	// comparison with the paper.
 	LeveragePaper Leverage = "paper"
 )
 
@@ -163,17 +193,17 @@ func NewKFAC(be backends.Backend, net *model.Network, f *kfac.Factors, train *da
 	return k, nil
 }
 
-// leverageSolve returns (I + S)^-1 e for the symmetric C x C matrix S
-// (LeveragePaper, the default), (I - S)^-1 e with the eigenvalues of I - S
-// clamped below at minShrink (LeverageExact) or e (LeverageNone).
+// leverageSolve returns (I - S)^-1 e for the symmetric C x C matrix S with
+// the eigenvalues of I - S clamped below at minShrink (LeverageExact, the
+// default ""), (I + S)^-1 e (LeveragePaper) or e (LeverageNone).
 func leverageSolve(l Leverage, S *mat.SymDense, e []float64) ([]float64, bool, error) {
 	sign := -1.0
 	switch l {
 	case LeverageNone:
 		return append([]float64(nil), e...), false, nil
-	case LeveragePaper, "":
+	case LeveragePaper:
 		sign = 1
-	case LeverageExact:
+	case LeverageExact, "":
 	default:
 		return nil, false, fmt.Errorf("unknown leverage correction %q (want exact, none or paper)", l)
 	}
@@ -203,8 +233,7 @@ func (k *KFAC) Clamped() int { return k.clamped }
 
 // SelfInfluence returns, N x C, the approximate change of each training
 // sample's own outputs when it is removed: S_i L_i e_i (L_i the leverage
-// correction, (I + S_i)^-1 by default), from the
-// unsketched gradients.
+// correction, (I - S_i)^-1 by default), from the unsketched gradients.
 func (k *KFAC) SelfInfluence() [][]float64 {
 	out := make([][]float64, k.N)
 	for i := range out {

@@ -190,3 +190,79 @@ func eye(n int) *mat.Dense {
 	}
 	return m
 }
+
+// TestLeverageSignAgainstExactLOO checks the sign of eq. 8's leverage
+// correction where the curvature is exact: one block covering every
+// parameter (BlockInfluence) gives T = K_t (K + rho I)^-1 and S_i the
+// exact leverage matrices, so applying each correction to the exact
+// residuals must reproduce exact leave-one-out (Exact, block Woodbury on
+// (K + rho I)^-1, an independent computation) only with the sign of a
+// rank-C downdate: (I - S_i)^-1, which is also the zero value of Leverage.
+// The paper's (I + S_i)^-1 must miss it by far more than rounding.
+func TestLeverageSignAgainstExactLOO(t *testing.T) {
+	d := loadNTK(t)
+	ex, err := NewExact(d.K, d.r, d.c, d.ridge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := ex.LeaveOneOut(d.Kx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bi, err := NewBlockInfluence(d.J, d.Jx, d.p, d.c, exactResiduals(t, d), d.ridge, []model.Block{{Start: 0, End: d.p}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, m := bi.classes, bi.tests
+	n := len(bi.e) / c
+	// apply is BlockInfluence.LeaveOneOut for any leverage correction.
+	apply := func(lev Leverage) ([]float64, float64) {
+		out := make([]float64, n*m)
+		maxLev := 0.0
+		for i := range n {
+			S := mat.NewSymDense(c, append([]float64(nil), bi.s[i*c*c:(i+1)*c*c]...))
+			var eig mat.EigenSym
+			if !eig.Factorize(S, false) {
+				t.Fatal("eigen-decomposition failed")
+			}
+			for _, s := range eig.Values(nil) {
+				maxLev = math.Max(maxLev, s)
+			}
+			w, clamped, err := leverageSolve(lev, S, bi.e[i*c:(i+1)*c])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if clamped {
+				t.Errorf("%q: sample %d clamped with the exact curvature", lev, i)
+			}
+			for a, wa := range w {
+				for j, x := range bi.t[(i*c+a)*m : (i*c+a+1)*m] {
+					out[i*m+j] += x * wa
+				}
+			}
+		}
+		return out, maxLev
+	}
+	relErr := func(got []float64) float64 {
+		num, den := 0.0, 0.0
+		for k, w := range flat(want) {
+			num = math.Max(num, math.Abs(got[k]-w))
+			den = math.Max(den, math.Abs(w))
+		}
+		return num / den
+	}
+	exact, maxLev := apply(LeverageExact)
+	def, _ := apply("")
+	paper, _ := apply(LeveragePaper)
+	none, _ := apply(LeverageNone)
+	t.Logf("largest leverage %.3g; relative error vs exact LOO: (I - S)^-1 %.3g, default %.3g, (I + S)^-1 %.3g, none %.3g",
+		maxLev, relErr(exact), relErr(def), relErr(paper), relErr(none))
+	if maxLev < 0.05 || maxLev >= 1 {
+		t.Fatalf("largest leverage %g: the problem does not separate the signs (want it in [0.05, 1))", maxLev)
+	}
+	assertClose(t, "(I - S_i)^-1 vs exact leave-one-out", exact, flat(want), 1e-8)
+	assertClose(t, "default leverage vs exact leave-one-out", def, flat(want), 1e-8)
+	if e := relErr(paper); !(e > 1e-3) {
+		t.Errorf("(I + S_i)^-1 matches exact leave-one-out to %.3g: the test cannot tell the signs apart", e)
+	}
+}

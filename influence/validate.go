@@ -265,10 +265,10 @@ func Validate(be backends.Backend, leaky, relu *model.Network, splits *data.Spli
 		}
 		r := stat.Correlation(flatten(approx), flatten(loo), nil)
 		v.KFACVsExactPearsonByLeverage[string(lev)] = r
-		switch lev {
-		case LeverageExact:
+		// The default correction, (I - S_i)^-1 (see KFAC), is the one
+		// reported as kfac_vs_exact_pearson.
+		if lev == LeverageExact {
 			v.KFACClamped = kf.Clamped()
-		case LeveragePaper:
 			v.KFACVsExactPearson = r
 			v.KFACSelfPearson = stat.Correlation(flatten(kf.SelfInfluence()), flatten(p.Exact.SelfInfluence()), nil)
 		}

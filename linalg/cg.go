@@ -47,8 +47,9 @@ type CGResult struct {
 // is a search direction p with p^T A p <= 0 or NaN (A is not positive
 // definite, or holds NaN). b = 0 gives x = 0 at once.
 //
-// The vector operations are gonum's: dot products through BLAS (OpenBLAS
-// when built with -tags openblas), updates x + s p elementwise.
+// The vector operations are gonum's pure Go (level 1 BLAS stays gonum's
+// even when OpenBLAS is in use): dot products through blas64, updates
+// x + s p elementwise.
 func CG(apply func(v, out []float64) error, b []float64, tol float64, maxIter int, opts CGOptions) (CGResult, error) {
 	n := len(b)
 	switch {

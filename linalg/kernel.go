@@ -101,3 +101,7 @@ func SolveKernel(J []float32, rows, p int, k *mat.SymDense, r []float64, ridge f
 	}
 	return dw, nil
 }
+
+// GramBufferBytes is the float64 work buffer Gram holds besides J and K
+// for rows rows of p parameters (a block of columns converted at a time).
+func GramBufferBytes(rows, p int) int64 { return int64(rows) * int64(min(gramColumns, p)) * 8 }

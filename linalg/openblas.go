@@ -1,43 +1,68 @@
-//go:build openblas
+//go:build linux && !android && (amd64 || arm64)
 
 package linalg
 
-// Built with -tags openblas (and CGO_LDFLAGS="-lopenblas -llapacke", Debian
-// packages libopenblas-dev and liblapacke-dev), gonum's host linear algebra
-// (Gram matrices, Cholesky, eigendecompositions of K-FAC factors) runs on
-// OpenBLAS and LAPACK instead of gonum's pure-Go kernels.
+// OpenBLAS and LAPACKE are found at run time with dlopen (ebitengine's
+// purego, no cgo): a binary built with CGO_ENABLED=0 still uses them, and
+// one run where they are missing falls back to gonum.
 
 import (
-	"gonum.org/v1/gonum/blas/blas64"
-	"gonum.org/v1/gonum/lapack/lapack64"
-	blasnetlib "gonum.org/v1/netlib/blas/netlib"
-	"gonum.org/v1/netlib/lapack/lapacke"
-	lapacknetlib "gonum.org/v1/netlib/lapack/netlib"
+	"errors"
+	"fmt"
+
+	"github.com/ebitengine/purego"
 )
 
-// HostLinearAlgebra names the BLAS/LAPACK implementation in use.
-const HostLinearAlgebra = "openblas"
-
-func init() { useHostLinearAlgebra() }
-
-// useHostLinearAlgebra routes gonum's BLAS and LAPACK calls to OpenBLAS.
-func useHostLinearAlgebra() {
-	blas64.Use(blasnetlib.Implementation{})
-	lapack64.Use(lapacknetlib.Implementation{})
+// loadOpenBLAS opens OpenBLAS and resolves the CBLAS routines of
+// openblasLib and, when some library exports them, the LAPACKE routines
+// of lapackeLib (lib.lapacke stays nil otherwise).
+func loadOpenBLAS() (*openblasLib, error) {
+	h, path, err := dlopenFirst(openblasNames)
+	if err != nil {
+		return nil, err
+	}
+	lib := &openblasLib{path: path}
+	if err := bind(h, path, lib.cblasSymbols()); err != nil {
+		return nil, err
+	}
+	lk := new(lapackeLib)
+	if bind(h, path, lk.symbols()) == nil {
+		lib.lapacke = lk
+		return lib, nil
+	}
+	if h, path, err := dlopenFirst(lapackeNames); err == nil && bind(h, path, lk.symbols()) == nil {
+		lib.lapacke = lk
+	}
+	return lib, nil
 }
 
-// symEigen overwrites a [n x n] (row-major, symmetric) with its
-// eigenvectors as columns and fills w with the eigenvalues, ascending:
-// LAPACK's dsyevd (divide and conquer), which gonum's LAPACK interface does
-// not expose.
-func symEigen(n int, a, w []float64) bool {
-	work := make([]float64, 1)
-	iwork := make([]int32, 1)
-	if !lapacke.Dsyevd('V', 'U', n, a, n, w, work, -1, iwork, -1) {
-		return false
+// dlopenFirst returns the handle and name of the first library of names
+// that opens.
+func dlopenFirst(names []string) (uintptr, string, error) {
+	var errs []error
+	for _, name := range names {
+		h, err := purego.Dlopen(name, purego.RTLD_NOW|purego.RTLD_LOCAL)
+		if err == nil {
+			return h, name, nil
+		}
+		errs = append(errs, err)
 	}
-	lwork, liwork := int(work[0]), int(iwork[0])
-	work = make([]float64, lwork)
-	iwork = make([]int32, liwork)
-	return lapacke.Dsyevd('V', 'U', n, a, n, w, work, lwork, iwork, liwork)
+	return 0, "", errors.Join(errs...)
+}
+
+// bind resolves every symbol of syms in the library h and only then sets
+// the function pointers, so a library lacking one symbol leaves all unset.
+func bind(h uintptr, path string, syms []symbol) error {
+	addrs := make([]uintptr, len(syms))
+	for i, s := range syms {
+		addr, err := purego.Dlsym(h, s.name)
+		if err != nil || addr == 0 {
+			return fmt.Errorf("%s: no symbol %s", path, s.name)
+		}
+		addrs[i] = addr
+	}
+	for i, s := range syms {
+		purego.RegisterFunc(s.fptr, addrs[i])
+	}
+	return nil
 }

@@ -87,15 +87,15 @@ func (k *Kernel) Objective(dw []float64, lambda float64) float64 {
 	return linalg.Objective(k.J, k.P, k.R, dw, lambda, k.N)
 }
 
-// crossChunkBytes bounds the Jacobian rows CrossKernel holds at once.
-const crossChunkBytes = 256 << 20
+// CrossChunkBytes bounds the Jacobian rows CrossKernel holds at once.
+const CrossChunkBytes = 256 << 20
 
 // CrossKernel is Cross without set's Jacobian rows: they are computed a
-// chunk of images at a time (at most crossChunkBytes of rows, at least one
+// chunk of images at a time (at most CrossChunkBytes of rows, at least one
 // image), so that set may be far larger than its rows would fit in memory.
 // It returns Jx J^T [T*C, N*C]; progress counts set's images.
 func (k *Kernel) CrossKernel(be backends.Backend, set *data.Set, progress io.Writer) (*mat.Dense, error) {
-	return k.crossKernel(be, set, max(1, int(crossChunkBytes/(int64(k.C)*int64(k.P)*4))), progress)
+	return k.crossKernel(be, set, max(1, int(CrossChunkBytes/(int64(k.C)*int64(k.P)*4))), progress)
 }
 
 // crossKernel is CrossKernel with chunks of chunk images.

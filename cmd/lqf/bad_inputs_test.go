@@ -308,6 +308,8 @@ func badInputCases(t *testing.T) []badInput {
 		{"influence", []string{"--test", "5,x"}, "--test"},
 		{"influence", []string{"--test", "7", "--max-test", "5"}, "--test"},
 		{"influence", []string{"--banzhaf", "10", "--method", "lqf-fc"}, "--banzhaf"},
+		{"influence", []string{"--mem", "-1"}, "--mem"},
+		{"influence", []string{"--mem", "0.01"}, "--mem"},
 		{"influence", []string{"--misclassified", "-3"}, "--misclassified"},
 		{"influence", []string{"--max-train", "1"}, "--max-train"},
 		{"influence", []string{"--wd", "NaN"}, "--wd"},

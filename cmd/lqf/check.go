@@ -11,6 +11,7 @@ import (
 	"github.com/lqf-go/lqf/data"
 	"github.com/lqf-go/lqf/internal/jsonfile"
 	"github.com/lqf-go/lqf/kfac"
+	"github.com/lqf-go/lqf/linalg"
 	"github.com/lqf-go/lqf/model"
 )
 
@@ -159,7 +160,7 @@ func benchImages(net *model.Network, dir string, batch int) (*data.Set, error) {
 func printBench(stdout io.Writer, rep *model.SpeedReport, torch *torchBench) benchReport {
 	lqfMS := []float64{rep.ForwardMS, rep.LinearizedMS, rep.NLFTStepMS, rep.LQFStepMS}
 	passes := []string{"forward (frozen BN)", "linearized forward f0 + J dw", "NLFT step (fwd+bwd+update)", "LQF step (linearized fwd+bwd+update)"}
-	out := benchReport{SpeedReport: rep}
+	out := benchReport{SpeedReport: rep, HostLinearAlgebra: linalg.HostLinearAlgebra()}
 	if torch == nil {
 		rows := make([][]string, len(passes))
 		for i, p := range passes {
@@ -187,12 +188,14 @@ func printBench(stdout io.Writer, rep *model.SpeedReport, torch *torchBench) ben
 	return out
 }
 
-// benchReport is the JSON of `lqf bench`: lqf's SpeedReport and, with
-// --torch, PyTorch's report as read and the ratios lqf/PyTorch per pass.
+// benchReport is the JSON of `lqf bench`: lqf's SpeedReport, the host
+// linear algebra in use ("openblas" or "gonum") and, with --torch,
+// PyTorch's report as read and the ratios lqf/PyTorch per pass.
 type benchReport struct {
 	*model.SpeedReport
-	Torch        json.RawMessage `json:"torch,omitempty"`
-	LQFOverTorch *passRatios     `json:"lqf_over_torch,omitempty"`
+	HostLinearAlgebra string          `json:"host_linear_algebra"`
+	Torch             json.RawMessage `json:"torch,omitempty"`
+	LQFOverTorch      *passRatios     `json:"lqf_over_torch,omitempty"`
 }
 
 // passRatios holds one number per timed pass (here lqf's ms per image over

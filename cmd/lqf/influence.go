@@ -41,7 +41,7 @@ type influenceFlags struct {
 	method, approx, testFlag, pngDir, cache        *string
 	banzhaf, maxTrain, maxTest, misclassified, top *int
 	trainIndex, self, sketch                       *int
-	lambda, fitLR, fitEpochs, fitDamping           *float64
+	lambda, fitLR, fitEpochs, fitDamping, mem      *float64
 }
 
 func newInfluenceFlags(fs *flag.FlagSet) *influenceFlags {
@@ -64,6 +64,7 @@ func newInfluenceFlags(fs *flag.FlagSet) *influenceFlags {
 		fitLR:         fs.Float64("fit-lr", 0.001, "kfac: learning rate of the K-FAC-preconditioned LQF fit that gives the residuals"),
 		fitEpochs:     fs.Float64("fit-epochs", 10, "kfac: epochs of that fit"),
 		fitDamping:    fs.Float64("fit-damping", kfac.RecommendedDamping, "kfac: extra damping of the fit's K-FAC preconditioner"),
+		mem:           fs.Float64("mem", 0, "exact: memory budget in GiB (0: this machine's memory); lqf stops before any work when the predicted peak (Jacobian rows, kernel, its inverse) exceeds it"),
 	}
 }
 
@@ -83,7 +84,8 @@ func (f *influenceFlags) check() (finetune.Method, []int, error) {
 		return "", nil, err
 	}
 	if err := checkFloats(positive("--wd", *f.lambda, "1e-4"), positive("--fit-lr", *f.fitLR, "0.001"),
-		epochs("--fit-epochs", *f.fitEpochs, true, "10"), nonNegative("--fit-damping", *f.fitDamping, fmt.Sprint(kfac.RecommendedDamping))); err != nil {
+		epochs("--fit-epochs", *f.fitEpochs, true, "10"), nonNegative("--fit-damping", *f.fitDamping, fmt.Sprint(kfac.RecommendedDamping)),
+		nonNegative("--mem", *f.mem, "16")); err != nil {
 		return "", nil, err
 	}
 	if err := firstError(checkOutputDir("--png", *f.pngDir), checkOutputDir("--cache", *f.cache)); err != nil {
@@ -103,6 +105,23 @@ func (f *influenceFlags) check() (finetune.Method, []int, error) {
 		}
 	}
 	return m, tests, f.cf.check()
+}
+
+// checkMemory checks exact attribution's predicted peak memory against
+// --mem (checkMemory) and reports it to the progress writer.
+func (f *influenceFlags) checkMemory(m finetune.Method, s *session) error {
+	if m != finetune.LQF || *f.approx != string(influence.ExactLOO) {
+		return nil
+	}
+	train := s.splits.Train
+	mem := influence.ExactMemory(train.Len(), train.NumClasses, s.net.NumParameters(), s.splits.Test.Len())
+	if err := checkMemory(*f.mem, mem, fmt.Sprintf("%d samples x %d classes", train.Len(), train.NumClasses)); err != nil {
+		return err
+	}
+	if s.progress != nil {
+		fmt.Fprintf(s.progress, "exact attribution: predicted peak memory %s\n", mem)
+	}
+	return nil
 }
 
 // explainOptions are the attribution settings of the flags: KFC factors
@@ -149,6 +168,9 @@ func runInfluence(args []string, stdout, stderr io.Writer) error {
 	train, test := s.splits.Train, s.splits.Test
 	if *f.trainIndex >= train.Len() {
 		return usagef("--train-index %d: the training set has %d samples", *f.trainIndex, train.Len())
+	}
+	if err := f.checkMemory(m, s); err != nil {
+		return err
 	}
 	beginWork("influence")
 	if *f.pngDir != "" { // checked above; created only once the work runs
